@@ -1,0 +1,19 @@
+//! kaic's data model: no Kubernetes client and no async runtime, so every type here can be used by the
+//! engine, the command line, the registry and offline tools alike.
+//!
+//! - [`catalogue`]: which requirement applies to which conformance version, at which level.
+//! - [`outcome`]: the result of one check and the roll-up into a requirement status.
+//! - [`evidence`]: what a check saw, kept so a human can audit the verdict.
+//! - [`report`]: the versioned run report written as `results.json`.
+//! - [`render`]: JUnit and Markdown renderers of a report.
+
+pub mod catalogue;
+pub mod evidence;
+pub mod outcome;
+pub mod render;
+pub mod report;
+
+pub use catalogue::{Area, ConformanceVersion, Level, Requirement, RequirementId};
+pub use evidence::Evidence;
+pub use outcome::{Outcome, RequirementStatus, Verdict};
+pub use report::{CheckReport, RequirementReport, RunReport};
