@@ -1,0 +1,3 @@
+//! Accelerator checks: DRA, driver and runtime versions, GPU sharing, virtualised accelerators.
+
+pub mod dra_support;

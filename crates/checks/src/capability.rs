@@ -1,0 +1,160 @@
+//! Capabilities: what the cluster's API offers (DRA, Gateway API, Kueue, …), found by API discovery in
+//! preflight. Checks declare the capabilities they need, as Gateway API conformance tests declare features.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+/// Something a check may need from the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Capability {
+    /// `resource.k8s.io/v1` (Dynamic Resource Allocation) is served.
+    Dra,
+    /// `gateway.networking.k8s.io` (Gateway API) is served.
+    GatewayApi,
+    /// The Gateway API Inference Extension (`inference.networking.k8s.io` or its x-k8s.io predecessor).
+    InferenceExtension,
+    /// Kueue (`kueue.x-k8s.io`).
+    Kueue,
+    /// Volcano (`scheduling.volcano.sh`).
+    Volcano,
+    /// scheduler-plugins coscheduling (`scheduling.x-k8s.io` PodGroups).
+    Coscheduling,
+    /// The native Workload/PodGroup API (`scheduling.k8s.io` beyond v1).
+    NativeWorkload,
+    /// JobSet (`jobset.x-k8s.io`).
+    JobSet,
+    /// LeaderWorkerSet (`leaderworkerset.x-k8s.io`).
+    LeaderWorkerSet,
+    /// KubeRay (`ray.io`).
+    KubeRay,
+    /// Kubeflow Trainer (`trainer.kubeflow.org` or `kubeflow.org`).
+    KubeflowTrainer,
+    /// The Prometheus operator (`monitoring.coreos.com`).
+    PrometheusOperator,
+    /// The custom metrics API (`custom.metrics.k8s.io`).
+    CustomMetrics,
+    /// The resource metrics API (`metrics.k8s.io`).
+    ResourceMetrics,
+    /// Karpenter (`karpenter.sh`).
+    Karpenter,
+}
+
+impl Capability {
+    /// The API group whose presence shows this capability, and a version it must serve (`None`: any).
+    fn evidence(self) -> &'static [(&'static str, Option<&'static str>)] {
+        match self {
+            Self::Dra => &[("resource.k8s.io", Some("v1"))],
+            Self::GatewayApi => &[("gateway.networking.k8s.io", Some("v1"))],
+            Self::InferenceExtension => &[("inference.networking.k8s.io", None), ("inference.networking.x-k8s.io", None)],
+            Self::Kueue => &[("kueue.x-k8s.io", None)],
+            Self::Volcano => &[("scheduling.volcano.sh", None)],
+            Self::Coscheduling => &[("scheduling.x-k8s.io", None)],
+            Self::NativeWorkload => &[("scheduling.k8s.io", Some("v1beta1")), ("scheduling.k8s.io", Some("v1alpha2")), ("scheduling.k8s.io", Some("v1alpha1"))],
+            Self::JobSet => &[("jobset.x-k8s.io", None)],
+            Self::LeaderWorkerSet => &[("leaderworkerset.x-k8s.io", None)],
+            Self::KubeRay => &[("ray.io", None)],
+            Self::KubeflowTrainer => &[("trainer.kubeflow.org", None), ("kubeflow.org", None)],
+            Self::PrometheusOperator => &[("monitoring.coreos.com", None)],
+            Self::CustomMetrics => &[("custom.metrics.k8s.io", None)],
+            Self::ResourceMetrics => &[("metrics.k8s.io", None)],
+            Self::Karpenter => &[("karpenter.sh", None)],
+        }
+    }
+
+    pub const ALL: [Capability; 15] = [
+        Self::Dra,
+        Self::GatewayApi,
+        Self::InferenceExtension,
+        Self::Kueue,
+        Self::Volcano,
+        Self::Coscheduling,
+        Self::NativeWorkload,
+        Self::JobSet,
+        Self::LeaderWorkerSet,
+        Self::KubeRay,
+        Self::KubeflowTrainer,
+        Self::PrometheusOperator,
+        Self::CustomMetrics,
+        Self::ResourceMetrics,
+        Self::Karpenter,
+    ];
+
+    /// The name used in reports and `--output json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Dra => "dra",
+            Self::GatewayApi => "gateway-api",
+            Self::InferenceExtension => "inference-extension",
+            Self::Kueue => "kueue",
+            Self::Volcano => "volcano",
+            Self::Coscheduling => "coscheduling",
+            Self::NativeWorkload => "native-workload",
+            Self::JobSet => "jobset",
+            Self::LeaderWorkerSet => "leaderworkerset",
+            Self::KubeRay => "kuberay",
+            Self::KubeflowTrainer => "kubeflow-trainer",
+            Self::PrometheusOperator => "prometheus-operator",
+            Self::CustomMetrics => "custom-metrics",
+            Self::ResourceMetrics => "resource-metrics",
+            Self::Karpenter => "karpenter",
+        }
+    }
+}
+
+impl fmt::Display for Capability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The capabilities one cluster offers.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Capabilities(BTreeSet<Capability>);
+
+impl Capabilities {
+    /// Derives capabilities from the served API groups, given as `(group, [versions])`.
+    pub fn from_groups<'a>(groups: impl IntoIterator<Item = (&'a str, Vec<&'a str>)>) -> Self {
+        let groups: Vec<(&str, Vec<&str>)> = groups.into_iter().collect();
+        let served = |group: &str, version: Option<&str>| {
+            groups.iter().any(|(g, versions)| *g == group && version.is_none_or(|v| versions.contains(&v)))
+        };
+        Self(
+            Capability::ALL
+                .into_iter()
+                .filter(|cap| cap.evidence().iter().any(|(group, version)| served(group, *version)))
+                .collect(),
+        )
+    }
+
+    pub fn has(&self, capability: Capability) -> bool {
+        self.0.contains(&capability)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.0.iter().map(|c| c.name().to_string()).collect()
+    }
+
+    pub fn insert(&mut self, capability: Capability) {
+        self.0.insert(capability);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dra_needs_the_v1_version() {
+        let beta_only = Capabilities::from_groups([("resource.k8s.io", vec!["v1beta2"])]);
+        assert!(!beta_only.has(Capability::Dra));
+        let ga = Capabilities::from_groups([("resource.k8s.io", vec!["v1", "v1beta2"])]);
+        assert!(ga.has(Capability::Dra));
+    }
+
+    #[test]
+    fn core_scheduling_v1_is_not_the_workload_api() {
+        let caps = Capabilities::from_groups([("scheduling.k8s.io", vec!["v1"]), ("kueue.x-k8s.io", vec!["v1beta2"])]);
+        assert!(!caps.has(Capability::NativeWorkload));
+        assert_eq!(caps.names(), vec!["kueue"]);
+    }
+}

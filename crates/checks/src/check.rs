@@ -1,0 +1,153 @@
+//! The [`Check`] trait every requirement check implements, the context it runs in, and its error type.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use kaic_model::{Evidence, Verdict};
+use kube::Client;
+
+use crate::capability::{Capabilities, Capability};
+
+/// Options that shape how checks run, set from the command line.
+#[derive(Debug, Clone)]
+pub struct CheckOptions {
+    /// The image for pods that only need to exist (no process of interest), pinned by tag.
+    pub pause_image: String,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        Self { pause_image: "registry.k8s.io/pause:3.10".into() }
+    }
+}
+
+/// What a check is given: a client, its own namespace, the labels to put on what it creates, and a place
+/// to record evidence that survives the check being cancelled by a timeout or Ctrl-C.
+#[derive(Clone)]
+pub struct CheckContext {
+    pub client: Client,
+    /// The namespace created for this check (labelled, deleted after the check).
+    pub namespace: String,
+    pub run_id: String,
+    pub check_id: &'static str,
+    pub capabilities: Capabilities,
+    pub options: CheckOptions,
+    evidence: Arc<Mutex<Evidence>>,
+}
+
+impl CheckContext {
+    pub fn new(
+        client: Client,
+        namespace: String,
+        run_id: String,
+        check_id: &'static str,
+        capabilities: Capabilities,
+        options: CheckOptions,
+    ) -> Self {
+        Self { client, namespace, run_id, check_id, capabilities, options, evidence: Arc::default() }
+    }
+
+    /// The labels to put on every object this check creates.
+    pub fn labels(&self) -> BTreeMap<String, String> {
+        crate::labels::for_check(&self.run_id, self.check_id)
+    }
+
+    /// A name for a cluster-scoped object, unique to this run: `kaic-<suffix>-<run id>`.
+    pub fn cluster_name(&self, suffix: &str) -> String {
+        format!("kaic-{suffix}-{}", self.run_id)
+    }
+
+    /// Records evidence; the closure gets the check's evidence log.
+    pub fn record(&self, f: impl FnOnce(&mut Evidence)) {
+        let mut evidence = self.evidence.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        f(&mut evidence);
+    }
+
+    /// Records one step, and logs it for `RUST_LOG=debug`.
+    pub fn step(&self, text: impl Into<String>) {
+        let text = text.into();
+        tracing::debug!(check = self.check_id, "{text}");
+        self.record(|e| e.step(text));
+    }
+
+    /// Records an object as YAML under `name`.
+    pub fn object<T: serde::Serialize>(&self, name: &str, object: &T) {
+        let yaml = serde_saphyr::to_string(object).unwrap_or_else(|e| format!("# failed to serialise: {e}\n"));
+        self.record(|e| e.object(name, yaml));
+    }
+
+    /// Everything recorded so far.
+    pub fn evidence(&self) -> Evidence {
+        self.evidence.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+/// Why a check could not run to a verdict. Becomes an `error` outcome with this message.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    /// A Kubernetes API call failed; `what` names the call and the object.
+    #[error("failed to {what}: {message}")]
+    Api { what: String, message: String },
+    /// A wait ran out; `last_seen` is the last observed state.
+    #[error("timed out after {after:?} waiting for {what}; last seen: {last_seen}")]
+    Timeout { what: String, after: Duration, last_seen: String },
+    /// Anything else, said in a sentence.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl CheckError {
+    /// Wraps a kube error with what kaic was doing, and the fix for the common causes.
+    pub fn api(what: impl Into<String>, error: kube::Error) -> Self {
+        let message = match &error {
+            kube::Error::Api(status) if status.code == 403 => {
+                format!("forbidden: {} (grant this permission to kaic's identity)", status.message)
+            }
+            kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+            other => other.to_string(),
+        };
+        Self::Api { what: what.into(), message }
+    }
+}
+
+/// A behavioural check of one or more requirements.
+#[async_trait::async_trait]
+pub trait Check: Send + Sync {
+    /// The check's id, used by `--focus` and `--skip` (snake_case, like requirement ids).
+    fn id(&self) -> &'static str;
+
+    /// The requirements this check proves.
+    fn requirements(&self) -> &'static [&'static str];
+
+    /// What the cluster must offer for this check to apply. A missing capability ends the check with
+    /// [`Check::when_missing`] without running it.
+    fn needs(&self) -> &'static [Capability] {
+        &[]
+    }
+
+    /// The verdict when a needed capability is missing: not applicable unless the check says otherwise
+    /// (for `dra_support` a missing DRA API is a failure).
+    fn when_missing(&self, capability: Capability) -> Verdict {
+        Verdict::not_applicable(format!("the cluster does not offer {capability}"))
+    }
+
+    /// How long the check may take before it is stopped and reported as an error.
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(180)
+    }
+
+    /// Whether the check is slow or costly (e.g. cluster autoscaling) and runs only when asked for.
+    fn opt_in(&self) -> bool {
+        false
+    }
+
+    /// What the check creates, in words, for `--dry-run`.
+    fn creates(&self) -> &'static [&'static str];
+
+    /// Runs the check in `ctx.namespace` and returns its verdict.
+    ///
+    /// # Errors
+    /// [`CheckError`] when the check could not reach a verdict (API failure, timeout, forbidden).
+    async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError>;
+}

@@ -1,0 +1,74 @@
+//! Cleanup: delete what kaic created, selected by kaic's labels and by nothing else. Runs after every
+//! check, after Ctrl-C or a timeout, and as `kaic cleanup` for leftovers of killed runs.
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::resource::v1::{DeviceClass, ResourceSlice};
+use kube::api::{DeleteParams, ListParams};
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::labels;
+
+/// What a cleanup deleted, by kind, and what it could not delete.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CleanupReport {
+    pub deleted: Vec<String>,
+    pub failed: Vec<String>,
+}
+
+/// Which runs to clean up.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// Everything any kaic run created.
+    AllRuns,
+    /// What one run created.
+    Run(String),
+}
+
+impl Scope {
+    fn selector(&self) -> String {
+        match self {
+            Scope::AllRuns => labels::all_runs_selector(),
+            Scope::Run(id) => labels::run_selector(id),
+        }
+    }
+}
+
+/// Deletes every labelled namespace (with everything in it) and labelled cluster-scoped object in scope.
+/// Deletion is started, not awaited: namespaces finish terminating on their own.
+pub async fn clean(client: &Client, scope: &Scope) -> CleanupReport {
+    let selector = scope.selector();
+    let mut report = CleanupReport::default();
+    delete_all::<Namespace>(client, &selector, &mut report).await;
+    delete_all::<ResourceSlice>(client, &selector, &mut report).await;
+    delete_all::<DeviceClass>(client, &selector, &mut report).await;
+    report
+}
+
+async fn delete_all<K>(client: &Client, selector: &str, report: &mut CleanupReport)
+where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+{
+    let api: Api<K> = Api::all(client.clone());
+    let kind = K::kind(&());
+    let list = match api.list_metadata(&ListParams::default().labels(selector)).await {
+        Ok(list) => list,
+        // A kind the server does not serve (e.g. no DRA) has nothing of ours in it.
+        Err(kube::Error::Api(status)) if status.code == 404 => return,
+        Err(e) => {
+            report.failed.push(format!("{kind}: failed to list: {e}"));
+            return;
+        }
+    };
+    for item in list.items {
+        let Some(name) = item.metadata.name else { continue };
+        if item.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        match api.delete(&name, &DeleteParams::background()).await {
+            Ok(_) => report.deleted.push(format!("{kind}/{name}")),
+            Err(kube::Error::Api(status)) if status.code == 404 => {}
+            Err(e) => report.failed.push(format!("{kind}/{name}: {e}")),
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! kaic's engine: how to reach a cluster, what to learn about it before checking, the [`Check`] trait,
+//! one module per requirement area, and the runner that executes checks with timeouts and cleanup.
+//!
+//! Flow (as in cargo-nextest: runner → events → reporters): [`cluster::connect`] →
+//! [`preflight::run`] → [`runner::Runner::run`] emitting [`runner::RunEvent`]s → the binary's reporters.
+
+pub mod accelerators;
+pub mod capability;
+pub mod check;
+pub mod cleanup;
+pub mod cluster;
+pub mod labels;
+pub mod preflight;
+pub mod runner;
+pub mod wait;
+
+pub use capability::{Capabilities, Capability};
+pub use check::{Check, CheckContext, CheckError, CheckOptions};
+
+/// Every check kaic knows, in catalogue order. The runner selects those whose requirements are in the
+/// chosen catalogue version.
+pub fn all_checks() -> Vec<Box<dyn Check>> {
+    vec![Box::new(accelerators::dra_support::DraSupport)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaic_model::catalogue::all_ids;
+
+    #[test]
+    fn check_ids_are_unique_and_prove_known_requirements() {
+        let checks = all_checks();
+        let mut ids: Vec<_> = checks.iter().map(|c| c.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), checks.len(), "two checks share an id");
+        for check in &checks {
+            assert!(!check.requirements().is_empty(), "{} proves no requirement", check.id());
+            for requirement in check.requirements() {
+                assert!(all_ids().any(|id| id == *requirement), "{} names unknown requirement {requirement}", check.id());
+            }
+        }
+    }
+}

@@ -1,0 +1,221 @@
+//! Preflight: before any check runs, learn the server version and choose the catalogue, discover which
+//! capabilities the API offers, find the permissions kaic lacks, and spot leftovers of earlier runs.
+
+use futures::future::join_all;
+use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::version::Info;
+use kaic_model::ConformanceVersion;
+use kube::api::{ListParams, PostParams};
+use kube::{Api, Client};
+
+use crate::capability::Capabilities;
+use crate::labels;
+
+/// What preflight learnt.
+#[derive(Debug, Clone)]
+pub struct Preflight {
+    pub server_version: String,
+    pub conformance_version: ConformanceVersion,
+    /// Why this catalogue was chosen, when it is not simply the server's minor.
+    pub catalogue_note: Option<String>,
+    pub capabilities: Capabilities,
+    /// Permissions kaic needs and was denied, as `verb resource.group`.
+    pub missing_permissions: Vec<String>,
+    /// Namespaces left by earlier kaic runs (`kaic cleanup` removes them).
+    pub leftovers: Vec<String>,
+}
+
+/// Why preflight cannot go on.
+#[derive(Debug, thiserror::Error)]
+pub enum PreflightError {
+    #[error(
+        "the server is Kubernetes {server}, older than the oldest catalogue ({oldest}): pass --conformance-version to check it against one anyway"
+    )]
+    ServerTooOld { server: String, oldest: ConformanceVersion },
+    #[error("failed to discover the served APIs: {0}: check that kaic may read the discovery endpoints (/apis)")]
+    Discovery(String),
+    #[error(
+        "kaic may not create namespaces (denied: {denied}): every check runs in a namespace of its own; grant kaic's identity the permissions listed in the README"
+    )]
+    CannotCreateNamespaces { denied: String },
+}
+
+/// The permissions kaic checks for up front: (verb, group, resource).
+const NEEDED: &[(&str, &str, &str)] = &[
+    ("create", "", "namespaces"),
+    ("delete", "", "namespaces"),
+    ("list", "", "nodes"),
+    ("create", "", "pods"),
+    ("get", "", "pods/log"),
+    ("list", "", "events"),
+    ("create", "resource.k8s.io", "deviceclasses"),
+    ("update", "resource.k8s.io", "deviceclasses"),
+    ("delete", "resource.k8s.io", "deviceclasses"),
+    ("create", "resource.k8s.io", "resourceslices"),
+    ("delete", "resource.k8s.io", "resourceslices"),
+    ("list", "resource.k8s.io", "resourceslices"),
+    ("create", "resource.k8s.io", "resourceclaims"),
+    ("list", "resource.k8s.io", "resourceclaims"),
+    ("create", "resource.k8s.io", "resourceclaimtemplates"),
+];
+
+/// Chooses the catalogue for a server version, honouring an explicit choice.
+///
+/// # Errors
+/// [`PreflightError::ServerTooOld`] when the server predates every catalogue and no version was given.
+pub fn choose_catalogue(
+    server: &Info,
+    requested: Option<ConformanceVersion>,
+) -> Result<(ConformanceVersion, Option<String>), PreflightError> {
+    let minor = server_minor(server);
+    let server_name = minor.map_or_else(|| server.git_version.clone(), |m| format!("1.{m}"));
+    if let Some(version) = requested {
+        let note = (minor != Some(version.minor()))
+            .then(|| format!("catalogue {version} chosen with --conformance-version; the server is {server_name}"));
+        return Ok((version, note));
+    }
+    match minor {
+        Some(m) if m > ConformanceVersion::NEWEST.minor() => Ok((
+            ConformanceVersion::NEWEST,
+            Some(format!(
+                "the server is {server_name}, newer than the newest catalogue kaic knows: using {}",
+                ConformanceVersion::NEWEST
+            )),
+        )),
+        Some(m) => ConformanceVersion::for_minor(m)
+            .map(|v| (v, None))
+            .ok_or(PreflightError::ServerTooOld { server: server_name, oldest: ConformanceVersion::ALL[0] }),
+        None => Ok((
+            ConformanceVersion::NEWEST,
+            Some(format!("the server version '{server_name}' could not be read: using {}", ConformanceVersion::NEWEST)),
+        )),
+    }
+}
+
+/// The server's minor version: `minor` ("37", or "37+" on some providers), else parsed from `gitVersion`.
+fn server_minor(info: &Info) -> Option<u32> {
+    let digits = |s: &str| s.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok();
+    digits(&info.minor).or_else(|| info.git_version.trim_start_matches('v').split('.').nth(1).and_then(digits))
+}
+
+/// Runs preflight against a connected cluster.
+///
+/// # Errors
+/// [`PreflightError`] when the checks cannot run at all.
+pub async fn run(client: &Client, server: &Info, requested: Option<ConformanceVersion>) -> Result<Preflight, PreflightError> {
+    let (conformance_version, catalogue_note) = choose_catalogue(server, requested)?;
+    let capabilities = discover(client).await?;
+    let missing_permissions = missing_permissions(client).await;
+    let denied_ns: Vec<&String> = missing_permissions.iter().filter(|p| p.ends_with(" namespaces")).collect();
+    if !denied_ns.is_empty() {
+        let denied = denied_ns.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(PreflightError::CannotCreateNamespaces { denied });
+    }
+    let leftovers = leftover_namespaces(client).await;
+    Ok(Preflight {
+        server_version: server.git_version.clone(),
+        conformance_version,
+        catalogue_note,
+        capabilities,
+        missing_permissions,
+        leftovers,
+    })
+}
+
+/// Lists the served API groups and versions and derives the capabilities.
+async fn discover(client: &Client) -> Result<Capabilities, PreflightError> {
+    let groups = client.list_api_groups().await.map_err(|e| PreflightError::Discovery(e.to_string()))?;
+    let served: Vec<(&str, Vec<&str>)> = groups
+        .groups
+        .iter()
+        .map(|g| (g.name.as_str(), g.versions.iter().map(|v| v.version.as_str()).collect()))
+        .collect();
+    Ok(Capabilities::from_groups(served))
+}
+
+/// Asks the API server, one SelfSubjectAccessReview per needed permission, which ones kaic lacks.
+/// A review that cannot be made at all counts as missing, so the report says so.
+async fn missing_permissions(client: &Client) -> Vec<String> {
+    let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
+    let reviews = NEEDED.iter().map(|(verb, group, resource)| {
+        let api = api.clone();
+        async move {
+            let (resource, subresource) = match resource.split_once('/') {
+                Some((r, s)) => (r, Some(s.to_string())),
+                None => (*resource, None),
+            };
+            let review = SelfSubjectAccessReview {
+                spec: SelfSubjectAccessReviewSpec {
+                    resource_attributes: Some(ResourceAttributes {
+                        verb: Some(verb.to_string()),
+                        group: Some(group.to_string()),
+                        resource: Some(resource.to_string()),
+                        subresource,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            };
+            let allowed = api
+                .create(&PostParams::default(), &review)
+                .await
+                .ok()
+                .and_then(|r| r.status)
+                .is_some_and(|s| s.allowed);
+            let name = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
+            (!allowed).then(|| format!("{verb} {name}"))
+        }
+    });
+    join_all(reviews).await.into_iter().flatten().collect()
+}
+
+/// Namespaces created by earlier kaic runs that still exist.
+async fn leftover_namespaces(client: &Client) -> Vec<String> {
+    let api: Api<Namespace> = Api::all(client.clone());
+    match api.list_metadata(&ListParams::default().labels(&labels::all_runs_selector())).await {
+        Ok(list) => list.items.into_iter().filter_map(|ns| ns.metadata.name).collect(),
+        Err(e) => {
+            tracing::warn!("failed to list namespaces left by earlier runs: {e}");
+            Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(minor: &str, git: &str) -> Info {
+        Info { minor: minor.into(), git_version: git.into(), major: "1".into(), ..Default::default() }
+    }
+
+    #[test]
+    fn server_minor_picks_its_catalogue() {
+        assert_eq!(choose_catalogue(&info("34", "v1.34.2"), None).unwrap(), (ConformanceVersion::V1_34, None));
+        assert_eq!(choose_catalogue(&info("35+", "v1.35.1-gke.1"), None).unwrap().0, ConformanceVersion::V1_35);
+    }
+
+    #[test]
+    fn newer_server_uses_the_newest_catalogue_and_says_so() {
+        let (version, note) = choose_catalogue(&info("37", "v1.37.2"), None).unwrap();
+        assert_eq!(version, ConformanceVersion::V1_36);
+        assert_eq!(note.unwrap(), "the server is 1.37, newer than the newest catalogue kaic knows: using 1.36");
+    }
+
+    #[test]
+    fn older_server_is_refused_unless_a_version_is_given() {
+        let err = choose_catalogue(&info("32", "v1.32.0"), None).unwrap_err();
+        assert!(err.to_string().contains("older than the oldest catalogue (1.33)"));
+        let (version, note) = choose_catalogue(&info("32", "v1.32.0"), Some(ConformanceVersion::V1_33)).unwrap();
+        assert_eq!(version, ConformanceVersion::V1_33);
+        assert!(note.unwrap().contains("--conformance-version"));
+    }
+
+    #[test]
+    fn minor_falls_back_to_git_version() {
+        assert_eq!(server_minor(&info("", "v1.36.3")), Some(36));
+        assert_eq!(server_minor(&info("", "garbage")), None);
+    }
+}

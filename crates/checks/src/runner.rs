@@ -1,0 +1,283 @@
+//! The runner: selects checks for a catalogue version, runs them concurrently, each in its own labelled
+//! namespace under a timeout, streams [`RunEvent`]s to reporters, and cleans up whatever happens —
+//! success, failure, timeout or Ctrl-C.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kaic_model::{CheckReport, ConformanceVersion, Verdict, catalogue};
+use kube::api::{ObjectMeta, PostParams};
+use kube::{Api, Client};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::capability::Capabilities;
+use crate::check::{Check, CheckContext, CheckError, CheckOptions};
+use crate::cleanup::{self, CleanupReport, Scope};
+use crate::labels;
+
+/// Which checks to run.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    /// Only these check ids (empty: all).
+    pub focus: Vec<String>,
+    /// Not these check ids.
+    pub skip: Vec<String>,
+    /// Also run opt-in (slow or costly) checks.
+    pub include_opt_in: bool,
+}
+
+/// A check id given to `--focus` or `--skip` that kaic does not know.
+#[derive(Debug, thiserror::Error)]
+#[error("unknown check id '{given}': known checks are {known} (see `kaic requirements`)")]
+pub struct UnknownCheck {
+    pub given: String,
+    pub known: String,
+}
+
+/// A check the selection left out, and why (for `--dry-run` and the report).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    pub id: &'static str,
+    pub why: String,
+}
+
+impl Selection {
+    /// Picks the checks that apply to `version`.
+    ///
+    /// # Errors
+    /// [`UnknownCheck`] for an id in `focus` or `skip` that no check has.
+    pub fn apply(
+        &self,
+        checks: Vec<Box<dyn Check>>,
+        version: ConformanceVersion,
+    ) -> Result<(Vec<Arc<dyn Check>>, Vec<LeftOut>), UnknownCheck> {
+        let known: BTreeSet<&str> = checks.iter().map(|c| c.id()).collect();
+        for given in self.focus.iter().chain(&self.skip) {
+            if !known.contains(given.as_str()) {
+                let known = known.iter().copied().collect::<Vec<_>>().join(", ");
+                return Err(UnknownCheck { given: given.clone(), known });
+            }
+        }
+        let in_catalogue: BTreeSet<&str> = catalogue::requirements(version).iter().map(|r| r.id).collect();
+        let mut chosen = Vec::new();
+        let mut left_out = Vec::new();
+        for check in checks {
+            let id = check.id();
+            let why = if !check.requirements().iter().any(|r| in_catalogue.contains(r)) {
+                Some(format!("its requirement is not in the {version} catalogue"))
+            } else if !self.focus.is_empty() && !self.focus.iter().any(|f| f == id) {
+                Some("not in --focus".to_string())
+            } else if self.skip.iter().any(|s| s == id) {
+                Some("in --skip".to_string())
+            } else if check.opt_in() && !self.include_opt_in && !self.focus.iter().any(|f| f == id) {
+                Some("opt-in check: name it with --focus or pass --include-opt-in".to_string())
+            } else {
+                None
+            };
+            match why {
+                Some(why) => left_out.push(LeftOut { id, why }),
+                None => chosen.push(Arc::from(check)),
+            }
+        }
+        Ok((chosen, left_out))
+    }
+}
+
+/// What the runner tells reporters as it goes.
+#[derive(Debug, Clone)]
+pub enum RunEvent {
+    /// A check started in `namespace`.
+    Started { id: &'static str, namespace: String },
+    /// A check finished.
+    Finished(Box<CheckReport>),
+    /// Ctrl-C (or another shutdown signal) arrived; running checks are being stopped.
+    Interrupted,
+    /// Final cleanup started.
+    CleaningUp,
+    /// Final cleanup finished.
+    Cleaned(CleanupReport),
+}
+
+/// The result of a run, before it is turned into a report.
+#[derive(Debug, Clone)]
+pub struct RunResult {
+    pub checks: Vec<CheckReport>,
+    pub interrupted: bool,
+    pub cleanup: CleanupReport,
+}
+
+/// Runs checks against one cluster.
+pub struct Runner {
+    pub client: Client,
+    pub run_id: String,
+    pub capabilities: Capabilities,
+    pub options: CheckOptions,
+    /// How many checks run at once.
+    pub concurrency: usize,
+}
+
+impl Runner {
+    /// Runs `checks`, sending events to `events`, until all finish or `shutdown` completes. Cleans up
+    /// everything labelled with this run's id in both cases.
+    pub async fn run(
+        &self,
+        checks: Vec<Arc<dyn Check>>,
+        events: UnboundedSender<RunEvent>,
+        shutdown: impl Future<Output = ()>,
+    ) -> RunResult {
+        let finished = std::sync::Mutex::new(Vec::new());
+        let all = futures::stream::iter(checks)
+            .map(|check| self.run_one(check, &events))
+            .buffer_unordered(self.concurrency.max(1))
+            .for_each(|report| {
+                let _ = events.send(RunEvent::Finished(Box::new(report.clone())));
+                finished.lock().unwrap_or_else(|p| p.into_inner()).push(report);
+                async {}
+            });
+        let interrupted = tokio::select! {
+            () = all => false,
+            () = shutdown => {
+                let _ = events.send(RunEvent::Interrupted);
+                true
+            }
+        };
+        let _ = events.send(RunEvent::CleaningUp);
+        let cleanup = cleanup::clean(&self.client, &Scope::Run(self.run_id.clone())).await;
+        let _ = events.send(RunEvent::Cleaned(cleanup.clone()));
+        RunResult { checks: finished.into_inner().unwrap_or_else(|p| p.into_inner()), interrupted, cleanup }
+    }
+
+    /// Runs one check in its own namespace and always deletes the namespace afterwards.
+    async fn run_one(&self, check: Arc<dyn Check>, events: &UnboundedSender<RunEvent>) -> CheckReport {
+        let id = check.id();
+        let namespace = labels::namespace_name(&self.run_id, id);
+        let ctx = CheckContext::new(
+            self.client.clone(),
+            namespace.clone(),
+            self.run_id.clone(),
+            id,
+            self.capabilities.clone(),
+            self.options.clone(),
+        );
+        let _ = events.send(RunEvent::Started { id, namespace: namespace.clone() });
+        let started = Instant::now();
+        let missing = check.needs().iter().find(|cap| !self.capabilities.has(**cap));
+        let (verdict, used_namespace) = match missing {
+            Some(capability) => (check.when_missing(*capability), false),
+            None => match self.create_namespace(&ctx).await {
+                Err(e) => (Verdict::error(e.to_string()), false),
+                Ok(()) => {
+                    let verdict = match tokio::time::timeout(check.timeout(), check.run(&ctx)).await {
+                        Ok(Ok(verdict)) => verdict,
+                        Ok(Err(e)) => Verdict::error(e.to_string()),
+                        Err(_) => Verdict::error(format!(
+                            "the check did not finish within its {}s timeout; see its steps for how far it got",
+                            check.timeout().as_secs()
+                        )),
+                    };
+                    self.delete_namespace(&namespace).await;
+                    (verdict, true)
+                }
+            },
+        };
+        CheckReport {
+            id: id.to_string(),
+            requirements: check.requirements().iter().map(|r| r.to_string()).collect(),
+            verdict,
+            duration_millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            namespace: used_namespace.then_some(namespace),
+            evidence: ctx.evidence(),
+            evidence_files: Vec::new(),
+        }
+    }
+
+    async fn create_namespace(&self, ctx: &CheckContext) -> Result<(), CheckError> {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let namespace = Namespace {
+            metadata: ObjectMeta { name: Some(ctx.namespace.clone()), labels: Some(ctx.labels()), ..Default::default() },
+            ..Default::default()
+        };
+        api.create(&PostParams::default(), &namespace)
+            .await
+            .map(|_| ())
+            .map_err(|e| CheckError::api(format!("create namespace {}", ctx.namespace), e))
+    }
+
+    async fn delete_namespace(&self, name: &str) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        if let Err(e) = api.delete(name, &Default::default()).await {
+            // The final sweep by label tries again; say so in the logs only.
+            tracing::warn!("failed to delete namespace {name}: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kaic_model::Verdict;
+
+    struct Fake(&'static str, &'static [&'static str], bool);
+
+    #[async_trait::async_trait]
+    impl Check for Fake {
+        fn id(&self) -> &'static str {
+            self.0
+        }
+        fn requirements(&self) -> &'static [&'static str] {
+            self.1
+        }
+        fn opt_in(&self) -> bool {
+            self.2
+        }
+        fn creates(&self) -> &'static [&'static str] {
+            &[]
+        }
+        async fn run(&self, _: &CheckContext) -> Result<Verdict, CheckError> {
+            Ok(Verdict::pass("fake"))
+        }
+    }
+
+    fn fakes() -> Vec<Box<dyn Check>> {
+        vec![
+            Box::new(Fake("dra_support", &["dra_support"], false)),
+            Box::new(Fake("gang_scheduling", &["gang_scheduling"], false)),
+            Box::new(Fake("cluster_autoscaling", &["cluster_autoscaling"], true)),
+        ]
+    }
+
+    fn ids(checks: &[Arc<dyn Check>]) -> Vec<&'static str> {
+        checks.iter().map(|c| c.id()).collect()
+    }
+
+    #[test]
+    fn selects_by_catalogue_focus_skip_and_opt_in() {
+        let (chosen, left) = Selection::default().apply(fakes(), ConformanceVersion::V1_36).unwrap();
+        assert_eq!(ids(&chosen), vec!["gang_scheduling"]);
+        assert_eq!(left[0].why, "its requirement is not in the 1.36 catalogue");
+        assert!(left[1].why.starts_with("opt-in check"));
+
+        let focus = Selection { focus: vec!["cluster_autoscaling".into()], ..Default::default() };
+        assert_eq!(ids(&focus.apply(fakes(), ConformanceVersion::V1_35).unwrap().0), vec!["cluster_autoscaling"]);
+
+        let skip = Selection { skip: vec!["gang_scheduling".into()], include_opt_in: true, ..Default::default() };
+        assert_eq!(
+            ids(&skip.apply(fakes(), ConformanceVersion::V1_35).unwrap().0),
+            vec!["dra_support", "cluster_autoscaling"]
+        );
+    }
+
+    #[test]
+    fn unknown_ids_are_named_with_the_known_ones() {
+        let bad = Selection { focus: vec!["gang".into()], ..Default::default() };
+        let err = bad.apply(fakes(), ConformanceVersion::V1_35).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "unknown check id 'gang': known checks are cluster_autoscaling, dra_support, gang_scheduling (see `kaic requirements`)"
+        );
+    }
+}

@@ -1,0 +1,105 @@
+//! Command-line arguments (clap derive). Help texts are the user documentation of each flag.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use kaic_model::ConformanceVersion;
+
+#[derive(Debug, Parser)]
+#[command(name = "kaic", version, about = "Kubernetes AI Conformance: behavioural checks and certification artefacts")]
+#[command(after_help = "Exit codes: 0 every MUST met, 1 some MUST not met, 2 kaic could not run.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the checks against a cluster and write the report.
+    Run(RunArgs),
+    /// List the requirements of a conformance version.
+    Requirements(RequirementsArgs),
+    /// Delete everything earlier kaic runs left in the cluster (selected by kaic's labels only).
+    Cleanup(CleanupArgs),
+    /// Print the JSON Schema of results.json.
+    Schema,
+}
+
+/// How to reach the cluster.
+#[derive(Debug, Clone, Args)]
+pub struct ClusterArgs {
+    /// Kubeconfig file [default: $KUBECONFIG, then ~/.kube/config, then the in-cluster service account].
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Kubeconfig context to use instead of the current one.
+    #[arg(long, value_name = "NAME")]
+    pub context: Option<String>,
+}
+
+impl ClusterArgs {
+    pub fn target(&self) -> kaic_checks::cluster::Target {
+        kaic_checks::cluster::Target { kubeconfig: self.kubeconfig.clone(), context: self.context.clone() }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Conformance version to check against [default: the server's minor; the newest known for newer servers].
+    #[arg(long, value_name = "VERSION", value_parser = parse_version)]
+    pub conformance_version: Option<ConformanceVersion>,
+    /// Run only these checks (repeat or separate with commas).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub focus: Vec<String>,
+    /// Do not run these checks (repeat or separate with commas).
+    #[arg(long, value_name = "ID", value_delimiter = ',')]
+    pub skip: Vec<String>,
+    /// Also run opt-in checks (slow or costly, e.g. cluster autoscaling).
+    #[arg(long)]
+    pub include_opt_in: bool,
+    /// Print what would run and what it would create, then stop. Still connects to learn the version.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where results.json, junit.xml, report.md and evidence/ are written.
+    #[arg(long, value_name = "DIR", default_value = "kaic-report")]
+    pub output_dir: PathBuf,
+    /// How many checks run at once.
+    #[arg(long, value_name = "N", default_value_t = 4)]
+    pub concurrency: usize,
+    /// Image for pods that only need to exist, pinned by tag (mirror it for air-gapped clusters).
+    #[arg(long, value_name = "IMAGE", default_value = "registry.k8s.io/pause:3.10")]
+    pub pause_image: String,
+    /// Plain line output instead of live progress (the default when stderr is not a terminal).
+    #[arg(long)]
+    pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ListFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RequirementsArgs {
+    /// Conformance version.
+    #[arg(long, value_name = "VERSION", value_parser = parse_version, default_value = "1.36")]
+    pub conformance_version: ConformanceVersion,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+    pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanupArgs {
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+    /// Only what this run created (its id is in results.json and in kaic's labels).
+    #[arg(long, value_name = "ID")]
+    pub run_id: Option<String>,
+}
+
+fn parse_version(s: &str) -> Result<ConformanceVersion, String> {
+    s.parse().map_err(|e: kaic_model::catalogue::UnknownVersion| e.to_string())
+}

@@ -1,0 +1,149 @@
+//! `kaic run`: preflight, run the selected checks with live progress, write the report, print the summary.
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use kaic_checks::preflight::{self, Preflight};
+use kaic_checks::runner::{LeftOut, RunResult, Runner, Selection};
+use kaic_checks::{Check, CheckOptions, labels};
+use kaic_model::report::{ClusterInfo, SCHEMA_VERSION, Summary};
+use kaic_model::{RequirementReport, RunReport, catalogue};
+
+use crate::cli::RunArgs;
+use crate::{EXIT_CANNOT_RUN, EXIT_NOT_MET, EXIT_OK, output, progress};
+
+pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
+    if !args.dry_run {
+        output::prepare_dir(&args.output_dir)?;
+    }
+    let (cluster, version) = args.cluster.target().connect().await?;
+    let preflight = preflight::run(&cluster.client, &version, args.conformance_version).await?;
+    let selection = Selection { focus: args.focus.clone(), skip: args.skip.clone(), include_opt_in: args.include_opt_in };
+    let (checks, left_out) = selection.apply(kaic_checks::all_checks(), preflight.conformance_version)?;
+    print_preflight(&cluster.server, &preflight);
+    if args.dry_run {
+        print_plan(&checks, &left_out, &preflight);
+        return Ok(EXIT_OK);
+    }
+
+    let run_id = labels::new_run_id();
+    let started_at = jiff::Timestamp::now();
+    eprintln!("run {run_id}: {} checks, everything created is labelled {}={run_id}", checks.len(), labels::RUN_ID);
+    let runner = Runner {
+        client: cluster.client.clone(),
+        run_id: run_id.clone(),
+        capabilities: preflight.capabilities.clone(),
+        options: CheckOptions { pause_image: args.pause_image.clone() },
+        concurrency: args.concurrency,
+    };
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let reporter = tokio::spawn(progress::report(receiver, !args.no_progress));
+    let shutdown = async {
+        // If the signal handler cannot be installed, never interrupt rather than interrupt at once.
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let result = runner.run(checks, events, shutdown).await;
+    let _ = reporter.await;
+
+    let mut report = build_report(&run_id, started_at, &cluster.server, &preflight, &result);
+    output::write_all(&args.output_dir, &mut report)
+        .with_context(|| format!("failed to write the report to {}", args.output_dir.display()))?;
+    progress::print_summary(&report, &args.output_dir);
+    if !result.cleanup.failed.is_empty() {
+        eprintln!(
+            "warning: cleanup could not delete {}; run `kaic cleanup --run-id {run_id}`",
+            result.cleanup.failed.join(", ")
+        );
+    }
+    Ok(if result.interrupted {
+        eprintln!("interrupted: the report is partial; everything the run created was cleaned up");
+        EXIT_CANNOT_RUN
+    } else if report.summary.all_musts_met {
+        EXIT_OK
+    } else {
+        EXIT_NOT_MET
+    })
+}
+
+fn build_report(
+    run_id: &str,
+    started_at: jiff::Timestamp,
+    server: &str,
+    preflight: &Preflight,
+    result: &RunResult,
+) -> RunReport {
+    let requirements: Vec<RequirementReport> = catalogue::requirements(preflight.conformance_version)
+        .iter()
+        .map(|r| RequirementReport::roll_up(r, &result.checks))
+        .collect();
+    let summary = Summary::of(&requirements, &result.checks);
+    RunReport {
+        schema: SCHEMA_VERSION.to_string(),
+        kaic_version: env!("CARGO_PKG_VERSION").to_string(),
+        run_id: run_id.to_string(),
+        started_at: started_at.to_string(),
+        finished_at: jiff::Timestamp::now().to_string(),
+        cluster: ClusterInfo {
+            server: server.to_string(),
+            server_version: preflight.server_version.clone(),
+            conformance_version: preflight.conformance_version,
+            catalogue_note: preflight.catalogue_note.clone(),
+            capabilities: preflight.capabilities.names(),
+            missing_permissions: preflight.missing_permissions.clone(),
+        },
+        requirements,
+        checks: result.checks.clone(),
+        summary,
+    }
+}
+
+fn print_preflight(server: &str, preflight: &Preflight) {
+    eprintln!("cluster {server}: Kubernetes {}", preflight.server_version);
+    eprintln!("catalogue: Kubernetes AI Conformance {}", preflight.conformance_version);
+    if let Some(note) = &preflight.catalogue_note {
+        eprintln!("note: {note}");
+    }
+    eprintln!("capabilities: {}", preflight.capabilities.names().join(", "));
+    if !preflight.missing_permissions.is_empty() {
+        eprintln!(
+            "warning: kaic lacks these permissions, checks that need them will end in error: {}",
+            preflight.missing_permissions.join(", ")
+        );
+    }
+    if !preflight.leftovers.is_empty() {
+        eprintln!(
+            "warning: {} namespaces left by earlier kaic runs ({}); they may hold devices: run `kaic cleanup` to remove them",
+            preflight.leftovers.len(),
+            preflight.leftovers.join(", ")
+        );
+    }
+}
+
+fn print_plan(checks: &[Arc<dyn Check>], left_out: &[LeftOut], preflight: &Preflight) {
+    out!("dry run: would run {} checks", checks.len());
+    for check in checks {
+        let needs: Vec<String> = check.needs().iter().map(ToString::to_string).collect();
+        out!(
+            "- {} (requirements: {}; needs: {}; timeout {}s)",
+            check.id(),
+            check.requirements().join(", "),
+            if needs.is_empty() { "nothing special".to_string() } else { needs.join(", ") },
+            check.timeout().as_secs()
+        );
+        out!("  namespace kaic-{}-<run id>, labelled {}=kaic", check.id().replace('_', "-"), labels::MANAGED_BY);
+        for what in check.creates() {
+            out!("  creates: {what}");
+        }
+    }
+    for left in left_out {
+        out!("- {} left out: {}", left.id, left.why);
+    }
+    let covered: Vec<&str> = checks.iter().flat_map(|c| c.requirements().iter().copied()).collect();
+    for requirement in catalogue::requirements(preflight.conformance_version) {
+        if !covered.contains(&requirement.id) {
+            out!("- requirement {} ({}): no check will run; it will be reported unknown", requirement.id, requirement.level);
+        }
+    }
+}

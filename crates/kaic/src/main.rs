@@ -1,0 +1,70 @@
+//! `kaic`: the command line. Parses arguments, wires the engine to the reporters, and maps results to
+//! exit codes: 0 every MUST met, 1 some MUST not met (or a submission invalid), 2 kaic could not run.
+
+/// `println!` that ignores a closed stdout (`kaic requirements | head` must not panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+mod cli;
+mod cmd_cleanup;
+mod cmd_requirements;
+mod cmd_run;
+mod output;
+mod progress;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Exit code: every MUST met / the input is valid.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: some MUST not met / the input is invalid.
+pub const EXIT_NOT_MET: u8 = 1;
+/// Exit code: kaic could not run (bad arguments, unreachable cluster, unwritable output).
+pub const EXIT_CANNOT_RUN: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    // One rustls crypto provider for the whole process (ring), before any TLS client is built.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: failed to start the async runtime: {e}");
+            return ExitCode::from(EXIT_CANNOT_RUN);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => cmd_run::run(args).await,
+            Command::Requirements(args) => cmd_requirements::run(&args),
+            Command::Cleanup(args) => cmd_cleanup::run(args).await,
+            Command::Schema => {
+                out!("{:#}", kaic_model::RunReport::json_schema());
+                Ok(EXIT_OK)
+            }
+        }
+    });
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            // One line naming the problem and the fix; the chain, if any, after a colon.
+            eprintln!("error: {e:#}");
+            ExitCode::from(EXIT_CANNOT_RUN)
+        }
+    }
+}
+
+/// Logs go to stderr, quiet by default; `RUST_LOG=kaic_checks=debug` shows each step as it happens.
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
