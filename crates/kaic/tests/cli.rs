@@ -1,0 +1,131 @@
+//! Command-line behaviour that needs no cluster: the catalogue listing, argument errors and exit codes.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn kaic() -> Command {
+    Command::cargo_bin("kaic").expect("kaic is built")
+}
+
+#[test]
+fn requirements_table_lists_every_id_of_the_version() {
+    kaic()
+        .args(["requirements", "--conformance-version", "1.33"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("Kubernetes AI Conformance 1.33 — 9 requirements"))
+        .stdout(predicate::str::contains("dra_support").and(predicate::str::contains("SHOULD")))
+        .stdout(predicate::str::contains("driver_runtime_management").not());
+}
+
+#[test]
+fn requirements_json_has_id_area_level() {
+    let output = kaic().args(["requirements", "--conformance-version", "v1.36", "--output", "json"]).output().unwrap();
+    assert!(output.status.success());
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let rows = rows.as_array().unwrap();
+    assert_eq!(rows.len(), 14);
+    let gang = rows.iter().find(|r| r["id"] == "gang_scheduling").unwrap();
+    assert_eq!(gang["area"], "scheduling");
+    assert_eq!(gang["level"], "MUST");
+    assert!(rows.iter().all(|r| r["id"] != "dra_support"), "dra_support left the 1.36 catalogue");
+}
+
+#[test]
+fn unknown_version_lists_the_known_ones() {
+    kaic()
+        .args(["requirements", "--conformance-version", "1.32"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown conformance version '1.32': kaic knows 1.33, 1.34, 1.35, 1.36"));
+}
+
+#[test]
+fn missing_kubeconfig_is_one_line_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let assert = kaic()
+        .args(["run", "--kubeconfig", "/nonexistent/kubeconfig", "--output-dir"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("failed to read kubeconfig /nonexistent/kubeconfig"))
+        .stderr(predicate::str::contains("pass --kubeconfig FILE"));
+    assert_eq!(String::from_utf8_lossy(&assert.get_output().stderr).trim().lines().count(), 1);
+}
+
+#[test]
+fn broken_kubeconfig_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kc");
+    std::fs::write(&file, "clusters: [unclosed").unwrap();
+    let assert = kaic()
+        .args(["run", "--output-dir"])
+        .arg(dir.path())
+        .arg("--kubeconfig")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("is not valid"));
+    let stderr = String::from_utf8_lossy(&assert.get_output().stderr).to_string();
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn no_kubeconfig_anywhere_says_how_to_give_one() {
+    let dir = tempfile::tempdir().unwrap();
+    kaic()
+        .env("HOME", dir.path())
+        .env("KUBECONFIG", dir.path().join("absent"))
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .args(["run", "--output-dir"])
+        .arg(dir.path().join("out"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no kubeconfig found").and(predicate::str::contains("set KUBECONFIG")));
+}
+
+#[test]
+fn unknown_context_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kc");
+    std::fs::write(
+        &file,
+        "apiVersion: v1\nkind: Config\nclusters: []\nusers: []\ncontexts:\n- name: real\n  context: {cluster: c, user: u}\ncurrent-context: real\n",
+    )
+    .unwrap();
+    kaic()
+        .args(["run", "--context", "typo", "--output-dir"])
+        .arg(dir.path())
+        .arg("--kubeconfig")
+        .arg(&file)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("context 'typo' is not in kubeconfig"));
+}
+
+#[test]
+fn unwritable_output_dir_is_refused_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("a-file");
+    std::fs::write(&file, "").unwrap();
+    kaic()
+        .args(["run", "--kubeconfig", "/nonexistent", "--output-dir"])
+        .arg(file.join("sub"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot write to output directory").and(predicate::str::contains("--output-dir")));
+}
+
+#[test]
+fn schema_describes_results_json() {
+    let output = kaic().arg("schema").output().unwrap();
+    assert!(output.status.success());
+    let schema: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert!(schema["properties"]["checks"].is_object());
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    kaic().arg("--help").assert().success().stdout(predicate::str::contains("Exit codes: 0 every MUST met"));
+}
