@@ -1,0 +1,28 @@
+// Command kaic-testenv holds testenv's own small components:
+//
+//	kaic-testenv simdriver   simulated NVIDIA DRA driver (ResourceSlices, DeviceClass)
+//	                         plus the simulated container runtime for probe pods
+//	                         (per-container device visibility written as kwok Logs).
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver [flags]")
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "simdriver":
+		if err := runSimDriver(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "simdriver:", err)
+			os.Exit(1)
+		}
+	default:
+		fmt.Fprintf(os.Stderr, "kaic-testenv: unknown subcommand %q\n", os.Args[1])
+		os.Exit(2)
+	}
+}

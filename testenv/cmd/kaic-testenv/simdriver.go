@@ -1,0 +1,584 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha1"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+	"k8s.io/utils/ptr"
+)
+
+const (
+	driverName    = "gpu.nvidia.com"
+	gpuResource   = corev1.ResourceName("nvidia.com/gpu")
+	gpuNodeLabel  = "nvidia.com/gpu.present"
+	probeLabel    = "kaic.dev/probe"
+	probeValue    = "nvidia"
+	managedByKey  = "app.kubernetes.io/managed-by"
+	managedByName = "kaic-testenv-simdriver"
+)
+
+// gpuFacts mirrors testenv/gpu.env (read at start-up so bash and Go agree).
+type gpuFacts struct {
+	perNode       int
+	product       string
+	memoryMiB     int64
+	driverVersion string // e.g. 580.95.05 (nvidia-smi form)
+	wrongDriver   string
+	cudaMajor     string
+	cudaMinor     string
+	computeMajor  string
+	computeMinor  string
+}
+
+func readGPUEnv(path string) (gpuFacts, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return gpuFacts{}, err
+	}
+	defer f.Close()
+	kv := map[string]string{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(line, "=")
+		if !ok {
+			continue
+		}
+		if i := strings.Index(v, " #"); i >= 0 && !strings.HasPrefix(v, "\"") {
+			v = v[:i]
+		}
+		v = strings.TrimSpace(v)
+		if strings.HasPrefix(v, "\"") {
+			if j := strings.Index(v[1:], "\""); j >= 0 {
+				v = v[1 : j+1]
+			}
+		}
+		kv[k] = v
+	}
+	n, _ := strconv.Atoi(kv["GPUS_PER_NODE"])
+	mem, _ := strconv.ParseInt(kv["GPU_MEMORY_MIB"], 10, 64)
+	g := gpuFacts{perNode: n, product: kv["GPU_PRODUCT"], memoryMiB: mem, driverVersion: kv["DRIVER_VERSION"],
+		wrongDriver: kv["WRONG_DRIVER_VERSION"], cudaMajor: kv["CUDA_MAJOR"], cudaMinor: kv["CUDA_MINOR"],
+		computeMajor: kv["GPU_COMPUTE_MAJOR"], computeMinor: kv["GPU_COMPUTE_MINOR"]}
+	if g.perNode <= 0 || g.product == "" || g.driverVersion == "" {
+		return g, fmt.Errorf("%s: incomplete GPU facts %+v", path, g)
+	}
+	return g, nil
+}
+
+// semver turns an nvidia-smi driver version (580.95.05) into the semver the
+// NVIDIA DRA driver publishes (580.95.5).
+func semver(v string) string {
+	parts := strings.Split(v, ".")
+	for len(parts) < 3 {
+		parts = append(parts, "0")
+	}
+	for i, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err == nil {
+			parts[i] = strconv.Itoa(n)
+		}
+	}
+	return strings.Join(parts[:3], ".")
+}
+
+// gpuUUID is a stable, node- and index-derived UUID in nvidia-smi form.
+func gpuUUID(node string, index int) string {
+	h := sha1.Sum([]byte(fmt.Sprintf("kaic-testenv/%s/%d", node, index)))
+	return fmt.Sprintf("GPU-%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
+}
+
+type simDriver struct {
+	cs      kubernetes.Interface
+	dyn     dynamic.Interface
+	g       gpuFacts
+	dra     bool
+	mode    string // correct | leaky | wrong-driver
+	logDir  string
+	ready   atomic.Bool
+	mu      sync.Mutex
+	ext     map[string]map[int]string // node -> gpu index -> pod key holding it (extended resource path)
+	extPods map[string][]int          // pod key -> indices
+	written map[string]bool           // pod uid -> probe logs written
+	nodes   cache.Store
+}
+
+func runSimDriver(args []string) error {
+	fs := flag.NewFlagSet("simdriver", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig")
+	state := fs.String("state", "", "testenv state dir (probe logs go to <state>/probe-logs)")
+	dra := fs.Bool("dra", true, "publish DeviceClass and ResourceSlices (resource.k8s.io/v1)")
+	mode := fs.String("mode", "correct", "probe runtime behaviour: correct | leaky | wrong-driver")
+	health := fs.String("health-addr", "127.0.0.1:0", "address of /healthz and /readyz")
+	gpuEnv := fs.String("gpu-env", "", "path of gpu.env (default: next to the testenv scripts, via $KAIC_TESTENV_DIR)")
+	_ = fs.Parse(args)
+	switch *mode {
+	case "correct", "leaky", "wrong-driver":
+	default:
+		return fmt.Errorf("unknown --mode %q", *mode)
+	}
+	if *gpuEnv == "" {
+		*gpuEnv = filepath.Join(os.Getenv("KAIC_TESTENV_DIR"), "gpu.env")
+	}
+	g, err := readGPUEnv(*gpuEnv)
+	if err != nil {
+		return err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	d := &simDriver{g: g, dra: *dra, mode: *mode, logDir: filepath.Join(*state, "probe-logs"),
+		ext: map[string]map[int]string{}, extPods: map[string][]int{}, written: map[string]bool{}}
+	if d.cs, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	if d.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(d.logDir, 0o755); err != nil {
+		return err
+	}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !d.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	srv := &http.Server{Addr: *health, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+			log.Fatalf("health server: %v", err)
+		}
+	}()
+
+	factory := informers.NewSharedInformerFactory(d.cs, 0)
+	podInf := factory.Core().V1().Pods().Informer()
+	nodeInf := factory.Core().V1().Nodes().Informer()
+	d.nodes = nodeInf.GetStore()
+	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { d.onPod(ctx, o.(*corev1.Pod)) },
+		UpdateFunc: func(_, o any) { d.onPod(ctx, o.(*corev1.Pod)) },
+		DeleteFunc: func(o any) {
+			if p, ok := o.(*corev1.Pod); ok {
+				d.release(p)
+			} else if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				if p, ok := t.Obj.(*corev1.Pod); ok {
+					d.release(p)
+				}
+			}
+		},
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, nodeInf.HasSynced) {
+		return fmt.Errorf("informers did not sync")
+	}
+	log.Printf("simdriver: started (dra=%v mode=%s, %d GPUs per node, driver %s)", d.dra, d.mode, g.perNode, g.driverVersion)
+	for {
+		if err := d.reconcileDRA(ctx, nodeInf.GetStore().List()); err != nil {
+			log.Printf("reconcile: %v", err)
+		} else if !d.ready.Load() {
+			d.ready.Store(true)
+			log.Printf("simdriver: ready")
+		}
+		select {
+		case <-ctx.Done():
+			_ = srv.Close()
+			return nil
+		case <-time.After(5 * time.Second):
+		}
+	}
+}
+
+// ---------------------------------------------------------------- DRA publishing
+
+func (d *simDriver) deviceClass() *resourcev1.DeviceClass {
+	return &resourcev1.DeviceClass{
+		ObjectMeta: metav1.ObjectMeta{Name: driverName, Labels: map[string]string{managedByKey: managedByName}},
+		Spec: resourcev1.DeviceClassSpec{Selectors: []resourcev1.DeviceSelector{{CEL: &resourcev1.CELDeviceSelector{
+			Expression: fmt.Sprintf("device.driver == '%s' && device.attributes['%s'].type == 'gpu'", driverName, driverName),
+		}}}},
+	}
+}
+
+func (d *simDriver) slice(node *corev1.Node) *resourcev1.ResourceSlice {
+	devs := make([]resourcev1.Device, 0, d.g.perNode)
+	str := func(s string) resourcev1.DeviceAttribute { return resourcev1.DeviceAttribute{StringValue: ptr.To(s)} }
+	ver := func(s string) resourcev1.DeviceAttribute { return resourcev1.DeviceAttribute{VersionValue: ptr.To(s)} }
+	num := func(i int) resourcev1.DeviceAttribute { return resourcev1.DeviceAttribute{IntValue: ptr.To(int64(i))} }
+	for i := 0; i < d.g.perNode; i++ {
+		devs = append(devs, resourcev1.Device{
+			Name: fmt.Sprintf("gpu-%d", i),
+			Attributes: map[resourcev1.QualifiedName]resourcev1.DeviceAttribute{
+				"type":                            str("gpu"),
+				"index":                           num(i),
+				"minor":                           num(i),
+				"uuid":                            str(gpuUUID(node.Name, i)),
+				"productName":                     str(d.g.product),
+				"brand":                           str("Nvidia"),
+				"architecture":                    str("Hopper"),
+				"driverVersion":                   ver(semver(d.g.driverVersion)),
+				"cudaDriverVersion":               ver(semver(d.g.cudaMajor + "." + d.g.cudaMinor)),
+				"cudaComputeCapability":           ver(semver(d.g.computeMajor + "." + d.g.computeMinor)),
+				"pcieBusID":                       str(fmt.Sprintf("0000:%02x:00.0", 0x18+0x10*i)),
+				"resource.kubernetes.io/pcieRoot": str(fmt.Sprintf("pci0000:%02x", 0x10*(i/2))),
+			},
+			Capacity: map[resourcev1.QualifiedName]resourcev1.DeviceCapacity{
+				"memory": {Value: *resource.NewQuantity(d.g.memoryMiB*1024*1024, resource.BinarySI)},
+			},
+		})
+	}
+	return &resourcev1.ResourceSlice{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            node.Name + "-" + driverName,
+			Labels:          map[string]string{managedByKey: managedByName},
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}},
+		},
+		Spec: resourcev1.ResourceSliceSpec{
+			Driver:   driverName,
+			NodeName: ptr.To(node.Name),
+			Pool:     resourcev1.ResourcePool{Name: node.Name, Generation: 1, ResourceSliceCount: 1},
+			Devices:  devs,
+		},
+	}
+}
+
+func (d *simDriver) reconcileDRA(ctx context.Context, nodes []any) error {
+	if !d.dra {
+		return nil
+	}
+	if _, err := d.cs.ResourceV1().DeviceClasses().Get(ctx, driverName, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := d.cs.ResourceV1().DeviceClasses().Create(ctx, d.deviceClass(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("create DeviceClass: %w", err)
+		}
+		log.Printf("created DeviceClass %s", driverName)
+	} else if err != nil {
+		return err
+	}
+	gpuNodes := 0
+	for _, o := range nodes {
+		n := o.(*corev1.Node)
+		if n.Labels[gpuNodeLabel] != "true" {
+			continue
+		}
+		gpuNodes++
+		want := d.slice(n)
+		if _, err := d.cs.ResourceV1().ResourceSlices().Get(ctx, want.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			if _, err := d.cs.ResourceV1().ResourceSlices().Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create ResourceSlice %s: %w", want.Name, err)
+			}
+			log.Printf("published ResourceSlice %s (%d devices)", want.Name, len(want.Spec.Devices))
+		} else if err != nil {
+			return err
+		}
+	}
+	if gpuNodes == 0 {
+		return fmt.Errorf("no GPU nodes (label %s=true) yet", gpuNodeLabel)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- simulated container runtime
+
+func podKey(p *corev1.Pod) string { return p.Namespace + "/" + p.Name + "/" + string(p.UID) }
+
+func terminal(p *corev1.Pod) bool {
+	return p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed || p.DeletionTimestamp != nil
+}
+
+func extRequest(c corev1.Container) int {
+	q, ok := c.Resources.Limits[gpuResource]
+	if !ok {
+		q, ok = c.Resources.Requests[gpuResource]
+	}
+	if !ok {
+		return 0
+	}
+	return int(q.Value())
+}
+
+func (d *simDriver) release(p *corev1.Pod) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := podKey(p)
+	for _, i := range d.extPods[k] {
+		delete(d.ext[p.Spec.NodeName], i)
+	}
+	delete(d.extPods, k)
+	delete(d.written, string(p.UID))
+}
+
+// assignExt gives each container that requests nvidia.com/gpu distinct device
+// indices on the pod's node (lowest free first), like the device plugin +
+// kubelet device manager would. Assignments live as long as the pod is not
+// terminal.
+func (d *simDriver) assignExt(p *corev1.Pod) map[string][]int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := podKey(p)
+	node := p.Spec.NodeName
+	if d.ext[node] == nil {
+		d.ext[node] = map[int]string{}
+	}
+	res := map[string][]int{}
+	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
+	have := d.extPods[k]
+	if have == nil {
+		for _, c := range containers {
+			for n := extRequest(c); n > 0; n-- {
+				idx := -1
+				for i := 0; i < d.g.perNode; i++ {
+					if _, used := d.ext[node][i]; !used {
+						idx = i
+						break
+					}
+				}
+				if idx < 0 {
+					log.Printf("pod %s: no free nvidia.com/gpu index left on %s (over-committed)", k, node)
+					break
+				}
+				d.ext[node][idx] = k
+				have = append(have, idx)
+			}
+		}
+		d.extPods[k] = have
+	}
+	// Split the pod's indices over its containers in order.
+	pos := 0
+	for _, c := range containers {
+		n := extRequest(c)
+		for j := 0; j < n && pos < len(have); j++ {
+			res[c.Name] = append(res[c.Name], have[pos])
+			pos++
+		}
+	}
+	return res
+}
+
+type gpuDev struct {
+	index int
+	uuid  string
+}
+
+// draDevices returns, per container, the gpu.nvidia.com devices allocated to
+// the claims (and requests) that container references.
+func (d *simDriver) draDevices(ctx context.Context, p *corev1.Pod) (map[string][]gpuDev, error) {
+	res := map[string][]gpuDev{}
+	if !d.dra || len(p.Spec.ResourceClaims) == 0 {
+		return res, nil
+	}
+	claimNames := map[string]string{} // pod-level claim name -> ResourceClaim object name
+	for _, rc := range p.Spec.ResourceClaims {
+		if rc.ResourceClaimName != nil {
+			claimNames[rc.Name] = *rc.ResourceClaimName
+		}
+	}
+	for _, st := range p.Status.ResourceClaimStatuses {
+		if st.ResourceClaimName != nil {
+			claimNames[st.Name] = *st.ResourceClaimName
+		}
+	}
+	results := map[string][]resourcev1.DeviceRequestAllocationResult{}
+	for podName, objName := range claimNames {
+		claim, err := d.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("claim %s/%s: %w", p.Namespace, objName, err)
+		}
+		if claim.Status.Allocation == nil {
+			return nil, fmt.Errorf("claim %s/%s not allocated yet", p.Namespace, objName)
+		}
+		results[podName] = claim.Status.Allocation.Devices.Results
+	}
+	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
+	for _, c := range containers {
+		seen := map[string]bool{}
+		for _, ref := range c.Resources.Claims {
+			for _, r := range results[ref.Name] {
+				if r.Driver != driverName {
+					continue
+				}
+				if ref.Request != "" && r.Request != ref.Request && !strings.HasPrefix(r.Request, ref.Request+"/") {
+					continue
+				}
+				idx, err := strconv.Atoi(strings.TrimPrefix(r.Device, "gpu-"))
+				if err != nil || seen[r.Device] {
+					continue
+				}
+				seen[r.Device] = true
+				res[c.Name] = append(res[c.Name], gpuDev{index: idx, uuid: gpuUUID(r.Pool, idx)})
+			}
+		}
+	}
+	return res, nil
+}
+
+func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
+	if p.Spec.NodeName == "" {
+		return
+	}
+	if terminal(p) {
+		if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodFailed || p.Status.Phase == corev1.PodSucceeded {
+			d.releaseExtOnly(p)
+		}
+		return
+	}
+	o, ok, _ := d.nodes.GetByKey(p.Spec.NodeName)
+	if !ok || o.(*corev1.Node).Labels[gpuNodeLabel] != "true" {
+		return
+	}
+	ext := d.assignExt(p)
+	if p.Labels[probeLabel] != probeValue {
+		return
+	}
+	d.mu.Lock()
+	done := d.written[string(p.UID)]
+	d.mu.Unlock()
+	if done {
+		return
+	}
+	dra, err := d.draDevices(ctx, p)
+	if err != nil {
+		log.Printf("probe pod %s/%s: %v (will retry on next update)", p.Namespace, p.Name, err)
+		go func() { time.Sleep(time.Second); d.retry(ctx, p.Namespace, p.Name) }()
+		return
+	}
+	if err := d.writeProbeLogs(ctx, p, ext, dra); err != nil {
+		log.Printf("probe pod %s/%s: %v", p.Namespace, p.Name, err)
+		return
+	}
+	d.mu.Lock()
+	d.written[string(p.UID)] = true
+	d.mu.Unlock()
+}
+
+func (d *simDriver) retry(ctx context.Context, ns, name string) {
+	p, err := d.cs.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err == nil {
+		d.onPod(ctx, p)
+	}
+}
+
+// releaseExtOnly frees extended-resource indices of a finished pod but keeps
+// the "logs written" mark (logs stay readable after completion).
+func (d *simDriver) releaseExtOnly(p *corev1.Pod) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	k := podKey(p)
+	for _, i := range d.extPods[k] {
+		if d.ext[p.Spec.NodeName][i] == k {
+			delete(d.ext[p.Spec.NodeName], i)
+		}
+	}
+	delete(d.extPods, k)
+}
+
+var logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
+
+func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, ext map[string][]int, dra map[string][]gpuDev) error {
+	driver := d.g.driverVersion
+	if d.mode == "wrong-driver" {
+		driver = d.g.wrongDriver
+	}
+	var logs []any
+	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
+	now := time.Now().UTC()
+	for _, c := range containers {
+		var devs []gpuDev
+		if d.mode == "leaky" {
+			for i := 0; i < d.g.perNode; i++ {
+				devs = append(devs, gpuDev{index: i, uuid: gpuUUID(p.Spec.NodeName, i)})
+			}
+		} else {
+			seen := map[int]bool{}
+			for _, i := range ext[c.Name] {
+				if !seen[i] {
+					seen[i] = true
+					devs = append(devs, gpuDev{index: i, uuid: gpuUUID(p.Spec.NodeName, i)})
+				}
+			}
+			for _, g := range dra[c.Name] {
+				if !seen[g.index] {
+					seen[g.index] = true
+					devs = append(devs, g)
+				}
+			}
+		}
+		sort.Slice(devs, func(a, b int) bool { return devs[a].index < devs[b].index })
+		var lines []string
+		for _, g := range devs {
+			lines = append(lines, fmt.Sprintf("KAIC-DEVICE /dev/nvidia%d", g.index))
+		}
+		for _, g := range devs {
+			lines = append(lines, fmt.Sprintf("KAIC-GPU %s %s %s", g.uuid, driver, d.g.product))
+		}
+		lines = append(lines, "KAIC-END")
+		// CRI log format, which kwok's log server parses.
+		var b strings.Builder
+		for i, l := range lines {
+			ts := now.Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano)
+			fmt.Fprintf(&b, "%s stdout F %s\n", ts, l)
+		}
+		file := filepath.Join(d.logDir, fmt.Sprintf("%s_%s_%s_%s.log", p.Namespace, p.Name, p.UID, c.Name))
+		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+			return err
+		}
+		logs = append(logs, map[string]any{"containers": []any{c.Name}, "logsFile": file})
+		log.Printf("probe pod %s/%s container %s on %s: %d device(s) %v", p.Namespace, p.Name, c.Name, p.Spec.NodeName, len(devs), devs)
+	}
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+		"metadata": map[string]any{
+			"name": p.Name, "namespace": p.Namespace,
+			"labels":          map[string]any{managedByKey: managedByName},
+			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "Pod", "name": p.Name, "uid": string(p.UID)}},
+		},
+		"spec": map[string]any{"logs": logs},
+	}}
+	_, err := d.dyn.Resource(logsGVR).Namespace(p.Namespace).Create(ctx, obj, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		old, gerr := d.dyn.Resource(logsGVR).Namespace(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
+		if gerr != nil {
+			return gerr
+		}
+		obj.SetResourceVersion(old.GetResourceVersion())
+		_, err = d.dyn.Resource(logsGVR).Namespace(p.Namespace).Update(ctx, obj, metav1.UpdateOptions{})
+	}
+	return err
+}
