@@ -17,14 +17,13 @@ async fn dra_support_passes_on_a_conformant_cluster_and_leaves_nothing_behind() 
     assert!(reason.contains("gpu.nvidia.com"), "the reason names the real driver used: {reason}");
 
     // Evidence: the round trip steps, the allocation timing, the claim and pod as files.
-    let steps: Vec<&str> = check["evidence"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["text"].as_str())
-        .collect();
+    let steps: Vec<&str> =
+        check["evidence"]["items"].as_array().unwrap().iter().filter_map(|i| i["text"].as_str()).collect();
     for kind in ["DeviceClass", "ResourceSlice", "ResourceClaimTemplate", "ResourceClaim"] {
-        assert!(steps.iter().any(|s| s.starts_with(kind) && s.contains("created, read, updated, deleted")), "no round trip step for {kind}: {steps:#?}");
+        assert!(
+            steps.iter().any(|s| s.starts_with(kind) && s.contains("created, read, updated, deleted")),
+            "no round trip step for {kind}: {steps:#?}"
+        );
     }
     let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
     assert!(files.iter().any(|f| f.contains("ResourceClaim-")), "claim evidence written: {files:?}");
@@ -53,13 +52,8 @@ fn dra_support_fails_when_the_dra_api_is_switched_off() {
     assert!(check["reason"].as_str().unwrap().contains("resource.k8s.io/v1 is not served"), "{check:#}");
     assert!(check["observed"].as_str().unwrap().contains("absent from API discovery"));
     assert_eq!(run.code(), 1);
-    let requirement = run.results()["requirements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["id"] == "dra_support")
-        .cloned()
-        .unwrap();
+    let requirement =
+        run.results()["requirements"].as_array().unwrap().iter().find(|r| r["id"] == "dra_support").cloned().unwrap();
     assert_eq!(requirement["status"], "not_met");
     assert!(run.stdout().contains("dra_support"), "summary table printed");
 }

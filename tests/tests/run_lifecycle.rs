@@ -87,10 +87,16 @@ async fn cleanup_removes_only_what_kaic_labelled() {
     let foreign = format!("not-kaic-{suffix}");
     for (name, labelled) in [(&leftover, true), (&foreign, false)] {
         let labels = labelled.then(|| {
-            [("app.kubernetes.io/managed-by".to_string(), "kaic".to_string()), ("kaic.dev/run-id".to_string(), "killed1".to_string())]
-                .into()
+            [
+                ("app.kubernetes.io/managed-by".to_string(), "kaic".to_string()),
+                ("kaic.dev/run-id".to_string(), "killed1".to_string()),
+            ]
+            .into()
         });
-        let ns = Namespace { metadata: ObjectMeta { name: Some(name.clone()), labels, ..Default::default() }, ..Default::default() };
+        let ns = Namespace {
+            metadata: ObjectMeta { name: Some(name.clone()), labels, ..Default::default() },
+            ..Default::default()
+        };
         namespaces.create(&PostParams::default(), &ns).await.unwrap();
     }
 

@@ -45,11 +45,17 @@ impl Capability {
         match self {
             Self::Dra => &[("resource.k8s.io", Some("v1"))],
             Self::GatewayApi => &[("gateway.networking.k8s.io", Some("v1"))],
-            Self::InferenceExtension => &[("inference.networking.k8s.io", None), ("inference.networking.x-k8s.io", None)],
+            Self::InferenceExtension => {
+                &[("inference.networking.k8s.io", None), ("inference.networking.x-k8s.io", None)]
+            }
             Self::Kueue => &[("kueue.x-k8s.io", None)],
             Self::Volcano => &[("scheduling.volcano.sh", None)],
             Self::Coscheduling => &[("scheduling.x-k8s.io", None)],
-            Self::NativeWorkload => &[("scheduling.k8s.io", Some("v1beta1")), ("scheduling.k8s.io", Some("v1alpha2")), ("scheduling.k8s.io", Some("v1alpha1"))],
+            Self::NativeWorkload => &[
+                ("scheduling.k8s.io", Some("v1beta1")),
+                ("scheduling.k8s.io", Some("v1alpha2")),
+                ("scheduling.k8s.io", Some("v1alpha1")),
+            ],
             Self::JobSet => &[("jobset.x-k8s.io", None)],
             Self::LeaderWorkerSet => &[("leaderworkerset.x-k8s.io", None)],
             Self::KubeRay => &[("ray.io", None)],

@@ -47,7 +47,10 @@ pub async fn clean(client: &Client, scope: &Scope) -> CleanupReport {
 
 async fn delete_all<K>(client: &Client, selector: &str, report: &mut CleanupReport)
 where
-    K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope> + Clone + DeserializeOwned + std::fmt::Debug,
+    K: Resource<DynamicType = (), Scope = k8s_openapi::ClusterResourceScope>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug,
 {
     let api: Api<K> = Api::all(client.clone());
     let kind = K::kind(&());

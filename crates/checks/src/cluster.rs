@@ -37,7 +37,9 @@ pub enum ClusterError {
     Invalid { path: String, cause: String },
     #[error("context '{context}' is not in kubeconfig {path}: pick one of `kubectl config get-contexts`")]
     UnknownContext { context: String, path: String },
-    #[error("cannot reach the API server at {server}: {cause}: check that the cluster is running and the address is right")]
+    #[error(
+        "cannot reach the API server at {server}: {cause}: check that the cluster is running and the address is right"
+    )]
     Unreachable { server: String, cause: String },
     #[error(
         "the API server at {server} rejected kaic's credentials (401 Unauthorized): they may have expired; refresh the kubeconfig (e.g. log in again)"
@@ -69,7 +71,9 @@ impl Target {
         let kubeconfig = match kubeconfig {
             Ok(kubeconfig) => kubeconfig,
             Err(KubeconfigError::FindPath) => return in_cluster(path),
-            Err(KubeconfigError::ReadConfig(io, _)) if self.kubeconfig.is_none() && io.kind() == std::io::ErrorKind::NotFound => {
+            Err(KubeconfigError::ReadConfig(io, _))
+                if self.kubeconfig.is_none() && io.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return in_cluster(path);
             }
             Err(KubeconfigError::ReadConfig(io, _)) => {
@@ -120,7 +124,9 @@ fn classify(server: &str, error: kube::Error) -> ClusterError {
     match error {
         kube::Error::Api(status) if status.code == 401 => ClusterError::Unauthorized { server },
         kube::Error::Api(status) => ClusterError::Refused { server, code: status.code, message: status.message },
-        kube::Error::Auth(cause) => ClusterError::Unreachable { server, cause: format!("authentication failed: {cause}") },
+        kube::Error::Auth(cause) => {
+            ClusterError::Unreachable { server, cause: format!("authentication failed: {cause}") }
+        }
         other => {
             // Show the innermost cause ("Connection refused"), not the wrapper chain.
             let mut cause: &dyn std::error::Error = &other;

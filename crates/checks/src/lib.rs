@@ -38,7 +38,11 @@ mod tests {
         for check in &checks {
             assert!(!check.requirements().is_empty(), "{} proves no requirement", check.id());
             for requirement in check.requirements() {
-                assert!(all_ids().any(|id| id == *requirement), "{} names unknown requirement {requirement}", check.id());
+                assert!(
+                    all_ids().any(|id| id == *requirement),
+                    "{} names unknown requirement {requirement}",
+                    check.id()
+                );
             }
         }
     }

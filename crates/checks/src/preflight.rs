@@ -103,7 +103,11 @@ fn server_minor(info: &Info) -> Option<u32> {
 ///
 /// # Errors
 /// [`PreflightError`] when the checks cannot run at all.
-pub async fn run(client: &Client, server: &Info, requested: Option<ConformanceVersion>) -> Result<Preflight, PreflightError> {
+pub async fn run(
+    client: &Client,
+    server: &Info,
+    requested: Option<ConformanceVersion>,
+) -> Result<Preflight, PreflightError> {
     let (conformance_version, catalogue_note) = choose_catalogue(server, requested)?;
     let capabilities = discover(client).await?;
     let missing_permissions = missing_permissions(client).await;

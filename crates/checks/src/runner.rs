@@ -38,6 +38,12 @@ pub struct UnknownCheck {
     pub known: String,
 }
 
+/// The checks a selection chose and those it left out.
+pub struct Plan {
+    pub chosen: Vec<Arc<dyn Check>>,
+    pub left_out: Vec<LeftOut>,
+}
+
 /// A check the selection left out, and why (for `--dry-run` and the report).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeftOut {
@@ -50,11 +56,7 @@ impl Selection {
     ///
     /// # Errors
     /// [`UnknownCheck`] for an id in `focus` or `skip` that no check has.
-    pub fn apply(
-        &self,
-        checks: Vec<Box<dyn Check>>,
-        version: ConformanceVersion,
-    ) -> Result<(Vec<Arc<dyn Check>>, Vec<LeftOut>), UnknownCheck> {
+    pub fn apply(&self, checks: Vec<Box<dyn Check>>, version: ConformanceVersion) -> Result<Plan, UnknownCheck> {
         let known: BTreeSet<&str> = checks.iter().map(|c| c.id()).collect();
         for given in self.focus.iter().chain(&self.skip) {
             if !known.contains(given.as_str()) {
@@ -83,7 +85,7 @@ impl Selection {
                 None => chosen.push(Arc::from(check)),
             }
         }
-        Ok((chosen, left_out))
+        Ok(Plan { chosen, left_out })
     }
 }
 
@@ -198,7 +200,11 @@ impl Runner {
     async fn create_namespace(&self, ctx: &CheckContext) -> Result<(), CheckError> {
         let api: Api<Namespace> = Api::all(self.client.clone());
         let namespace = Namespace {
-            metadata: ObjectMeta { name: Some(ctx.namespace.clone()), labels: Some(ctx.labels()), ..Default::default() },
+            metadata: ObjectMeta {
+                name: Some(ctx.namespace.clone()),
+                labels: Some(ctx.labels()),
+                ..Default::default()
+            },
             ..Default::default()
         };
         api.create(&PostParams::default(), &namespace)
@@ -256,17 +262,17 @@ mod tests {
 
     #[test]
     fn selects_by_catalogue_focus_skip_and_opt_in() {
-        let (chosen, left) = Selection::default().apply(fakes(), ConformanceVersion::V1_36).unwrap();
+        let Plan { chosen, left_out: left } = Selection::default().apply(fakes(), ConformanceVersion::V1_36).unwrap();
         assert_eq!(ids(&chosen), vec!["gang_scheduling"]);
         assert_eq!(left[0].why, "its requirement is not in the 1.36 catalogue");
         assert!(left[1].why.starts_with("opt-in check"));
 
         let focus = Selection { focus: vec!["cluster_autoscaling".into()], ..Default::default() };
-        assert_eq!(ids(&focus.apply(fakes(), ConformanceVersion::V1_35).unwrap().0), vec!["cluster_autoscaling"]);
+        assert_eq!(ids(&focus.apply(fakes(), ConformanceVersion::V1_35).unwrap().chosen), vec!["cluster_autoscaling"]);
 
         let skip = Selection { skip: vec!["gang_scheduling".into()], include_opt_in: true, ..Default::default() };
         assert_eq!(
-            ids(&skip.apply(fakes(), ConformanceVersion::V1_35).unwrap().0),
+            ids(&skip.apply(fakes(), ConformanceVersion::V1_35).unwrap().chosen),
             vec!["dra_support", "cluster_autoscaling"]
         );
     }

@@ -9,9 +9,8 @@ use crate::cli::{ListFormat, RequirementsArgs};
 pub fn run(args: &RequirementsArgs) -> anyhow::Result<u8> {
     let requirements = catalogue::requirements(args.conformance_version);
     let checks = kaic_checks::all_checks();
-    let checks_of = |id: &str| {
-        checks.iter().filter(|c| c.requirements().contains(&id)).map(|c| c.id()).collect::<Vec<_>>()
-    };
+    let checks_of =
+        |id: &str| checks.iter().filter(|c| c.requirements().contains(&id)).map(|c| c.id()).collect::<Vec<_>>();
     match args.output {
         ListFormat::Json => {
             let rows: Vec<serde_json::Value> = requirements

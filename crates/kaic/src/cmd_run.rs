@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use kaic_checks::preflight::{self, Preflight};
-use kaic_checks::runner::{LeftOut, RunResult, Runner, Selection};
+use kaic_checks::runner::{LeftOut, Plan, RunResult, Runner, Selection};
 use kaic_checks::{Check, CheckOptions, labels};
 use kaic_model::report::{ClusterInfo, SCHEMA_VERSION, Summary};
 use kaic_model::{RequirementReport, RunReport, catalogue};
@@ -18,8 +18,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     }
     let (cluster, version) = args.cluster.target().connect().await?;
     let preflight = preflight::run(&cluster.client, &version, args.conformance_version).await?;
-    let selection = Selection { focus: args.focus.clone(), skip: args.skip.clone(), include_opt_in: args.include_opt_in };
-    let (checks, left_out) = selection.apply(kaic_checks::all_checks(), preflight.conformance_version)?;
+    let selection =
+        Selection { focus: args.focus.clone(), skip: args.skip.clone(), include_opt_in: args.include_opt_in };
+    let Plan { chosen: checks, left_out } =
+        selection.apply(kaic_checks::all_checks(), preflight.conformance_version)?;
     print_preflight(&cluster.server, &preflight);
     if args.dry_run {
         print_plan(&checks, &left_out, &preflight);
@@ -143,7 +145,11 @@ fn print_plan(checks: &[Arc<dyn Check>], left_out: &[LeftOut], preflight: &Prefl
     let covered: Vec<&str> = checks.iter().flat_map(|c| c.requirements().iter().copied()).collect();
     for requirement in catalogue::requirements(preflight.conformance_version) {
         if !covered.contains(&requirement.id) {
-            out!("- requirement {} ({}): no check will run; it will be reported unknown", requirement.id, requirement.level);
+            out!(
+                "- requirement {} ({}): no check will run; it will be reported unknown",
+                requirement.id,
+                requirement.level
+            );
         }
     }
 }

@@ -15,12 +15,11 @@ use kaic_model::render::{junit, markdown};
 /// A one-line error naming the directory, the cause and the fix.
 pub fn prepare_dir(dir: &Path) -> anyhow::Result<()> {
     let probe = dir.join(".kaic-write-test");
-    fs::create_dir_all(dir)
-        .and_then(|()| fs::write(&probe, b"ok"))
-        .and_then(|()| fs::remove_file(&probe))
-        .map_err(|e| {
+    fs::create_dir_all(dir).and_then(|()| fs::write(&probe, b"ok")).and_then(|()| fs::remove_file(&probe)).map_err(
+        |e| {
             anyhow::anyhow!("cannot write to output directory {}: {e}: choose another with --output-dir", dir.display())
-        })
+        },
+    )
 }
 
 /// Writes every report file, filling each check's `evidence_files` with the paths written.

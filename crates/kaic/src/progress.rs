@@ -15,8 +15,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 /// Consumes run events until the runner drops its sender.
 pub async fn report(mut events: UnboundedReceiver<RunEvent>, live: bool) {
     let live = live && std::io::stderr().is_terminal();
-    let bars = MultiProgress::with_draw_target(if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
-    let style = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").unwrap_or_else(|_| ProgressStyle::default_spinner());
+    let bars =
+        MultiProgress::with_draw_target(if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() });
+    let style = ProgressStyle::with_template("{spinner} {msg} [{elapsed}]")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let mut running: HashMap<String, ProgressBar> = HashMap::new();
     let say = |bars: &MultiProgress, line: String| {
         if live {
@@ -41,18 +43,24 @@ pub async fn report(mut events: UnboundedReceiver<RunEvent>, live: bool) {
                     bar.finish_and_clear();
                 }
                 let v = &check.verdict;
-                say(&bars, format!(
-                    "{:<15} {} ({:.1}s): {}",
-                    symbol(v.outcome),
-                    check.id,
-                    check.duration_millis as f64 / 1000.0,
-                    v.reason
-                ));
+                say(
+                    &bars,
+                    format!(
+                        "{:<15} {} ({:.1}s): {}",
+                        symbol(v.outcome),
+                        check.id,
+                        check.duration_millis as f64 / 1000.0,
+                        v.reason
+                    ),
+                );
             }
             RunEvent::Interrupted => say(&bars, "interrupted: stopping checks and cleaning up…".into()),
             RunEvent::CleaningUp => say(&bars, "cleaning up everything this run created…".into()),
             RunEvent::Cleaned(cleanup) => {
-                say(&bars, format!("cleanup: {} objects deleted, {} failed", cleanup.deleted.len(), cleanup.failed.len()));
+                say(
+                    &bars,
+                    format!("cleanup: {} objects deleted, {} failed", cleanup.deleted.len(), cleanup.failed.len()),
+                );
             }
         }
     }

@@ -109,12 +109,9 @@ fn unwritable_output_dir_is_refused_before_connecting() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("a-file");
     std::fs::write(&file, "").unwrap();
-    kaic()
-        .args(["run", "--kubeconfig", "/nonexistent", "--output-dir"])
-        .arg(file.join("sub"))
-        .assert()
-        .code(2)
-        .stderr(predicate::str::contains("cannot write to output directory").and(predicate::str::contains("--output-dir")));
+    kaic().args(["run", "--kubeconfig", "/nonexistent", "--output-dir"]).arg(file.join("sub")).assert().code(2).stderr(
+        predicate::str::contains("cannot write to output directory").and(predicate::str::contains("--output-dir")),
+    );
 }
 
 #[test]

@@ -80,10 +80,9 @@ impl FromStr for ConformanceVersion {
             (Some("1"), Some(minor)) => minor.parse::<u32>().ok(),
             _ => None,
         };
-        minor.and_then(Self::for_minor).ok_or_else(|| UnknownVersion {
-            given: s.to_string(),
-            known: Self::known_list(),
-        })
+        minor
+            .and_then(Self::for_minor)
+            .ok_or_else(|| UnknownVersion { given: s.to_string(), known: Self::known_list() })
     }
 }
 
@@ -135,14 +134,8 @@ impl Area {
     }
 
     /// All areas in checklist order.
-    pub const ALL: [Area; 6] = [
-        Self::Accelerators,
-        Self::Networking,
-        Self::Scheduling,
-        Self::Observability,
-        Self::Security,
-        Self::Operators,
-    ];
+    pub const ALL: [Area; 6] =
+        [Self::Accelerators, Self::Networking, Self::Scheduling, Self::Observability, Self::Security, Self::Operators];
 }
 
 impl fmt::Display for Area {
@@ -294,10 +287,7 @@ const ROWS: &[Row] = &[
 
 /// The requirements of one conformance version, in checklist order.
 pub fn requirements(version: ConformanceVersion) -> Vec<Requirement> {
-    let column = ConformanceVersion::ALL
-        .iter()
-        .position(|v| *v == version)
-        .expect("every version has a column");
+    let column = ConformanceVersion::ALL.iter().position(|v| *v == version).expect("every version has a column");
     ROWS.iter()
         .filter_map(|row| {
             row.levels[column].map(|level| Requirement {
@@ -332,10 +322,7 @@ mod tests {
         assert_eq!("v1.34".parse(), Ok(ConformanceVersion::V1_34));
         assert_eq!("1.35.2".parse(), Ok(ConformanceVersion::V1_35));
         let err = "1.32".parse::<ConformanceVersion>().unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown conformance version '1.32': kaic knows 1.33, 1.34, 1.35, 1.36"
-        );
+        assert_eq!(err.to_string(), "unknown conformance version '1.32': kaic knows 1.33, 1.34, 1.35, 1.36");
         assert!("banana".parse::<ConformanceVersion>().is_err());
         assert!("2.33".parse::<ConformanceVersion>().is_err());
     }
@@ -352,8 +339,7 @@ mod tests {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../../../shared/checklists")
             .join(format!("AIConformance-{version}.yaml"));
-        let text = std::fs::read_to_string(&path)
-            .unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
         let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("template is YAML");
         let mut out = Vec::new();
         for (section, items) in doc["spec"].as_object().expect("spec is a map") {

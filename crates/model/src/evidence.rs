@@ -92,10 +92,8 @@ impl EvidenceItem {
 
 /// Keeps a name safe as one path component: letters, digits, `-`, `_` and `.`; the rest become `-`.
 fn sanitise(name: &str) -> String {
-    let cleaned: String = name
-        .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' })
-        .collect();
+    let cleaned: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') { c } else { '-' }).collect();
     let trimmed = cleaned.trim_matches('.');
     if trimmed.is_empty() { "item".into() } else { trimmed.into() }
 }

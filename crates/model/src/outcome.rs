@@ -67,11 +67,7 @@ impl Verdict {
 
     /// A failure always says what was expected and what was observed.
     pub fn fail(reason: impl Into<String>, expected: impl Into<String>, observed: impl Into<String>) -> Self {
-        Self {
-            expected: Some(expected.into()),
-            observed: Some(observed.into()),
-            ..Self::new(Outcome::Fail, reason)
-        }
+        Self { expected: Some(expected.into()), observed: Some(observed.into()), ..Self::new(Outcome::Fail, reason) }
     }
 
     pub fn not_applicable(reason: impl Into<String>) -> Self {

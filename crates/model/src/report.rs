@@ -107,10 +107,7 @@ impl RequirementReport {
         let reason = if mine.is_empty() {
             "no automated check ran for this requirement: verify it by hand and record the evidence".to_string()
         } else {
-            mine.iter()
-                .map(|c| format!("{}: {}", c.id, c.verdict.reason))
-                .collect::<Vec<_>>()
-                .join("; ")
+            mine.iter().map(|c| format!("{}: {}", c.id, c.verdict.reason)).collect::<Vec<_>>().join("; ")
         };
         Self {
             id: requirement.id.to_string(),
@@ -157,7 +154,8 @@ pub(crate) mod fixtures {
 
     pub fn sample_report() -> RunReport {
         let mut evidence = Evidence::default();
-        evidence.step("resource.k8s.io/v1 serves deviceclasses, resourceclaims, resourceclaimtemplates, resourceslices");
+        evidence
+            .step("resource.k8s.io/v1 serves deviceclasses, resourceclaims, resourceclaimtemplates, resourceslices");
         evidence.object("ResourceClaim-gpu", "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\n");
         evidence.timing("claim allocated", std::time::Duration::from_millis(840));
         let checks = vec![
@@ -184,10 +182,8 @@ pub(crate) mod fixtures {
                 evidence_files: vec![],
             },
         ];
-        let reqs: Vec<RequirementReport> = requirements(ConformanceVersion::V1_35)
-            .iter()
-            .map(|r| RequirementReport::roll_up(r, &checks))
-            .collect();
+        let reqs: Vec<RequirementReport> =
+            requirements(ConformanceVersion::V1_35).iter().map(|r| RequirementReport::roll_up(r, &checks)).collect();
         let summary = Summary::of(&reqs, &checks);
         RunReport {
             schema: SCHEMA_VERSION.into(),

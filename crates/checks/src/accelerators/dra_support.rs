@@ -227,7 +227,8 @@ struct Inventory {
 impl Inventory {
     async fn read(ctx: &CheckContext) -> Result<Self, CheckError> {
         let slices: Api<ResourceSlice> = Api::all(ctx.client.clone());
-        let slices = slices.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceSlices", e))?;
+        let slices =
+            slices.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceSlices", e))?;
         let mut devices: BTreeMap<String, BTreeMap<(String, String), Option<String>>> = BTreeMap::new();
         for slice in slices.items {
             let ours = slice.labels().get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE);
@@ -241,12 +242,9 @@ impl Inventory {
             }
         }
         let claims: Api<ResourceClaim> = Api::all(ctx.client.clone());
-        let claims = claims.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceClaims", e))?;
-        let allocated = claims
-            .items
-            .iter()
-            .flat_map(allocated_devices)
-            .collect::<Vec<_>>();
+        let claims =
+            claims.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceClaims", e))?;
+        let allocated = claims.items.iter().flat_map(allocated_devices).collect::<Vec<_>>();
         let inventory = Self { devices, allocated };
         for (driver, devices) in &inventory.devices {
             let nodes: std::collections::BTreeSet<_> = devices.values().flatten().collect();
@@ -270,11 +268,7 @@ impl Inventory {
 
     /// The driver with the most free devices, if any has one.
     fn driver_with_most_free(&self) -> Option<String> {
-        self.devices
-            .keys()
-            .filter(|d| self.free_of(d) > 0)
-            .max_by_key(|d| self.free_of(d))
-            .cloned()
+        self.devices.keys().filter(|d| self.free_of(d) > 0).max_by_key(|d| self.free_of(d)).cloned()
     }
 
     fn no_free_device_verdict(&self) -> Verdict {
@@ -316,7 +310,9 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
         "metadata": {"name": class_name, "labels": labels},
         "spec": {"selectors": [{"cel": {"expression": format!("device.driver == '{driver}'")}}]}
     }))?;
-    create(ctx, &classes, &class).await.map_err(|e| CheckError::Other(format!("failed to create DeviceClass {class_name}: {e}")))?;
+    create(ctx, &classes, &class)
+        .await
+        .map_err(|e| CheckError::Other(format!("failed to create DeviceClass {class_name}: {e}")))?;
 
     let ns = ctx.namespace.as_str();
     let templates: Api<ResourceClaimTemplate> = Api::namespaced(ctx.client.clone(), ns);
@@ -343,10 +339,26 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
     }))?;
     let submitted = Instant::now();
     pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api("create pod dra-consumer", e))?;
-    let scheduled = wait::until(&pods, "dra-consumer", "the pod with a claim to be scheduled", Duration::from_secs(120), wait::pod_scheduled, wait::describe_pod).await?;
+    let scheduled = wait::until(
+        &pods,
+        "dra-consumer",
+        "the pod with a claim to be scheduled",
+        Duration::from_secs(120),
+        wait::pod_scheduled,
+        wait::describe_pod,
+    )
+    .await?;
     ctx.record(|e| e.timing("pod with a claim: submit to scheduled", submitted.elapsed()));
     let node = scheduled.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-    let running = wait::until(&pods, "dra-consumer", "the pod with a claim to run", Duration::from_secs(120), wait::pod_running, wait::describe_pod).await?;
+    let running = wait::until(
+        &pods,
+        "dra-consumer",
+        "the pod with a claim to run",
+        Duration::from_secs(120),
+        wait::pod_running,
+        wait::describe_pod,
+    )
+    .await?;
     ctx.object("Pod-dra-consumer", &running);
 
     let claim_name = running
@@ -355,9 +367,12 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
         .and_then(|s| s.resource_claim_statuses.as_ref())
         .and_then(|statuses| statuses.iter().find(|s| s.name == "dev"))
         .and_then(|s| s.resource_claim_name.clone())
-        .ok_or_else(|| CheckError::Other("the running pod names no generated ResourceClaim in status.resourceClaimStatuses".into()))?;
+        .ok_or_else(|| {
+            CheckError::Other("the running pod names no generated ResourceClaim in status.resourceClaimStatuses".into())
+        })?;
     let claims: Api<ResourceClaim> = Api::namespaced(ctx.client.clone(), ns);
-    let claim = claims.get(&claim_name).await.map_err(|e| CheckError::api(format!("read ResourceClaim {claim_name}"), e))?;
+    let claim =
+        claims.get(&claim_name).await.map_err(|e| CheckError::api(format!("read ResourceClaim {claim_name}"), e))?;
     ctx.object(&format!("ResourceClaim-{claim_name}"), &claim);
 
     let results = allocated_devices(&claim);
@@ -368,7 +383,8 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
             "status.allocation is empty",
         ));
     };
-    let device_node = inventory.devices.get(&got_driver).and_then(|d| d.get(&(pool.clone(), device.clone()))).cloned().flatten();
+    let device_node =
+        inventory.devices.get(&got_driver).and_then(|d| d.get(&(pool.clone(), device.clone()))).cloned().flatten();
     ctx.step(format!("claim {claim_name} allocated {got_driver}/{pool}/{device}; pod runs on {node}"));
     if got_driver != driver {
         return Ok(Verdict::fail(
@@ -386,7 +402,11 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
             format!("pod on {node}"),
         ));
     }
-    let reserved = claim.status.as_ref().and_then(|s| s.reserved_for.as_ref()).is_some_and(|r| r.iter().any(|c| c.name == "dra-consumer"));
+    let reserved = claim
+        .status
+        .as_ref()
+        .and_then(|s| s.reserved_for.as_ref())
+        .is_some_and(|r| r.iter().any(|c| c.name == "dra-consumer"));
     if !reserved {
         return Ok(Verdict::fail(
             "the claim is allocated but not reserved for the pod using it",
@@ -396,14 +416,26 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
     }
 
     // Release: delete the pod; the claim generated for it must go (or at least be unreserved).
-    pods.delete("dra-consumer", &DeleteParams::default()).await.map_err(|e| CheckError::api("delete pod dra-consumer", e))?;
+    pods.delete("dra-consumer", &DeleteParams::default())
+        .await
+        .map_err(|e| CheckError::api("delete pod dra-consumer", e))?;
     let released = wait::until(
         &claims,
         &claim_name,
         "the claim to be released after its pod was deleted",
         Duration::from_secs(90),
-        |c: Option<&ResourceClaim>| c.is_none_or(|c| c.status.as_ref().and_then(|s| s.reserved_for.as_ref()).is_none_or(Vec::is_empty)),
-        |c| format!("reservedFor: {:?}", c.status.as_ref().and_then(|s| s.reserved_for.as_ref()).map(|r| r.iter().map(|c| c.name.clone()).collect::<Vec<_>>())),
+        |c: Option<&ResourceClaim>| {
+            c.is_none_or(|c| c.status.as_ref().and_then(|s| s.reserved_for.as_ref()).is_none_or(Vec::is_empty))
+        },
+        |c| {
+            format!(
+                "reservedFor: {:?}",
+                c.status
+                    .as_ref()
+                    .and_then(|s| s.reserved_for.as_ref())
+                    .map(|r| r.iter().map(|c| c.name.clone()).collect::<Vec<_>>())
+            )
+        },
     )
     .await;
     match released {

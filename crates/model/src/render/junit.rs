@@ -22,8 +22,7 @@ pub fn render(report: &RunReport) -> Result<String, quick_junit::SerializeError>
     for requirement in &report.requirements {
         let area = requirement.area.to_string();
         let suite = suites.entry(area.clone()).or_insert_with(|| TestSuite::new(area.clone()));
-        let checks: Vec<&CheckReport> =
-            report.checks.iter().filter(|c| requirement.checks.contains(&c.id)).collect();
+        let checks: Vec<&CheckReport> = report.checks.iter().filter(|c| requirement.checks.contains(&c.id)).collect();
         if checks.is_empty() {
             let mut status = TestCaseStatus::skipped();
             status.set_message(requirement.reason.clone());
