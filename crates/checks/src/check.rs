@@ -7,6 +7,7 @@ use std::time::Duration;
 use kaic_model::{Evidence, Verdict};
 use kube::Client;
 
+use crate::accelerators::inventory::AllocationMode;
 use crate::capability::{Capabilities, Capability};
 
 /// Options that shape how checks run, set from the command line.
@@ -14,11 +15,19 @@ use crate::capability::{Capabilities, Capability};
 pub struct CheckOptions {
     /// The image for pods that only need to exist (no process of interest), pinned by tag.
     pub pause_image: String,
+    /// Probe images by vendor probe label (`nvidia`, `amd`, …), overriding the vendor table's defaults.
+    pub probe_images: BTreeMap<String, String>,
+    /// Which accelerator allocation paths to exercise.
+    pub allocation_mode: AllocationMode,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        Self { pause_image: "registry.k8s.io/pause:3.10".into() }
+        Self {
+            pause_image: "registry.k8s.io/pause:3.10".into(),
+            probe_images: BTreeMap::new(),
+            allocation_mode: AllocationMode::Auto,
+        }
     }
 }
 
@@ -139,6 +148,12 @@ pub trait Check: Send + Sync {
 
     /// Whether the check is slow or costly (e.g. cluster autoscaling) and runs only when asked for.
     fn opt_in(&self) -> bool {
+        false
+    }
+
+    /// Whether the check allocates accelerators. Such checks run one at a time, so that one check's
+    /// devices never make another's "free device" vanish.
+    fn uses_accelerators(&self) -> bool {
         false
     }
 

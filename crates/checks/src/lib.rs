@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod labels;
 pub mod preflight;
 pub mod runner;
+pub mod security;
 pub mod wait;
 
 pub use capability::{Capabilities, Capability};
@@ -20,7 +21,13 @@ pub use check::{Check, CheckContext, CheckError, CheckOptions};
 /// Every check kaic knows, in catalogue order. The runner selects those whose requirements are in the
 /// chosen catalogue version.
 pub fn all_checks() -> Vec<Box<dyn Check>> {
-    vec![Box::new(accelerators::dra_support::DraSupport)]
+    vec![
+        Box::new(accelerators::dra_support::DraSupport),
+        Box::new(accelerators::driver_runtime::DriverRuntimeManagement),
+        Box::new(accelerators::gpu_sharing::GpuSharing),
+        Box::new(accelerators::virtualized::VirtualizedAccelerator),
+        Box::new(security::secure_accelerator_access::SecureAcceleratorAccess),
+    ]
 }
 
 #[cfg(test)]

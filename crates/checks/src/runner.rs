@@ -132,8 +132,9 @@ impl Runner {
         shutdown: impl Future<Output = ()>,
     ) -> RunResult {
         let finished = std::sync::Mutex::new(Vec::new());
+        let accelerators = tokio::sync::Mutex::new(());
         let all = futures::stream::iter(checks)
-            .map(|check| self.run_one(check, &events))
+            .map(|check| self.run_one(check, &events, &accelerators))
             .buffer_unordered(self.concurrency.max(1))
             .for_each(|report| {
                 let _ = events.send(RunEvent::Finished(Box::new(report.clone())));
@@ -154,7 +155,14 @@ impl Runner {
     }
 
     /// Runs one check in its own namespace and always deletes the namespace afterwards.
-    async fn run_one(&self, check: Arc<dyn Check>, events: &UnboundedSender<RunEvent>) -> CheckReport {
+    async fn run_one(
+        &self,
+        check: Arc<dyn Check>,
+        events: &UnboundedSender<RunEvent>,
+        accelerators: &tokio::sync::Mutex<()>,
+    ) -> CheckReport {
+        // Checks that allocate accelerators take turns (see `Check::uses_accelerators`).
+        let _turn = if check.uses_accelerators() { Some(accelerators.lock().await) } else { None };
         let id = check.id();
         let namespace = labels::namespace_name(&self.run_id, id);
         let ctx = CheckContext::new(

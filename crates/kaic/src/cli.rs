@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use kaic_checks::accelerators::inventory::AllocationMode;
+use kaic_checks::accelerators::vendor::VENDORS;
 use kaic_model::ConformanceVersion;
 
 #[derive(Debug, Parser)]
@@ -70,9 +72,35 @@ pub struct RunArgs {
     /// Image for pods that only need to exist, pinned by tag (mirror it for air-gapped clusters).
     #[arg(long, value_name = "IMAGE", default_value = "registry.k8s.io/pause:3.10")]
     pub pause_image: String,
+    /// Accelerator allocation paths to exercise: every path the cluster offers, or only one.
+    #[arg(long, value_enum, default_value_t = AllocationModeArg::Auto)]
+    pub allocation_mode: AllocationModeArg,
+    /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi); repeatable.
+    #[arg(long, value_name = "VENDOR=IMAGE", value_parser = parse_probe_image)]
+    pub probe_image: Vec<(String, String)>,
     /// Plain line output instead of live progress (the default when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AllocationModeArg {
+    /// Every path the cluster offers.
+    Auto,
+    /// Only DRA ResourceClaims.
+    Dra,
+    /// Only device-plugin extended resources.
+    DevicePlugin,
+}
+
+impl From<AllocationModeArg> for AllocationMode {
+    fn from(arg: AllocationModeArg) -> Self {
+        match arg {
+            AllocationModeArg::Auto => AllocationMode::Auto,
+            AllocationModeArg::Dra => AllocationMode::Dra,
+            AllocationModeArg::DevicePlugin => AllocationMode::DevicePlugin,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -98,6 +126,19 @@ pub struct CleanupArgs {
     /// Only what this run created (its id is in results.json and in kaic's labels).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
+}
+
+fn parse_probe_image(s: &str) -> Result<(String, String), String> {
+    let known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
+    match s.split_once('=') {
+        Some((vendor, image)) if known.contains(&vendor) && !image.is_empty() => {
+            Ok((vendor.to_string(), image.to_string()))
+        }
+        Some((vendor, _)) if !known.contains(&vendor) => {
+            Err(format!("unknown vendor '{vendor}': use one of {}", known.join(", ")))
+        }
+        _ => Err("expected VENDOR=IMAGE, e.g. nvidia=registry.example/cuda:12.6.3-base".into()),
+    }
 }
 
 fn parse_version(s: &str) -> Result<ConformanceVersion, String> {

@@ -35,7 +35,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         client: cluster.client.clone(),
         run_id: run_id.clone(),
         capabilities: preflight.capabilities.clone(),
-        options: CheckOptions { pause_image: args.pause_image.clone() },
+        options: CheckOptions {
+            pause_image: args.pause_image.clone(),
+            probe_images: args.probe_image.iter().cloned().collect(),
+            allocation_mode: args.allocation_mode.into(),
+        },
         concurrency: args.concurrency,
     };
     let (events, receiver) = tokio::sync::mpsc::unbounded_channel();

@@ -65,6 +65,10 @@ impl Check for DraSupport {
         Duration::from_secs(300)
     }
 
+    fn uses_accelerators(&self) -> bool {
+        true
+    }
+
     fn creates(&self) -> &'static [&'static str] {
         &[
             "DeviceClass kaic-dra-roundtrip-<run> and ResourceSlice kaic-dra-roundtrip-<run> (driver dra.kaic.dev, selects no node), deleted at once",

@@ -1,0 +1,372 @@
+//! The accelerator inventory: which nodes carry which vendor's devices, through which allocation path
+//! (device-plugin extended resources, DRA ResourceSlices), how many are free, and which accelerators kaic
+//! does not recognise.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use k8s_openapi::api::resource::v1::{DeviceAttribute, ResourceClaim, ResourceSlice};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::api::ListParams;
+use kube::{Api, ResourceExt};
+
+use super::vendor::{Vendor, looks_like_accelerator};
+use crate::capability::Capability;
+use crate::check::{CheckContext, CheckError};
+use crate::labels;
+
+/// How a pod asks for an accelerator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Path {
+    /// An extended resource such as `nvidia.com/gpu`, served by a device plugin.
+    DevicePlugin,
+    /// A DRA ResourceClaim for a device published in a ResourceSlice.
+    Dra,
+}
+
+impl Path {
+    pub fn name(self) -> &'static str {
+        match self {
+            Path::DevicePlugin => "device-plugin",
+            Path::Dra => "DRA",
+        }
+    }
+}
+
+/// Which allocation paths a check exercises (`--allocation-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AllocationMode {
+    /// Every path the cluster offers.
+    #[default]
+    Auto,
+    Dra,
+    DevicePlugin,
+}
+
+impl AllocationMode {
+    pub fn allows(self, path: Path) -> bool {
+        matches!((self, path), (Self::Auto, _) | (Self::Dra, Path::Dra) | (Self::DevicePlugin, Path::DevicePlugin))
+    }
+}
+
+/// One DRA device published for a node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DraDevice {
+    pub driver: String,
+    pub pool: String,
+    pub name: String,
+    /// Attributes as strings (`int`, `bool` and `version` values printed).
+    pub attributes: BTreeMap<String, String>,
+    pub allocated: bool,
+    /// Whether several claims may share it (consumable capacity).
+    pub shareable: bool,
+    /// Whether it consumes shared counters (a partition of a physical device).
+    pub partition: bool,
+}
+
+/// One node with accelerators of one vendor.
+#[derive(Debug, Clone)]
+pub struct AcceleratorNode {
+    pub name: String,
+    pub vendor: &'static Vendor,
+    pub labels: BTreeMap<String, String>,
+    /// Extended resource name → (allocatable, requested by running pods).
+    pub extended: BTreeMap<String, (i64, i64)>,
+    pub dra: Vec<DraDevice>,
+}
+
+impl AcceleratorNode {
+    /// The vendor's device-plugin resource on this node with free capacity, and how much is free.
+    pub fn free_extended(&self) -> Option<(&str, i64)> {
+        self.vendor
+            .extended_resources
+            .iter()
+            .filter_map(|r| self.extended.get(*r).map(|(alloc, used)| (*r, alloc - used)))
+            .max_by_key(|(_, free)| *free)
+            .filter(|(_, free)| *free > 0)
+    }
+
+    /// Free DRA devices of the vendor's drivers on this node.
+    pub fn free_dra(&self) -> Vec<&DraDevice> {
+        self.dra.iter().filter(|d| !d.allocated && self.vendor.dra_drivers.contains(&d.driver.as_str())).collect()
+    }
+
+    /// How many devices are free through `path`.
+    pub fn free(&self, path: Path) -> i64 {
+        match path {
+            Path::DevicePlugin => self.free_extended().map_or(0, |(_, n)| n),
+            Path::Dra => i64::try_from(self.free_dra().len()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// Whether this node offers `path` at all (free or not).
+    pub fn offers(&self, path: Path) -> bool {
+        match path {
+            Path::DevicePlugin => {
+                self.vendor.extended_resources.iter().any(|r| self.extended.get(*r).is_some_and(|(a, _)| *a > 0))
+            }
+            Path::Dra => self.dra.iter().any(|d| self.vendor.dra_drivers.contains(&d.driver.as_str())),
+        }
+    }
+}
+
+/// Everything kaic learnt about the cluster's accelerators.
+#[derive(Debug, Clone, Default)]
+pub struct Inventory {
+    pub nodes: Vec<AcceleratorNode>,
+    /// Accelerator-looking resources or drivers of no known vendor, described for a human.
+    pub unrecognised: Vec<String>,
+}
+
+impl Inventory {
+    /// Reads nodes, running pods, ResourceSlices and ResourceClaims.
+    ///
+    /// # Errors
+    /// [`CheckError::Api`] when a list call fails.
+    pub async fn read(ctx: &CheckContext) -> Result<Self, CheckError> {
+        let nodes: Api<Node> = Api::all(ctx.client.clone());
+        let nodes = nodes.list(&ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?.items;
+        let pods: Api<Pod> = Api::all(ctx.client.clone());
+        let pods = pods
+            .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+            .await
+            .map_err(|e| CheckError::api("list pods", e))?
+            .items;
+        let (slices, claims) = if ctx.capabilities.has(Capability::Dra) {
+            let slices: Api<ResourceSlice> = Api::all(ctx.client.clone());
+            let claims: Api<ResourceClaim> = Api::all(ctx.client.clone());
+            (
+                slices.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceSlices", e))?.items,
+                claims.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceClaims", e))?.items,
+            )
+        } else {
+            (Vec::new(), Vec::new())
+        };
+        Ok(Self::from_objects(&nodes, &pods, &slices, &claims))
+    }
+
+    /// Builds the inventory from listed objects (pure, so it is unit-tested).
+    pub fn from_objects(nodes: &[Node], pods: &[Pod], slices: &[ResourceSlice], claims: &[ResourceClaim]) -> Self {
+        let allocated: BTreeSet<(String, String, String)> = claims
+            .iter()
+            .flat_map(|c| c.status.as_ref().and_then(|s| s.allocation.as_ref()).and_then(|a| a.devices.as_ref()))
+            .flat_map(|d| d.results.iter().flatten())
+            .map(|r| (r.driver.clone(), r.pool.clone(), r.device.clone()))
+            .collect();
+        let mut dra_by_node: BTreeMap<String, Vec<DraDevice>> = BTreeMap::new();
+        let mut unrecognised = BTreeSet::new();
+        for slice in slices {
+            let ours = slice.labels().get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE);
+            if ours {
+                continue;
+            }
+            let driver = &slice.spec.driver;
+            if Vendor::for_driver(driver).is_none() {
+                if looks_like_accelerator(driver) {
+                    unrecognised.insert(format!("DRA driver {driver}"));
+                }
+                continue;
+            }
+            for device in slice.spec.devices.iter().flatten() {
+                let Some(node) = device.node_name.clone().or_else(|| slice.spec.node_name.clone()) else { continue };
+                let key = (driver.clone(), slice.spec.pool.name.clone(), device.name.clone());
+                dra_by_node.entry(node).or_default().push(DraDevice {
+                    allocated: allocated.contains(&key),
+                    driver: key.0,
+                    pool: key.1,
+                    name: key.2,
+                    attributes: device
+                        .attributes
+                        .iter()
+                        .flatten()
+                        .map(|(k, v)| (k.clone(), attribute_text(v)))
+                        .collect(),
+                    shareable: device.allow_multiple_allocations == Some(true),
+                    partition: device.consumes_counters.as_ref().is_some_and(|c| !c.is_empty()),
+                });
+            }
+        }
+        let mut used: BTreeMap<(String, String), i64> = BTreeMap::new();
+        for pod in pods {
+            let Some(spec) = pod.spec.as_ref() else { continue };
+            let Some(node) = spec.node_name.clone() else { continue };
+            for container in &spec.containers {
+                let requests = container.resources.as_ref().and_then(|r| r.limits.as_ref().or(r.requests.as_ref()));
+                for (name, quantity) in requests.into_iter().flatten() {
+                    *used.entry((node.clone(), name.clone())).or_default() += quantity_count(quantity);
+                }
+            }
+        }
+        let mut result = Vec::new();
+        for node in nodes {
+            let name = node.name_any();
+            let labels = node.labels().clone();
+            let allocatable = node.status.as_ref().and_then(|s| s.allocatable.clone()).unwrap_or_default();
+            let mut extended: BTreeMap<String, (i64, i64)> = BTreeMap::new();
+            let mut vendor: Option<&'static Vendor> = None;
+            for (resource, quantity) in &allocatable {
+                if let Some(v) = Vendor::for_resource(resource) {
+                    vendor.get_or_insert(v);
+                } else if v_partition(resource) {
+                    // MIG-style partitions are counted with their vendor.
+                } else if resource.contains('/')
+                    && !resource.starts_with("hugepages")
+                    && looks_like_accelerator(resource)
+                {
+                    unrecognised.insert(format!("extended resource {resource} on node {name}"));
+                    continue;
+                } else {
+                    continue;
+                }
+                let in_use = used.get(&(name.clone(), resource.clone())).copied().unwrap_or(0);
+                extended.insert(resource.clone(), (quantity_count(quantity), in_use));
+            }
+            let dra = dra_by_node.remove(&name).unwrap_or_default();
+            let vendor = vendor.or_else(|| dra.first().and_then(|d| Vendor::for_driver(&d.driver))).or_else(|| {
+                super::vendor::VENDORS
+                    .iter()
+                    .find(|v| v.presence_labels.iter().any(|l| labels.get(*l).is_some_and(|x| x == "true")))
+            });
+            if let Some(vendor) = vendor {
+                result.push(AcceleratorNode { name, vendor, labels, extended, dra });
+            }
+        }
+        Self { nodes: result, unrecognised: unrecognised.into_iter().collect() }
+    }
+
+    /// The node with the most free devices through `path`, among those with at least `need` free.
+    pub fn best_node(&self, path: Path, need: i64) -> Option<&AcceleratorNode> {
+        self.nodes
+            .iter()
+            .filter(|n| n.free(path) >= need)
+            .max_by_key(|n| (n.free(path), std::cmp::Reverse(n.name.clone())))
+    }
+
+    /// The paths offered by any node, filtered by the mode.
+    pub fn paths(&self, mode: AllocationMode) -> Vec<Path> {
+        [Path::DevicePlugin, Path::Dra]
+            .into_iter()
+            .filter(|p| mode.allows(*p) && self.nodes.iter().any(|n| n.offers(*p)))
+            .collect()
+    }
+
+    /// The unknown verdict text when accelerators of no known vendor exist.
+    pub fn unrecognised_note(&self) -> Option<String> {
+        (!self.unrecognised.is_empty()).then(|| {
+            format!(
+                "kaic does not recognise {}: verify by hand (vendor's own validator) or add the vendor to kaic's table",
+                self.unrecognised.join(", ")
+            )
+        })
+    }
+}
+
+/// A partition resource of a known vendor (e.g. `nvidia.com/mig-1g.10gb`).
+fn v_partition(resource: &str) -> bool {
+    super::vendor::VENDORS.iter().any(|v| v.partition_resource_prefix.is_some_and(|p| resource.starts_with(p)))
+}
+
+/// A device count from a quantity ("4", "4k" never occurs for devices; unparsable counts as 0).
+fn quantity_count(quantity: &Quantity) -> i64 {
+    quantity.0.parse().unwrap_or(0)
+}
+
+/// A DRA attribute value as text.
+pub fn attribute_text(attribute: &DeviceAttribute) -> String {
+    if let Some(s) = &attribute.string {
+        s.clone()
+    } else if let Some(v) = &attribute.version {
+        v.clone()
+    } else if let Some(i) = attribute.int {
+        i.to_string()
+    } else if let Some(b) = attribute.bool {
+        b.to_string()
+    } else {
+        String::new()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use serde_json::json;
+
+    pub fn gpu_node(name: &str, gpus: i64) -> Node {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "labels": {"nvidia.com/gpu.present": "true", "nvidia.com/cuda.driver-version.full": "580.95.05"}},
+            "status": {"allocatable": {"cpu": "64", "nvidia.com/gpu": gpus.to_string()}}
+        }))
+        .unwrap()
+    }
+
+    pub fn slice(node: &str, devices: &[&str]) -> ResourceSlice {
+        let devices: Vec<_> = devices
+            .iter()
+            .map(|d| json!({"name": d, "attributes": {"uuid": {"string": format!("GPU-{node}-{d}")}, "driverVersion": {"version": "580.95.5"}}}))
+            .collect();
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("{node}-slice")},
+            "spec": {"driver": "gpu.nvidia.com", "nodeName": node, "pool": {"name": node, "generation": 1, "resourceSliceCount": 1}, "devices": devices}
+        }))
+        .unwrap()
+    }
+
+    fn pod_using(node: &str, gpus: i64) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": "user"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "resources": {"limits": {"nvidia.com/gpu": gpus.to_string()}}}]}
+        }))
+        .unwrap()
+    }
+
+    fn claim_on(node: &str, device: &str) -> ResourceClaim {
+        serde_json::from_value(json!({
+            "metadata": {"name": "c"},
+            "spec": {},
+            "status": {"allocation": {"devices": {"results": [{"request": "r", "driver": "gpu.nvidia.com", "pool": node, "device": device}]}}}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn counts_free_devices_on_both_paths() {
+        let inv = Inventory::from_objects(
+            &[gpu_node("gpu-0", 4), gpu_node("gpu-1", 4)],
+            &[pod_using("gpu-0", 3)],
+            &[slice("gpu-0", &["gpu-0", "gpu-1"]), slice("gpu-1", &["gpu-0"])],
+            &[claim_on("gpu-1", "gpu-0")],
+        );
+        assert_eq!(inv.nodes.len(), 2);
+        let n0 = &inv.nodes[0];
+        assert_eq!(n0.free(Path::DevicePlugin), 1);
+        assert_eq!(n0.free(Path::Dra), 2);
+        assert_eq!(inv.nodes[1].free(Path::Dra), 0);
+        assert_eq!(inv.best_node(Path::DevicePlugin, 2).unwrap().name, "gpu-1");
+        assert_eq!(inv.best_node(Path::Dra, 1).unwrap().name, "gpu-0");
+        assert!(inv.best_node(Path::Dra, 3).is_none());
+        assert_eq!(inv.paths(AllocationMode::Auto), vec![Path::DevicePlugin, Path::Dra]);
+        assert_eq!(inv.paths(AllocationMode::Dra), vec![Path::Dra]);
+        assert_eq!(n0.dra[0].attributes["uuid"], "GPU-gpu-0-gpu-0");
+    }
+
+    #[test]
+    fn unknown_accelerators_are_listed_not_ignored() {
+        let npu: Node = serde_json::from_value(json!({
+            "metadata": {"name": "npu-0"},
+            "status": {"allocatable": {"acme.example/npu": "8", "hugepages-2Mi": "0", "example.com/widget": "1"}}
+        }))
+        .unwrap();
+        let inv = Inventory::from_objects(&[npu], &[], &[], &[]);
+        assert!(inv.nodes.is_empty());
+        assert_eq!(inv.unrecognised, vec!["extended resource acme.example/npu on node npu-0"]);
+        assert!(inv.unrecognised_note().unwrap().contains("verify by hand"));
+    }
+
+    #[test]
+    fn plain_nodes_are_not_accelerator_nodes() {
+        let cpu: Node =
+            serde_json::from_value(json!({"metadata": {"name": "cpu-0"}, "status": {"allocatable": {"cpu": "16"}}}))
+                .unwrap();
+        assert!(Inventory::from_objects(&[cpu], &[], &[], &[]).nodes.is_empty());
+    }
+}
