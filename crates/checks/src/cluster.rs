@@ -98,9 +98,9 @@ impl Target {
     /// [`ClusterError`] for a bad kubeconfig, an unreachable server or rejected credentials.
     pub async fn connect(&self) -> Result<(Cluster, k8s_openapi::apimachinery::pkg::version::Info), ClusterError> {
         let mut config = self.config().await?;
-        // Fail fast on a dead address instead of hanging for the OS default.
+        // Fail fast on a dead address instead of hanging for the OS default. The read timeout stays as kube
+        // sets it: watches are long reads.
         config.connect_timeout = Some(Duration::from_secs(10));
-        config.read_timeout = Some(Duration::from_secs(60));
         let server = config.cluster_url.to_string().trim_end_matches('/').to_string();
         let client = Client::try_from(config)
             .map_err(|e| ClusterError::Invalid { path: self.describe(), cause: e.to_string() })?;
