@@ -11,8 +11,12 @@
 //! Depends on `kaic-model` only among kaic's crates: no cluster access here.
 
 pub mod checklist;
+pub mod fetch;
 pub mod fill;
+pub mod http;
+pub mod online;
 pub mod platform_info;
+pub mod render;
 pub mod run_evidence;
 pub mod source;
 pub mod validate;
