@@ -16,13 +16,24 @@ need_go() {
 
 hash_files() { cat "$@" | sha256sum | cut -c1-16; }
 
-# Directory of the k8s multi-call binary; keyed by everything that affects it.
+# Build recipe of the k8s multi-call binary. The version is stamped like
+# Kubernetes' own hack/lib/version.sh does (component-base + client-go).
+# buildDate is fixed (not "now") so the binary is a function of go.sum + recipe.
+_minor=${K8S_VERSION#v1.}; _minor=${_minor%%.*}
+_vp=k8s.io/component-base/version _cp=k8s.io/client-go/pkg/version
+K8S_LDFLAGS="-s -w -X $_vp.gitVersion=$K8S_VERSION -X $_vp.gitMajor=1 -X $_vp.gitMinor=$_minor -X $_vp.gitTreeState=clean \
+-X $_vp.gitCommit=0000000000000000000000000000000000000000 -X $_vp.buildDate=2026-01-01T00:00:00Z \
+-X $_cp.gitVersion=$K8S_VERSION -X $_cp.gitMajor=1 -X $_cp.gitMinor=$_minor -X $_cp.gitTreeState=clean"
+K8S_BUILD_FLAGS="-trimpath -pgo=off"
+K8S_BUILD_RECIPE="CGO_ENABLED=0 go build $K8S_BUILD_FLAGS -ldflags '$K8S_LDFLAGS' ./cmd/k8s; links: etcd kube-apiserver kube-controller-manager kube-scheduler kubectl"
+
+# Directory of the k8s multi-call binary; keyed by go.mod/go.sum, its main.go and the recipe above.
 k8s_bin_dir() {
-  echo "$CACHE/bin-$(cd "$TESTENV_DIR" && hash_files go.mod go.sum build cmd/k8s/main.go)"
+  echo "$CACHE/bin-$( (cd "$TESTENV_DIR" && cat go.mod go.sum cmd/k8s/main.go; echo "$K8S_BUILD_RECIPE") | sha256sum | cut -c1-16)"
 }
-# Our own small tools (sim driver, ...): keyed by their sources.
+# Our own small tools (sim driver, ...): keyed by go.mod/go.sum and their sources.
 tools_bin_dir() {
-  echo "$CACHE/tools-$(cd "$TESTENV_DIR" && hash_files go.mod go.sum build $(find cmd/kaic-testenv internal -name '*.go' 2>/dev/null | sort))"
+  echo "$CACHE/tools-$(cd "$TESTENV_DIR" && hash_files go.mod go.sum $(find cmd/kaic-testenv -name '*.go' | sort))"
 }
 kwok_bin() { echo "$CACHE/kwok-$KWOK_VERSION/kwok"; }
 kueue_bin() { echo "$CACHE/kueue-$KUEUE_VERSION/kueue"; }

@@ -20,7 +20,7 @@ start_proc() { # name cmd...
   mkdir -p "$STATE/logs" "$STATE/pids"
   echo "$*" >"$STATE/logs/$name.cmdline"
   KAIC_TESTENV_STATE="$STATE" KAIC_TESTENV_PROC="$name" setsid nohup "$@" \
-    >"$STATE/logs/$name.log" 2>&1 </dev/null &
+    >"$STATE/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$STATE/pids/$name.pid"
   log "started $name (pid $!, log $STATE/logs/$name.log)"
 }
