@@ -34,7 +34,7 @@ load_profile() {
   KUEUE_WAIT_FOR_PODS_READY=1
   case $PROFILE in
     default) ;;
-    no-dra) WITH_DRA=0 WITH_KUEUE=0 ;;
+    no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
     no-gang) WITH_GANG=0 WITH_KUEUE=0 ;;
