@@ -435,7 +435,10 @@ pub fn fill(input: FillInput<'_>) -> Result<Filled, FillError> {
             };
 
             let mut evidence: Vec<String> = Vec::new();
-            if decision.checked {
+            // kaic's files back what kaic decided. Where the vendor decided, they only show that kaic
+            // could not: citing them there would claim support they do not give (and `kaic validate`
+            // rejects an Implemented that cites kaic's results without a passing check).
+            if decision.checked && source != Source::Vendor {
                 evidence.push(artifacts.results.clone());
                 evidence.extend(artifacts.junit.clone());
                 evidence.extend(artifacts.report_md.clone());
@@ -564,56 +567,9 @@ pub(crate) mod tests {
     use kaic_model::catalogue::requirements;
     use kaic_model::evidence::Evidence;
     use kaic_model::outcome::Verdict;
-    use kaic_model::report::{CheckReport, ClusterInfo, RequirementReport, Summary};
+    use kaic_model::report::{CheckReport, RequirementReport};
 
-    /// A run report for `version` in which each requirement's single check ends with `outcome_of(id)`
-    /// (`None`: no check ran for it).
-    pub(crate) fn synthetic_report(
-        version: ConformanceVersion,
-        outcome_of: impl Fn(&str) -> Option<Outcome>,
-    ) -> RunReport {
-        let mut checks = Vec::new();
-        for r in requirements(version) {
-            let Some(outcome) = outcome_of(r.id) else { continue };
-            let verdict = match outcome {
-                Outcome::Pass => Verdict::pass(format!("{} works", r.id)),
-                Outcome::Fail => Verdict::fail(format!("{} broken", r.id), "all pods bound", "3 of 5 bound"),
-                Outcome::NotApplicable => Verdict::not_applicable("no cluster autoscaler found"),
-                Outcome::Unknown => Verdict::unknown("accelerator vendor not recognised: check the driver version"),
-                Outcome::Error => Verdict::error("timed out after 300s"),
-            };
-            checks.push(CheckReport {
-                id: r.id.to_string(),
-                requirements: vec![r.id.to_string()],
-                verdict,
-                duration_millis: 1200,
-                namespace: None,
-                evidence: Evidence::default(),
-                evidence_files: vec![format!("evidence/{}/01-pod.yaml", r.id)],
-            });
-        }
-        let reqs: Vec<RequirementReport> =
-            requirements(version).iter().map(|r| RequirementReport::roll_up(r, &checks)).collect();
-        let summary = Summary::of(&reqs, &checks);
-        RunReport {
-            schema: SCHEMA_VERSION.into(),
-            kaic_version: "0.1.0".into(),
-            run_id: "r-test".into(),
-            started_at: "2026-01-10T10:00:00Z".into(),
-            finished_at: "2026-01-10T10:20:00Z".into(),
-            cluster: ClusterInfo {
-                server: "https://127.0.0.1:6443".into(),
-                server_version: format!("v{version}.1"),
-                conformance_version: version,
-                catalogue_note: None,
-                capabilities: vec!["dra".into()],
-                missing_permissions: vec![],
-            },
-            requirements: reqs,
-            checks,
-            summary,
-        }
-    }
+    pub(crate) use crate::synthetic::{artifacts as artifacts_for, report as synthetic_report};
 
     pub(crate) fn example_platform_info() -> PlatformInfo {
         let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/platform-info.yaml");
@@ -622,21 +578,11 @@ pub(crate) mod tests {
 
     /// Platform-info with the example's metadata for `version`, and nothing per requirement.
     pub(crate) fn metadata_only(version: ConformanceVersion) -> PlatformInfo {
-        let mut info = example_platform_info();
-        info.requirements.clear();
-        info.metadata.k8s_conformance_url =
-            Some(format!("https://github.com/cncf/k8s-conformance/tree/master/v{version}/acme-ai-platform"));
+        let info = crate::synthetic::platform_info(version);
+        let example = example_platform_info();
+        assert_eq!(info.metadata.platform_name, example.metadata.platform_name, "the example and synthetic agree");
+        assert_eq!(info.notes, example.notes);
         info
-    }
-
-    pub(crate) fn artifacts_for(report: &RunReport) -> RunArtifacts {
-        RunArtifacts {
-            results: "results.json".into(),
-            junit: Some("junit.xml".into()),
-            report_md: Some("report.md".into()),
-            check_evidence: report.checks.iter().map(|c| (c.id.clone(), vec![format!("evidence/{}/", c.id)])).collect(),
-            warnings: vec![],
-        }
     }
 
     pub(crate) fn fill_template(

@@ -11,6 +11,7 @@
 //! Depends on `kaic-model` only among kaic's crates: no cluster access here.
 
 pub mod checklist;
+pub mod cli;
 pub mod fetch;
 pub mod fill;
 pub mod http;
@@ -19,4 +20,5 @@ pub mod platform_info;
 pub mod render;
 pub mod run_evidence;
 pub mod source;
+pub mod synthetic;
 pub mod validate;

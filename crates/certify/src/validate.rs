@@ -92,7 +92,7 @@ rules! {
     MustNotImplemented => "must-not-implemented", Error, "every MUST is Implemented (the program certifies nothing less)";
     EvidenceMissing => "evidence-missing", Error, "every MUST, and every requirement claimed (Partially) Implemented, has evidence";
     EvidenceType => "evidence-type", Error, "evidence is a list of strings";
-    EvidenceInvalid => "evidence-invalid", Error, "evidence entries are https URLs or relative paths";
+    EvidenceInvalid => "evidence-invalid", Error, "evidence entries are http(s) URLs or relative paths";
     EvidenceOutside => "evidence-outside", Error, "evidence files are inside the submission folder";
     EvidenceNotFound => "evidence-not-found", Error, "evidence files exist and can be read";
     NotesMissing => "notes-missing", Error, "N/A comes with notes that justify it";
@@ -128,6 +128,14 @@ pub struct Problem {
     /// Where in the file, e.g. `spec.security[0].status`.
     pub path: String,
     pub message: String,
+}
+
+/// A kaic run file cited as evidence: where it was first cited, as what, and what it says.
+#[derive(Debug, Clone)]
+struct KaicCitation {
+    at: String,
+    link: String,
+    run: KaicRun,
 }
 
 /// A link to check online, with where it was found.
@@ -298,7 +306,7 @@ pub fn validate_text(path: &Path, text: &str, template: Option<&Template>) -> Re
     };
     report.compared_with = template.map(|t| t.origin.to_string()).unwrap_or_else(|| "nothing (unknown version)".into());
     let entries = check_spec(&root, template, &mut report);
-    let mut kaic_runs: HashMap<PathBuf, Option<(String, KaicRun)>> = HashMap::new();
+    let mut kaic_runs: HashMap<PathBuf, Option<KaicCitation>> = HashMap::new();
     for entry in &entries {
         check_entry(entry, template, &product_dir, &mut report, &mut kaic_runs);
     }
@@ -611,7 +619,7 @@ fn check_entry(
     template: Option<&Template>,
     product_dir: &Path,
     report: &mut ValidationReport,
-    kaic_runs: &mut HashMap<PathBuf, Option<(String, KaicRun)>>,
+    kaic_runs: &mut HashMap<PathBuf, Option<KaicCitation>>,
 ) {
     let node = entry.node;
     let path = &entry.path;
@@ -864,7 +872,7 @@ fn check_evidence_entry(
     link: &str,
     product_dir: &Path,
     report: &mut ValidationReport,
-    kaic_runs: &mut HashMap<PathBuf, Option<(String, KaicRun)>>,
+    kaic_runs: &mut HashMap<PathBuf, Option<KaicCitation>>,
 ) {
     match classify(link, product_dir) {
         Err((rule, message)) => report.push(rule, at, message),
@@ -880,7 +888,9 @@ fn check_evidence_entry(
                 Ok(()) => {
                     if !kaic_runs.contains_key(&file) {
                         let reading = match run_evidence::read(&file) {
-                            Reading::Kaic(run) => Some((at.to_string(), run)),
+                            Reading::Kaic(run) => {
+                                Some(KaicCitation { at: at.to_string(), link: link.to_string(), run })
+                            }
                             Reading::Foreign => None,
                             Reading::Broken(why) => {
                                 report.push(
@@ -910,16 +920,16 @@ fn check_against_kaic(
     version: Option<ConformanceVersion>,
     template: Option<&Template>,
     product_dir: &Path,
-    kaic_runs: &HashMap<PathBuf, Option<(String, KaicRun)>>,
+    kaic_runs: &HashMap<PathBuf, Option<KaicCitation>>,
     report: &mut ValidationReport,
 ) {
-    let mut runs: Vec<(&PathBuf, &String, &KaicRun)> =
-        kaic_runs.iter().filter_map(|(p, r)| r.as_ref().map(|(at, run)| (p, at, run))).collect();
+    let mut runs: Vec<(&PathBuf, &KaicCitation)> =
+        kaic_runs.iter().filter_map(|(p, c)| c.as_ref().map(|c| (p, c))).collect();
     if runs.is_empty() {
         return;
     }
-    runs.sort_by(|a, b| a.1.cmp(b.1));
-    for (_, at, run) in &runs {
+    runs.sort_by(|a, b| a.1.at.cmp(&b.1.at));
+    for (_, KaicCitation { at, run, .. }) in &runs {
         if let (Some(ours), Some(theirs)) = (version, run.version)
             && ours != theirs
         {
@@ -950,11 +960,11 @@ fn check_against_kaic(
                     EvidenceRef::File(p) => Some(p),
                     EvidenceRef::Url(_) => None,
                 })
-                .filter_map(|p| runs.iter().find(|(rp, _, _)| **rp == p).map(|(rp, _, _)| *rp))
+                .filter_map(|p| runs.iter().find(|(rp, _)| **rp == p).map(|(rp, _)| *rp))
                 .collect(),
             _ => Vec::new(),
         };
-        for (file, at, run) in &runs {
+        for (file, KaicCitation { link, run, .. }) in &runs {
             let verdict = run.requirements.get(id);
             let says = match verdict {
                 Some(v) => format!("says '{}', not met: {}", v.status.label(), v.reason),
@@ -967,7 +977,7 @@ fn check_against_kaic(
                     Rule::KaicContradiction,
                     status_path.clone(),
                     format!(
-                        "marked '{status}' but kaic's {} ({at}) shows a failing check: {}",
+                        "marked '{status}' but kaic's {} '{link}' shows a failing check: {}",
                         run.kind,
                         verdict.map(|v| v.reason.as_str()).unwrap_or_default()
                     ),
@@ -979,7 +989,7 @@ fn check_against_kaic(
                 report.push(
                     Rule::KaicNotBacked,
                     status_path.clone(),
-                    format!("marked 'Implemented' and cites kaic's {} ({at}), which {says}", run.kind),
+                    format!("marked 'Implemented' and cites kaic's {} '{link}', which {says}", run.kind),
                 );
             } else if matches!(status, Status::NotApplicable | Status::NotImplemented)
                 && verdict.is_some_and(|v| v.status == RequirementStatus::Met)
@@ -987,7 +997,7 @@ fn check_against_kaic(
                 report.push(
                     Rule::KaicDisagreement,
                     status_path.clone(),
-                    format!("marked '{status}' but kaic's {} ({at}) found it met", run.kind),
+                    format!("marked '{status}' but kaic's {} '{link}' found it met", run.kind),
                 );
             }
         }

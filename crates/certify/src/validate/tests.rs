@@ -29,16 +29,7 @@ pub(crate) fn baseline_report(version: ConformanceVersion) -> RunReport {
 }
 
 pub(crate) fn write_run_files(dir: &Path, report: &RunReport) {
-    std::fs::write(dir.join("results.json"), serde_json::to_string_pretty(report).unwrap()).unwrap();
-    std::fs::write(dir.join("junit.xml"), kaic_model::render::junit::render(report).unwrap()).unwrap();
-    std::fs::write(dir.join("report.md"), kaic_model::render::markdown::render(report)).unwrap();
-    for check in &report.checks {
-        for file in &check.evidence_files {
-            let path = dir.join(file);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, "kind: Pod\n").unwrap();
-        }
-    }
+    crate::synthetic::write_run_files(dir, report).unwrap();
 }
 
 impl Fixture {
@@ -658,4 +649,13 @@ fn text_and_json_reports() {
     assert_eq!(json["problems"][0]["rule"], "metadata-placeholder");
     assert_eq!(json["problems"][0]["path"], "metadata.vendorName");
     insta::assert_json_snapshot!(json);
+}
+
+#[test]
+fn the_readme_documents_every_rule() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for rule in Rule::ALL {
+        let row = format!("| `{}` | {} | {} |", rule.code(), rule.severity(), rule.summary());
+        assert!(readme.contains(&row), "README lacks: {row}");
+    }
 }

@@ -1,0 +1,120 @@
+//! Synthetic runs and submissions for tests, the benchmark and demonstrations: a run report whose
+//! checks end as the caller says, the files a run writes, and the metadata of a fictional vendor
+//! (Acme, on the reserved `.example` domain).
+//!
+//! Nothing here touches a cluster or the network.
+
+use std::io;
+use std::path::Path;
+
+use kaic_model::catalogue::{ConformanceVersion, requirements};
+use kaic_model::evidence::Evidence;
+use kaic_model::outcome::{Outcome, Verdict};
+use kaic_model::report::{CheckReport, ClusterInfo, RequirementReport, RunReport, SCHEMA_VERSION, Summary};
+
+use crate::fill::RunArtifacts;
+use crate::platform_info::{Metadata, PlatformInfo};
+
+/// A run report for `version` in which each requirement has one check, named after it, that ends with
+/// `outcome_of(id)`; `None`: no check ran for that requirement.
+pub fn report(version: ConformanceVersion, outcome_of: impl Fn(&str) -> Option<Outcome>) -> RunReport {
+    let mut checks = Vec::new();
+    for r in requirements(version) {
+        let Some(outcome) = outcome_of(r.id) else { continue };
+        let verdict = match outcome {
+            Outcome::Pass => Verdict::pass(format!("{} works", r.id)),
+            Outcome::Fail => Verdict::fail(format!("{} broken", r.id), "all pods bound", "3 of 5 bound"),
+            Outcome::NotApplicable => Verdict::not_applicable("no cluster autoscaler found"),
+            Outcome::Unknown => Verdict::unknown("accelerator vendor not recognised: check the driver version"),
+            Outcome::Error => Verdict::error("timed out after 300s"),
+        };
+        checks.push(CheckReport {
+            id: r.id.to_string(),
+            requirements: vec![r.id.to_string()],
+            verdict,
+            duration_millis: 1200,
+            namespace: None,
+            evidence: Evidence::default(),
+            evidence_files: vec![format!("evidence/{}/01-pod.yaml", r.id)],
+        });
+    }
+    let reqs: Vec<RequirementReport> =
+        requirements(version).iter().map(|r| RequirementReport::roll_up(r, &checks)).collect();
+    let summary = Summary::of(&reqs, &checks);
+    RunReport {
+        schema: SCHEMA_VERSION.into(),
+        kaic_version: "0.1.0".into(),
+        run_id: "r-test".into(),
+        started_at: "2026-01-10T10:00:00Z".into(),
+        finished_at: "2026-01-10T10:20:00Z".into(),
+        cluster: ClusterInfo {
+            server: "https://127.0.0.1:6443".into(),
+            server_version: format!("v{version}.1"),
+            conformance_version: version,
+            catalogue_note: None,
+            capabilities: vec!["dra".into()],
+            missing_permissions: vec![],
+        },
+        requirements: reqs,
+        checks,
+        summary,
+    }
+}
+
+/// The fictional vendor's platform-info for `version`: every metadata field, general notes, and
+/// nothing per requirement.
+pub fn platform_info(version: ConformanceVersion) -> PlatformInfo {
+    let s = |v: &str| Some(v.to_string());
+    PlatformInfo {
+        metadata: Metadata {
+            kubernetes_version: None,
+            platform_name: s("Acme AI Platform"),
+            platform_version: s("2.4.1"),
+            vendor_name: s("Acme Corp"),
+            website_url: s("https://acme.example/ai-platform"),
+            repo_url: s("https://github.com/acme/ai-platform"),
+            documentation_url: s("https://docs.acme.example/ai-platform"),
+            product_logo_url: s("https://acme.example/assets/ai-platform.svg"),
+            description: s("Acme AI Platform runs training and inference on managed Kubernetes with GPUs."),
+            contact_email_address: s("conformance@acme.example"),
+            k8s_conformance_url: Some(format!(
+                "https://github.com/cncf/k8s-conformance/tree/master/v{version}/acme-ai-platform"
+            )),
+        },
+        notes: s("Tested on a 4-node cluster (2 nodes with 8 NVIDIA H100 each) with the default add-ons enabled.\n"),
+        requirements: Default::default(),
+    }
+}
+
+/// The artifacts of `report` as they lie in a run folder that also holds PRODUCT.yaml.
+pub fn artifacts(report: &RunReport) -> RunArtifacts {
+    RunArtifacts {
+        results: "results.json".into(),
+        junit: Some("junit.xml".into()),
+        report_md: Some("report.md".into()),
+        check_evidence: report.checks.iter().map(|c| (c.id.clone(), vec![format!("evidence/{}/", c.id)])).collect(),
+        warnings: vec![],
+    }
+}
+
+/// Writes the files a run writes: results.json, junit.xml, report.md and one evidence file per check.
+///
+/// # Errors
+/// When a file cannot be written.
+pub fn write_run_files(dir: &Path, report: &RunReport) -> io::Result<()> {
+    let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
+    std::fs::write(dir.join("results.json"), json)?;
+    let junit = kaic_model::render::junit::render(report).map_err(io::Error::other)?;
+    std::fs::write(dir.join("junit.xml"), junit)?;
+    std::fs::write(dir.join("report.md"), kaic_model::render::markdown::render(report))?;
+    for check in &report.checks {
+        for file in &check.evidence_files {
+            let path = dir.join(file);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)?;
+            }
+            std::fs::write(path, "kind: Pod\n")?;
+        }
+    }
+    Ok(())
+}
