@@ -5,7 +5,7 @@
 
 # proc_state PID -> prints the KAIC_TESTENV_STATE of that process (empty if none/unreadable)
 proc_state() {
-  tr '\0' '\n' <"/proc/$1/environ" 2>/dev/null | sed -n 's/^KAIC_TESTENV_STATE=//p' | head -1
+  { tr '\0' '\n' <"/proc/$1/environ"; } 2>/dev/null | sed -n 's/^KAIC_TESTENV_STATE=//p' | head -1
 }
 proc_is_ours() { [ -n "$1" ] && [ -d "/proc/$1" ] && [ "$(proc_state "$1")" = "$STATE" ]; }
 proc_alive() { # name
@@ -60,8 +60,8 @@ stop_all_procs() {
   [ -z "$pids" ] && return 0
   log "stopping pids of profile $PROFILE: $(echo $pids)"
   for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
-  for i in $(seq 1 50); do
-    pids=$(for p in $pids; do proc_is_ours "$p" && echo "$p"; done)
+  for i in $(seq 1 25); do
+    pids=$(for p in $pids; do if proc_is_ours "$p"; then echo "$p"; fi; done)
     [ -z "$pids" ] && return 0
     sleep 0.2
   done
@@ -85,7 +85,9 @@ check_ports_free() {
     elif [ -n "$st" ]; then
       die "port $port (${v#P_}) of profile $PROFILE is held by pid $pid, a testenv process of another state dir ($st). Run: testenv/down --all, or set KAIC_TESTENV_PORT_BASE to another range."
     else
-      die "port $port (${v#P_}) of profile $PROFILE on 127.0.0.1 is already in use by ${pid:+pid $pid ($(tr '\0' ' ' </proc/$pid/cmdline 2>/dev/null | cut -c1-80))}${pid:-another process}. Stop it, or move testenv's ports with KAIC_TESTENV_PORT_BASE=<base> (this profile uses $PORT_BASE + 20*index .. +19)."
+      local who="another process (run: ss -ltnp 'sport = :$port')"
+      [ -n "$pid" ] && who="pid $pid ($(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-80))"
+      die "port $port (${v#P_}) of profile $PROFILE on 127.0.0.1 is already in use by $who. Stop it, or move all testenv ports with KAIC_TESTENV_PORT_BASE=<base> (profile $PROFILE uses $((P_API))-$((P_API + 19)))."
     fi
   done
 }
