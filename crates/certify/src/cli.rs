@@ -493,6 +493,24 @@ mod tests {
     }
 
     #[test]
+    fn fill_after_run_writes_product_yaml_into_the_run_folder() {
+        let version = ConformanceVersion::V1_34;
+        let (tmp, info) = run_dir(version);
+        let report = baseline_report(version);
+        let (path, filled) = fill_after_run(&template_path(version), &info, &report, tmp.path()).unwrap();
+        assert_eq!(path, tmp.path().join("PRODUCT.yaml"));
+        assert!(filled.complete());
+        let submission = Submission::load(&path).unwrap();
+        let first = &submission.sections[0].entries[0];
+        assert_eq!(first.evidence, ["results.json", "junit.xml", "report.md", "evidence/dra_support/"]);
+        // Without results.json in the folder there is nothing to cite: refused, nothing written.
+        let empty = tempfile::tempdir().unwrap();
+        let err = fill_after_run(&template_path(version), &info, &report, empty.path()).unwrap_err();
+        assert!(err.to_string().contains("results.json does not exist"), "{err}");
+        assert!(!empty.path().join("PRODUCT.yaml").exists());
+    }
+
+    #[test]
     fn bad_inputs_write_nothing() {
         let version = ConformanceVersion::V1_36;
         let (tmp, info) = run_dir(version);

@@ -747,7 +747,10 @@ fn check_entry(
         }
     };
     let claims = matches!(status, Some(Status::Implemented | Status::PartiallyImplemented));
-    if evidence.is_empty() && !report.breaks_at(Rule::EvidenceType, path) && (claims || level == Some(Level::Must)) {
+    if evidence.is_empty()
+        && !report.breaks_at(Rule::EvidenceType, &format!("{path}."))
+        && (claims || level == Some(Level::Must))
+    {
         let why = if claims {
             format!("it is marked '{}'", status.map(Status::as_str).unwrap_or_default())
         } else {

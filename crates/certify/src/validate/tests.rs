@@ -415,6 +415,19 @@ fn cases() -> Vec<Case> {
             },
             &[],
         ),
+        // Unreadable paths: through a file as if it were a folder, and a name no file system allows.
+        c(
+            EvidenceNotFound,
+            "spec.networking[0].evidence[1]",
+            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, results.json/inner.txt]"),
+            &[],
+        ),
+        c(
+            EvidenceNotFound,
+            "spec.networking[0].evidence[1]",
+            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, \"docs/a\\0b.md\"]"),
+            &[],
+        ),
         c(NotesMissing, "{should}.notes", |f| set_field(&f.product, first_should(f), "notes", "\"\""), &[]),
         c(
             NotesRecommended,
