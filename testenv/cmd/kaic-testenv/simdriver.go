@@ -349,7 +349,11 @@ func (d *simDriver) release(p *corev1.Pod) {
 // indices on the pod's node (lowest free first), like the device plugin +
 // kubelet device manager would. Assignments live as long as the pod is not
 // terminal.
-func (d *simDriver) assignExt(p *corev1.Pod) map[string][]int {
+func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]int {
+	draUsed := map[int]bool{}
+	if d.dra && d.needsExt(p) {
+		draUsed = d.draUsedIndices(ctx, p.Spec.NodeName)
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	k := podKey(p)
@@ -363,11 +367,15 @@ func (d *simDriver) assignExt(p *corev1.Pod) map[string][]int {
 	if have == nil {
 		for _, c := range containers {
 			for n := extRequest(c); n > 0; n-- {
+				// Prefer a GPU neither held through the extended resource nor
+				// allocated through DRA; fall back to one only DRA holds (the
+				// node advertises both paths for the same 4 GPUs).
 				idx := -1
-				for i := 0; i < d.g.perNode; i++ {
-					if _, used := d.ext[node][i]; !used {
-						idx = i
-						break
+				for _, avoidDRA := range []bool{true, false} {
+					for i := 0; i < d.g.perNode && idx < 0; i++ {
+						if _, used := d.ext[node][i]; !used && !(avoidDRA && draUsed[i]) {
+							idx = i
+						}
 					}
 				}
 				if idx < 0 {
@@ -390,6 +398,44 @@ func (d *simDriver) assignExt(p *corev1.Pod) map[string][]int {
 		}
 	}
 	return res
+}
+
+func (d *simDriver) needsExt(p *corev1.Pod) bool {
+	d.mu.Lock()
+	_, have := d.extPods[podKey(p)]
+	d.mu.Unlock()
+	if have {
+		return false
+	}
+	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
+		if extRequest(c) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// draUsedIndices lists the GPU indices on node that allocated ResourceClaims hold.
+func (d *simDriver) draUsedIndices(ctx context.Context, node string) map[int]bool {
+	used := map[int]bool{}
+	claims, err := d.cs.ResourceV1().ResourceClaims("").List(ctx, metav1.ListOptions{})
+	if err != nil {
+		log.Printf("list ResourceClaims: %v", err)
+		return used
+	}
+	for _, c := range claims.Items {
+		if c.Status.Allocation == nil {
+			continue
+		}
+		for _, r := range c.Status.Allocation.Devices.Results {
+			if r.Driver == driverName && r.Pool == node {
+				if i, err := strconv.Atoi(strings.TrimPrefix(r.Device, "gpu-")); err == nil {
+					used[i] = true
+				}
+			}
+		}
+	}
+	return used
 }
 
 type gpuDev struct {
@@ -460,10 +506,11 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 		return
 	}
 	o, ok, _ := d.nodes.GetByKey(p.Spec.NodeName)
-	if !ok || o.(*corev1.Node).Labels[gpuNodeLabel] != "true" {
-		return
+	gpuNode := ok && o.(*corev1.Node).Labels[gpuNodeLabel] == "true"
+	ext := map[string][]int{}
+	if gpuNode {
+		ext = d.assignExt(ctx, p)
 	}
-	ext := d.assignExt(p)
 	if p.Labels[probeLabel] != probeValue {
 		return
 	}
@@ -479,7 +526,7 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 		go func() { time.Sleep(time.Second); d.retry(ctx, p.Namespace, p.Name) }()
 		return
 	}
-	if err := d.writeProbeLogs(ctx, p, ext, dra); err != nil {
+	if err := d.writeProbeLogs(ctx, p, gpuNode, ext, dra); err != nil {
 		log.Printf("probe pod %s/%s: %v", p.Namespace, p.Name, err)
 		return
 	}
@@ -511,7 +558,7 @@ func (d *simDriver) releaseExtOnly(p *corev1.Pod) {
 
 var logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
 
-func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, ext map[string][]int, dra map[string][]gpuDev) error {
+func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, gpuNode bool, ext map[string][]int, dra map[string][]gpuDev) error {
 	driver := d.g.driverVersion
 	if d.mode == "wrong-driver" {
 		driver = d.g.wrongDriver
@@ -521,7 +568,7 @@ func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, ext map[s
 	now := time.Now().UTC()
 	for _, c := range containers {
 		var devs []gpuDev
-		if d.mode == "leaky" {
+		if d.mode == "leaky" && gpuNode {
 			for i := 0; i < d.g.perNode; i++ {
 				devs = append(devs, gpuDev{index: i, uuid: gpuUUID(p.Spec.NodeName, i)})
 			}
