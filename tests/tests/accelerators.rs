@@ -4,15 +4,11 @@
 
 use kaic_e2e::{Run, cluster, run_kaic};
 
-const ACCELERATOR_CHECKS: &str = "secure_accelerator_access,driver_runtime_management,gpu_sharing,virtualized_accelerator";
+const ACCELERATOR_CHECKS: &str =
+    "secure_accelerator_access,driver_runtime_management,gpu_sharing,virtualized_accelerator";
 
 fn steps(check: &serde_json::Value) -> Vec<String> {
-    check["evidence"]["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["text"].as_str().map(String::from))
-        .collect()
+    check["evidence"]["items"].as_array().unwrap().iter().filter_map(|i| i["text"].as_str().map(String::from)).collect()
 }
 
 fn outcome(run: &Run, id: &str) -> (String, String) {
@@ -91,7 +87,14 @@ fn device_plugin_only_mode_skips_dra() {
     let kubeconfig = cluster("default");
     let run = run_kaic(
         &kubeconfig,
-        &["--focus", "secure_accelerator_access", "--allocation-mode", "device-plugin", "--conformance-version", "1.36"],
+        &[
+            "--focus",
+            "secure_accelerator_access",
+            "--allocation-mode",
+            "device-plugin",
+            "--conformance-version",
+            "1.36",
+        ],
     );
     let (outcome_, reason) = outcome(&run, "secure_accelerator_access");
     assert_eq!(outcome_, "pass", "{reason}");

@@ -22,7 +22,7 @@ fn preflight_reports_version_catalogue_and_capabilities() {
     // 1.36 moved dra_support to base conformance: the dry run says so and plans nothing for it.
     let stdout = run.stdout();
     assert!(stdout.contains("dra_support left out: its requirement is not in the 1.36 catalogue"), "{stdout}");
-    assert!(stdout.contains("requirement gang_scheduling (MUST): no check will run"), "{stdout}");
+    assert!(stdout.contains("requirement robust_controller (MUST): no check will run"), "{stdout}");
     assert!(!run.dir.path().join("results.json").exists(), "a dry run writes nothing");
 
     let planned = run_kaic(&kubeconfig, &["--dry-run", "--conformance-version", "1.35"]);
@@ -157,4 +157,52 @@ fn bad_credentials_are_named() {
     let run = run_kaic(&bad, &[]);
     assert_eq!(run.code(), 2);
     assert!(run.stderr().contains("rejected kaic's credentials (401 Unauthorized)"), "{}", run.stderr());
+}
+
+#[test]
+fn a_run_fills_the_official_checklist() {
+    let kubeconfig = cluster("default");
+    let template = kaic_e2e::repo_root().join("../shared/checklists/AIConformance-1.35.yaml");
+    let info = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        info.path(),
+        [
+            "metadata:",
+            "  platformName: testenv",
+            "  platformVersion: \"0.1\"",
+            "  vendorName: kaic",
+            "  websiteUrl: https://kaic.example",
+            "  documentationUrl: https://kaic.example/docs",
+            "  productLogoUrl: https://kaic.example/logo.svg",
+            "  description: local",
+            "  contactEmailAddress: dev@kaic.example",
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let run = run_kaic(
+        &kubeconfig,
+        &[
+            "--focus",
+            "dra_support",
+            "--conformance-version",
+            "1.35",
+            "--checklist",
+            template.to_str().unwrap(),
+            "--platform-info",
+            info.path().to_str().unwrap(),
+        ],
+    );
+    let product = run.file("PRODUCT.yaml");
+    // kaic's verdict for dra_support is filled in, with its evidence as relative paths.
+    let dra = product.split("- id: dra_support").nth(1).unwrap().split("- id:").next().unwrap();
+    assert!(dra.contains("status: \"Implemented\""), "{dra}");
+    assert!(dra.contains("\"evidence/dra_support/\""), "{dra}");
+    assert!(product.contains("platformName: \"testenv\""), "{product}");
+    // The descriptions stay byte for byte as in the template.
+    let original = std::fs::read_to_string(&template).unwrap();
+    for line in original.lines().filter(|l| l.trim_start().starts_with("description:") && l.starts_with("      ")) {
+        assert!(product.contains(line), "description changed: {line}");
+    }
+    assert!(run.stdout().contains("wrote "), "{}", run.stdout());
 }

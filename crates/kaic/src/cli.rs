@@ -23,6 +23,14 @@ pub enum Command {
     Requirements(RequirementsArgs),
     /// Delete everything earlier kaic runs left in the cluster (selected by kaic's labels only).
     Cleanup(CleanupArgs),
+    /// The official checklist: fill PRODUCT.yaml from a run, or download the template.
+    #[command(subcommand)]
+    Checklist(crate::certify_cli::ChecklistCommand),
+    /// Render a filled checklist (PRODUCT.yaml) as PRODUCT.md.
+    #[command(subcommand)]
+    Report(crate::certify_cli::ReportCommand),
+    /// Check a submission (PRODUCT.yaml) the way a careful reviewer would.
+    Validate(crate::certify_cli::ValidateArgs),
     /// Print the JSON Schema of results.json.
     Schema,
 }
@@ -78,6 +86,13 @@ pub struct RunArgs {
     /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi); repeatable.
     #[arg(long, value_name = "VENDOR=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
+    /// Fill this official checklist template (`kaic checklist fetch` downloads it) into
+    /// <output-dir>/PRODUCT.yaml after the run; needs --platform-info.
+    #[arg(long, value_name = "TEMPLATE", requires = "platform_info")]
+    pub checklist: Option<PathBuf>,
+    /// The platform's metadata and extra evidence for the checklist (format: crates/certify/README.md).
+    #[arg(long, value_name = "FILE", requires = "checklist")]
+    pub platform_info: Option<PathBuf>,
     /// Plain line output instead of live progress (the default when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,

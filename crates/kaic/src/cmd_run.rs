@@ -16,6 +16,11 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if !args.dry_run {
         output::prepare_dir(&args.output_dir)?;
     }
+    // Refuse missing checklist inputs now, not after a run of many minutes.
+    for file in args.checklist.iter().chain(&args.platform_info) {
+        std::fs::File::open(file)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}: check the path", file.display()))?;
+    }
     let (cluster, version) = args.cluster.target().connect().await?;
     let preflight = preflight::run(&cluster.client, &version, args.conformance_version).await?;
     let selection =
@@ -57,6 +62,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     output::write_all(&args.output_dir, &mut report)
         .with_context(|| format!("failed to write the report to {}", args.output_dir.display()))?;
     progress::print_summary(&report, &args.output_dir);
+    if let (Some(template), Some(platform_info)) = (&args.checklist, &args.platform_info) {
+        crate::certify_cli::fill_after_run(template, platform_info, &report, &args.output_dir)
+            .context("the run's reports are written, but the checklist could not be filled")?;
+    }
     if !result.cleanup.failed.is_empty() {
         eprintln!(
             "warning: cleanup could not delete {}; run `kaic cleanup --run-id {run_id}`",

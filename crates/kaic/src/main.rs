@@ -9,6 +9,7 @@ macro_rules! out {
     }};
 }
 
+mod certify_cli;
 mod cli;
 mod cmd_cleanup;
 mod cmd_requirements;
@@ -46,6 +47,9 @@ fn main() -> ExitCode {
             Command::Run(args) => cmd_run::run(args).await,
             Command::Requirements(args) => cmd_requirements::run(&args),
             Command::Cleanup(args) => cmd_cleanup::run(args).await,
+            Command::Checklist(cmd) => certify_cli::run_checklist(cmd).await,
+            Command::Report(cmd) => certify_cli::run_report(cmd),
+            Command::Validate(args) => certify_cli::run_validate(args).await,
             Command::Schema => {
                 out!("{:#}", kaic_model::RunReport::json_schema());
                 Ok(EXIT_OK)
@@ -62,9 +66,10 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr, quiet by default; `RUST_LOG=kaic_checks=debug` shows each step as it happens.
+/// Logs go to stderr: kaic's own warnings by default (the terminal output is for people; libraries' logs
+/// would repeat kaic's one-line errors); `RUST_LOG=kaic_checks=debug` shows each step as it happens.
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("error"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("off,kaic=warn,kaic_checks=warn,kaic_certify=warn"));
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }

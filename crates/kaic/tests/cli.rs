@@ -126,3 +126,48 @@ fn schema_describes_results_json() {
 fn help_documents_exit_codes() {
     kaic().arg("--help").assert().success().stdout(predicate::str::contains("Exit codes: 0 every MUST met"));
 }
+
+#[test]
+fn validate_and_render_work_from_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let template =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/checklists/AIConformance-1.36.yaml");
+    // The bare template is not a valid submission: placeholders and empty statuses, exit 1.
+    let product = dir.path().join("PRODUCT.yaml");
+    std::fs::copy(&template, &product).unwrap();
+    kaic()
+        .arg("validate")
+        .arg(&product)
+        .arg("--template")
+        .arg(&template)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("metadata.platformName").and(predicate::str::contains("INVALID")));
+    // Not YAML: could not read, exit 2, nothing written.
+    let junk = dir.path().join("junk.yaml");
+    std::fs::write(&junk, "{{{ not yaml").unwrap();
+    kaic().arg("validate").arg(&junk).assert().code(2);
+    kaic().args(["report", "render"]).arg(&junk).assert().code(2);
+    assert!(!dir.path().join("PRODUCT.md").exists());
+}
+
+#[test]
+fn run_refuses_a_missing_checklist_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    kaic()
+        .args([
+            "run",
+            "--kubeconfig",
+            "/nonexistent",
+            "--checklist",
+            "/nonexistent/template.yaml",
+            "--platform-info",
+            "/nonexistent/pi.yaml",
+            "--output-dir",
+        ])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("cannot read /nonexistent/template.yaml"));
+    kaic().args(["run", "--checklist", "t.yaml"]).assert().code(2).stderr(predicate::str::contains("--platform-info"));
+}
