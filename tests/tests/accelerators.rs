@@ -100,3 +100,19 @@ fn device_plugin_only_mode_skips_dra() {
     assert_eq!(outcome_, "pass", "{reason}");
     assert!(reason.contains("device-plugin:") && !reason.contains("DRA:"), "{reason}");
 }
+
+#[test]
+fn without_dra_or_replicas_gpu_sharing_fails_and_device_plugin_checks_still_pass() {
+    // no-dra: only the device-plugin path, replicas 1, no partitions: no sharing mechanism at all.
+    let kubeconfig = cluster("no-dra");
+    let run = run_kaic(&kubeconfig, &["--focus", ACCELERATOR_CHECKS, "--conformance-version", "1.36"]);
+    let (outcome_, reason) = outcome(&run, "gpu_sharing");
+    assert_eq!(outcome_, "fail", "{reason}");
+    assert_eq!(reason, "no GPU sharing mechanism is offered");
+    let (outcome_, reason) = outcome(&run, "secure_accelerator_access");
+    assert_eq!(outcome_, "pass", "{reason}");
+    assert!(reason.starts_with("device-plugin:") && !reason.contains("DRA"), "{reason}");
+    let (outcome_, reason) = outcome(&run, "driver_runtime_management");
+    assert_eq!(outcome_, "pass", "{reason}");
+    assert!(reason.contains("node label nvidia.com/cuda.driver-version.full") && !reason.contains("DRA attribute"), "{reason}");
+}
