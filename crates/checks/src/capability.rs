@@ -19,6 +19,8 @@ pub enum Capability {
     Volcano,
     /// scheduler-plugins coscheduling (`scheduling.x-k8s.io` PodGroups).
     Coscheduling,
+    /// NVIDIA KAI scheduler (`scheduling.run.ai` PodGroups and Queues).
+    KaiScheduler,
     /// The native Workload/PodGroup API (`scheduling.k8s.io` beyond v1).
     NativeWorkload,
     /// JobSet (`jobset.x-k8s.io`).
@@ -51,6 +53,7 @@ impl Capability {
             Self::Kueue => &[("kueue.x-k8s.io", None)],
             Self::Volcano => &[("scheduling.volcano.sh", None)],
             Self::Coscheduling => &[("scheduling.x-k8s.io", None)],
+            Self::KaiScheduler => &[("scheduling.run.ai", None)],
             Self::NativeWorkload => &[
                 ("scheduling.k8s.io", Some("v1beta1")),
                 ("scheduling.k8s.io", Some("v1alpha2")),
@@ -67,13 +70,14 @@ impl Capability {
         }
     }
 
-    pub const ALL: [Capability; 15] = [
+    pub const ALL: [Capability; 16] = [
         Self::Dra,
         Self::GatewayApi,
         Self::InferenceExtension,
         Self::Kueue,
         Self::Volcano,
         Self::Coscheduling,
+        Self::KaiScheduler,
         Self::NativeWorkload,
         Self::JobSet,
         Self::LeaderWorkerSet,
@@ -94,6 +98,7 @@ impl Capability {
             Self::Kueue => "kueue",
             Self::Volcano => "volcano",
             Self::Coscheduling => "coscheduling",
+            Self::KaiScheduler => "kai-scheduler",
             Self::NativeWorkload => "native-workload",
             Self::JobSet => "jobset",
             Self::LeaderWorkerSet => "leaderworkerset",
