@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod labels;
 pub mod preflight;
 pub mod runner;
+pub mod scheduling;
 pub mod security;
 pub mod wait;
 
@@ -26,6 +27,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(accelerators::driver_runtime::DriverRuntimeManagement),
         Box::new(accelerators::gpu_sharing::GpuSharing),
         Box::new(accelerators::virtualized::VirtualizedAccelerator),
+        Box::new(scheduling::gang_scheduling::GangScheduling),
         Box::new(security::secure_accelerator_access::SecureAcceleratorAccess),
     ]
 }

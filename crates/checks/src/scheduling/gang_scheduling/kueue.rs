@@ -1,0 +1,915 @@
+//! The Kueue sub-case. Kueue gang-schedules by admitting a whole Job against ClusterQueue quota or none of
+//! it; that protects a gang only as far as the quota matches the capacity really free on the nodes. So kaic
+//! tests the platform's own queue against real capacity where it can:
+//!
+//! - **Platform queue** (preferred): a ClusterQueue that is Active, admits kaic's namespace and gives quota
+//!   for an extended resource nodes offer (an accelerator, e.g. `nvidia.com/gpu`) in a single flavor. With
+//!   `C` = min(free quota, free units on that flavor's nodes), the gang has `G` = min(C, 8) pods of one unit
+//!   and a blocker Job holds `C − G + 1` units, so exactly `G − 1` are left: whether the quota or the nodes
+//!   are the tighter limit, the gang does not fit. A quota larger than real capacity shows up as pods bound
+//!   partially, which is the failure this check exists to catch.
+//! - **kaic's own queue** (fallback, when no platform queue fits or too much is free to fill): a labelled
+//!   ResourceFlavor and ClusterQueue `kaic-gang-<run>` admitting only the check's namespace with a quota of
+//!   4 × 100m CPU; the blocker holds 100m, the gang asks for 4 × 100m. This proves Kueue's all-or-nothing
+//!   admission, not the platform's quota configuration, and the evidence says so.
+//!
+//! Both: a positive gang of 3 is bound whole and completes; the gang larger than what is left stays with zero
+//! pods bound for the window; deleting the blocker lets it be bound whole, and its Job completes.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::{Api, ResourceExt};
+use serde_json::{Value, json};
+
+use super::capacity::{self, milli};
+use super::detect::SubResult;
+use super::observe::{self, describe_job};
+use super::{BIND_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, from_json, gang_selector, secs};
+use crate::check::{CheckContext, CheckError};
+use crate::labels;
+use crate::wait;
+
+/// The LocalQueue kaic creates in its namespace.
+pub const LOCAL_QUEUE: &str = "kaic-gang";
+/// The label that sends a Job to a LocalQueue.
+pub const QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
+/// A gang needs at least this many pods.
+const MIN_GANG: i128 = 3;
+/// The largest gang kaic submits to a platform queue.
+const MAX_GANG: i128 = 8;
+/// The most units a blocker holds; more free capacity than `MAX_GANG + MAX_BLOCKER − 1` is not filled.
+const MAX_BLOCKER: i128 = 8;
+/// Gang size and per-pod CPU (thousandths) with kaic's own queue.
+const OWN_GANG: usize = 4;
+const OWN_UNIT_MILLI: i128 = 100;
+
+/// A ClusterQueue, reduced to what choosing one needs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueView {
+    pub name: String,
+    /// Created by kaic (never used as "the platform's").
+    pub ours: bool,
+    pub active: bool,
+    /// `None` is Kueue's default: no namespace may use the queue.
+    pub namespace_selector: Option<LabelSelector>,
+    /// (flavor, resource) → nominal quota in thousandths.
+    pub quota: BTreeMap<(String, String), i128>,
+    /// (flavor, resource) → quota reserved by workloads now, in thousandths.
+    pub reserved: BTreeMap<(String, String), i128>,
+}
+
+impl QueueView {
+    /// Reads a ClusterQueue (`kueue.x-k8s.io` v1beta1 or v1beta2: the fields used are the same).
+    pub fn parse(object: &DynamicObject) -> Self {
+        let spec = &object.data["spec"];
+        let status = &object.data["status"];
+        let items = |v: &Value| v.as_array().cloned().unwrap_or_default();
+        let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
+        let mut quota = BTreeMap::new();
+        for group in items(&spec["resourceGroups"]) {
+            for flavor in items(&group["flavors"]) {
+                for resource in items(&flavor["resources"]) {
+                    let amount = resource["nominalQuota"].as_str().and_then(milli).unwrap_or(0);
+                    quota.insert((text(&flavor["name"]), text(&resource["name"])), amount);
+                }
+            }
+        }
+        let usage = if status["flavorsReservation"].is_array() {
+            &status["flavorsReservation"]
+        } else {
+            &status["flavorsUsage"]
+        };
+        let mut reserved = BTreeMap::new();
+        for flavor in items(usage) {
+            for resource in items(&flavor["resources"]) {
+                let amount = resource["total"].as_str().and_then(milli).unwrap_or(0);
+                reserved.insert((text(&flavor["name"]), text(&resource["name"])), amount);
+            }
+        }
+        Self {
+            name: object.name_any(),
+            ours: object.labels().get(labels::MANAGED_BY).map(String::as_str) == Some(labels::MANAGED_BY_VALUE),
+            active: items(&status["conditions"]).iter().any(|c| c["type"] == "Active" && c["status"] == "True"),
+            namespace_selector: spec
+                .get("namespaceSelector")
+                .filter(|v| !v.is_null())
+                .and_then(|v| serde_json::from_value(v.clone()).ok()),
+            quota,
+            reserved,
+        }
+    }
+}
+
+/// Whether a label selector matches `labels`; `None` matches nothing (Kueue's default for a ClusterQueue).
+pub fn selector_matches(selector: Option<&LabelSelector>, labels: &BTreeMap<String, String>) -> bool {
+    let Some(selector) = selector else { return false };
+    let plain = selector.match_labels.iter().flatten().all(|(k, v)| labels.get(k) == Some(v));
+    let expressions = selector.match_expressions.iter().flatten().all(|e| {
+        let value = labels.get(&e.key);
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    plain && expressions
+}
+
+/// The platform ClusterQueue kaic tests and the sizes it uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlatformPlan {
+    pub cluster_queue: String,
+    pub flavor: String,
+    pub resource: String,
+    /// Whole units the queue's quota has unreserved.
+    pub free_quota: i128,
+    /// Whole units free on the flavor's nodes.
+    pub free_nodes: i128,
+    pub gang: usize,
+    pub blocker: usize,
+    /// The flavor's `nodeLabels`: where its capacity is.
+    pub node_labels: BTreeMap<String, String>,
+}
+
+/// Chooses a platform ClusterQueue to test against real capacity (the first by name that fits), with a
+/// sentence for every queue and resource considered.
+pub fn plan_platform(
+    queues: &[QueueView],
+    flavor_node_labels: &BTreeMap<String, BTreeMap<String, String>>,
+    nodes: &[Node],
+    pods: &[Pod],
+    namespace_labels: &BTreeMap<String, String>,
+) -> (Option<PlatformPlan>, Vec<String>) {
+    let mut notes = Vec::new();
+    let mut sorted: Vec<&QueueView> = queues.iter().filter(|q| !q.ours).collect();
+    sorted.sort_by(|a, b| a.name.cmp(&b.name));
+    if sorted.is_empty() {
+        notes.push("the platform has no ClusterQueue".to_string());
+    }
+    for queue in sorted {
+        let name = &queue.name;
+        if !queue.active {
+            notes.push(format!("ClusterQueue {name} is not Active"));
+            continue;
+        }
+        if !selector_matches(queue.namespace_selector.as_ref(), namespace_labels) {
+            notes.push(format!("ClusterQueue {name}'s namespaceSelector does not admit kaic's namespace"));
+            continue;
+        }
+        let mut flavors_of: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        for (flavor, resource) in queue.quota.keys() {
+            if capacity::is_extended_resource(resource) {
+                flavors_of.entry(resource.as_str()).or_default().push(flavor.as_str());
+            }
+        }
+        if flavors_of.is_empty() {
+            notes.push(format!("ClusterQueue {name} gives no quota for an extended (accelerator) resource"));
+            continue;
+        }
+        for (resource, flavors) in flavors_of {
+            let [flavor] = flavors[..] else {
+                notes.push(format!(
+                    "ClusterQueue {name}: {resource} is split over flavors {} and kaic cannot tell which one a gang lands in",
+                    flavors.join(", ")
+                ));
+                continue;
+            };
+            let Some(node_labels) = flavor_node_labels.get(flavor) else {
+                notes.push(format!("ClusterQueue {name}: ResourceFlavor {flavor} does not exist"));
+                continue;
+            };
+            let key = (flavor.to_string(), resource.to_string());
+            let free_quota = (queue.quota[&key] - queue.reserved.get(&key).copied().unwrap_or(0)).max(0) / 1000;
+            let free_nodes = capacity::whole_units(&capacity::free_per_node(nodes, pods, resource, node_labels, true));
+            let usable = free_quota.min(free_nodes);
+            let sizes =
+                format!("{free_quota} {resource} free by quota in flavor {flavor}, {free_nodes} free on its nodes");
+            if usable < MIN_GANG {
+                notes.push(format!("ClusterQueue {name}: {sizes}; a gang of {MIN_GANG} needs more"));
+                continue;
+            }
+            let gang = usable.min(MAX_GANG);
+            let blocker = usable - gang + 1;
+            if blocker > MAX_BLOCKER {
+                notes.push(format!(
+                    "ClusterQueue {name}: {sizes}; more than kaic fills with a blocker of {MAX_BLOCKER}"
+                ));
+                continue;
+            }
+            notes.push(format!("ClusterQueue {name}: {sizes} → a blocker of {blocker} and a gang of {gang}"));
+            let (Ok(gang), Ok(blocker)) = (usize::try_from(gang), usize::try_from(blocker)) else { continue };
+            return (
+                Some(PlatformPlan {
+                    cluster_queue: name.clone(),
+                    flavor: flavor.to_string(),
+                    resource: resource.to_string(),
+                    free_quota,
+                    free_nodes,
+                    gang,
+                    blocker,
+                    node_labels: node_labels.clone(),
+                }),
+                notes,
+            );
+        }
+    }
+    (None, notes)
+}
+
+/// The `kueue.x-k8s.io` kinds kaic uses, at the version it talks.
+struct Apis {
+    cluster_queues: ApiResource,
+    local_queues: ApiResource,
+    flavors: ApiResource,
+    workloads: ApiResource,
+}
+
+impl Apis {
+    async fn discover(ctx: &CheckContext) -> Result<Self, CheckError> {
+        let group = kube::discovery::group(&ctx.client, "kueue.x-k8s.io")
+            .await
+            .map_err(|e| CheckError::Other(format!("failed to discover the kueue.x-k8s.io API: {e}")))?;
+        let version = if group.versions().any(|v| v == "v1beta2") {
+            "v1beta2".to_string()
+        } else {
+            group.preferred_version_or_latest().to_string()
+        };
+        let resources = group.versioned_resources(&version);
+        let find = |kind: &str| {
+            resources.iter().find(|(r, _)| r.kind == kind).map(|(r, _)| r.clone()).ok_or_else(|| {
+                CheckError::Other(format!("kueue.x-k8s.io/{version} does not serve {kind} (is Kueue fully installed?)"))
+            })
+        };
+        Ok(Self {
+            cluster_queues: find("ClusterQueue")?,
+            local_queues: find("LocalQueue")?,
+            flavors: find("ResourceFlavor")?,
+            workloads: find("Workload")?,
+        })
+    }
+}
+
+/// What the scenario runs with, whichever ClusterQueue it goes through.
+struct Setup {
+    cluster_queue: String,
+    /// In words, for evidence: whose queue, and what limits the gang.
+    origin: String,
+    resource: String,
+    resources: Value,
+    tolerations: Value,
+    gang: usize,
+    blocker: usize,
+    blocker_holds: Holds,
+    platform: Option<PlatformPlan>,
+}
+
+/// What the blocker holds: the tighter of the two limits on the gang.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    /// Quota (and node capacity): a Job through the same LocalQueue.
+    Quota,
+    /// Node capacity only: plain pods outside Kueue, because the queue has more quota than the nodes have room.
+    Nodes,
+}
+
+impl PlatformPlan {
+    /// The blocker holds quota unless the quota is looser than the nodes.
+    pub fn blocker_holds(&self) -> Holds {
+        if self.free_quota <= self.free_nodes { Holds::Quota } else { Holds::Nodes }
+    }
+}
+
+/// One pod outside Kueue holding one unit on the nodes until deleted.
+async fn create_blocker_pod(ctx: &CheckContext, setup: &Setup, name: &str) -> Result<(), CheckError> {
+    let mut labels = ctx.labels();
+    labels.insert(super::GANG_LABEL.into(), "kueue-blocker".into());
+    let mut node_selector = json!({});
+    if let Some(plan) = &setup.platform {
+        node_selector = json!(plan.node_labels);
+    }
+    let pod: Pod = from_json(json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "nodeSelector": node_selector,
+            "tolerations": setup.tolerations,
+            "containers": [{"name": "main", "image": ctx.options.pause_image, "resources": setup.resources}]
+        }
+    }))?;
+    let created = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .create(&PostParams::default(), &pod)
+        .await
+        .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+    ctx.object(&format!("Pod-{name}"), &created);
+    Ok(())
+}
+
+impl Setup {
+    fn job<'a>(&self, name: &'a str, parallelism: usize, completions: usize, exits: bool) -> GangJob<'a> {
+        GangJob {
+            name,
+            parallelism,
+            completions,
+            resources: self.resources.clone(),
+            exits,
+            job_labels: BTreeMap::from([(QUEUE_LABEL.to_string(), LOCAL_QUEUE.to_string())]),
+            pod_spec: json!({"tolerations": self.tolerations}),
+            suspend: true,
+        }
+    }
+}
+
+/// Runs the Kueue sub-case.
+///
+/// # Errors
+/// [`CheckError`] when an API call fails or the Kueue API is incomplete.
+pub async fn run(ctx: &CheckContext) -> Result<SubResult, CheckError> {
+    let apis = Apis::discover(ctx).await?;
+    let setup = match choose(ctx, &apis).await? {
+        Some(plan) => platform_setup(ctx, &apis, plan).await?,
+        None => own_setup(ctx, &apis).await?,
+    };
+    let result = scenario(ctx, &apis, &setup).await;
+    if setup.platform.is_none() {
+        // The final sweep deletes these too; deleting here keeps a long run tidy.
+        let _ = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.local_queues)
+            .delete(LOCAL_QUEUE, &DeleteParams::background())
+            .await;
+        let _ = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues)
+            .delete(&setup.cluster_queue, &DeleteParams::background())
+            .await;
+        let _ = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.flavors)
+            .delete(&setup.cluster_queue, &DeleteParams::background())
+            .await;
+    }
+    result
+}
+
+/// Reads queues, flavors, nodes and pods, and picks a platform queue if one fits.
+async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Option<PlatformPlan>, CheckError> {
+    let client = &ctx.client;
+    let queues = Api::<DynamicObject>::all_with(client.clone(), &apis.cluster_queues)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckError::api("list ClusterQueues", e))?;
+    let queues: Vec<QueueView> = queues.items.iter().map(QueueView::parse).collect();
+    let flavors = Api::<DynamicObject>::all_with(client.clone(), &apis.flavors)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckError::api("list ResourceFlavors", e))?;
+    let flavor_node_labels = flavors
+        .items
+        .iter()
+        .map(|f| {
+            let labels = serde_json::from_value(f.data["spec"]["nodeLabels"].clone()).unwrap_or_default();
+            (f.name_any(), labels)
+        })
+        .collect();
+    let nodes = Api::<Node>::all(client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckError::api("list nodes", e))?;
+    let pods = Api::<Pod>::all(client.clone())
+        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+        .await
+        .map_err(|e| CheckError::api("list pods", e))?;
+    let namespace = Api::<Namespace>::all(client.clone())
+        .get(&ctx.namespace)
+        .await
+        .map_err(|e| CheckError::api(format!("read namespace {}", ctx.namespace), e))?;
+    let (plan, notes) = plan_platform(&queues, &flavor_node_labels, &nodes.items, &pods.items, namespace.labels());
+    for note in notes {
+        ctx.step(format!("Kueue: {note}"));
+    }
+    Ok(plan)
+}
+
+async fn create_dynamic(
+    ctx: &CheckContext,
+    api: &Api<DynamicObject>,
+    value: Value,
+) -> Result<DynamicObject, CheckError> {
+    let object: DynamicObject = from_json(value)?;
+    let what = format!("{} {}", object.types.as_ref().map(|t| t.kind.as_str()).unwrap_or("object"), object.name_any());
+    let created =
+        api.create(&PostParams::default(), &object).await.map_err(|e| CheckError::api(format!("create {what}"), e))?;
+    ctx.object(&what.replace(' ', "-"), &created);
+    Ok(created)
+}
+
+fn api_version(resource: &ApiResource) -> String {
+    resource.api_version.clone()
+}
+
+async fn create_local_queue(ctx: &CheckContext, apis: &Apis, cluster_queue: &str) -> Result<(), CheckError> {
+    let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.local_queues);
+    create_dynamic(
+        ctx,
+        &api,
+        json!({
+            "apiVersion": api_version(&apis.local_queues), "kind": "LocalQueue",
+            "metadata": {"name": LOCAL_QUEUE, "namespace": ctx.namespace, "labels": ctx.labels()},
+            "spec": {"clusterQueue": cluster_queue}
+        }),
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn platform_setup(ctx: &CheckContext, apis: &Apis, plan: PlatformPlan) -> Result<Setup, CheckError> {
+    let queue = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues)
+        .get(&plan.cluster_queue)
+        .await
+        .map_err(|e| CheckError::api(format!("read ClusterQueue {}", plan.cluster_queue), e))?;
+    ctx.object(&format!("ClusterQueue-{}", plan.cluster_queue), &queue);
+    create_local_queue(ctx, apis, &plan.cluster_queue).await?;
+    ctx.step(format!(
+        "Kueue: testing the platform's ClusterQueue {} through LocalQueue {LOCAL_QUEUE}: {} {} free by quota, {} free on \
+         the nodes of flavor {}",
+        plan.cluster_queue, plan.free_quota, plan.resource, plan.free_nodes, plan.flavor
+    ));
+    Ok(Setup {
+        cluster_queue: plan.cluster_queue.clone(),
+        origin: format!("the platform's ClusterQueue {}, flavor {}", plan.cluster_queue, plan.flavor),
+        resource: plan.resource.clone(),
+        resources: json!({"limits": {plan.resource.as_str(): "1"}}),
+        // Accelerator nodes are often tainted; quota and capacity decide here, so tolerate NoSchedule taints.
+        tolerations: json!([{"operator": "Exists", "effect": "NoSchedule"}]),
+        gang: plan.gang,
+        blocker: plan.blocker,
+        blocker_holds: plan.blocker_holds(),
+        platform: Some(plan),
+    })
+}
+
+async fn own_setup(ctx: &CheckContext, apis: &Apis) -> Result<Setup, CheckError> {
+    let name = ctx.cluster_name("gang");
+    let quota = capacity::format_milli(OWN_UNIT_MILLI * i128::try_from(OWN_GANG).unwrap_or(4));
+    let flavors = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.flavors);
+    create_dynamic(
+        ctx,
+        &flavors,
+        json!({
+            "apiVersion": api_version(&apis.flavors), "kind": "ResourceFlavor",
+            "metadata": {"name": name, "labels": ctx.labels()}, "spec": {}
+        }),
+    )
+    .await?;
+    let queues = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues);
+    create_dynamic(
+        ctx,
+        &queues,
+        json!({
+            "apiVersion": api_version(&apis.cluster_queues), "kind": "ClusterQueue",
+            "metadata": {"name": name, "labels": ctx.labels()},
+            "spec": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.namespace}},
+                "resourceGroups": [{
+                    "coveredResources": ["cpu", "memory"],
+                    "flavors": [{"name": name, "resources": [
+                        {"name": "cpu", "nominalQuota": quota},
+                        // Memory is covered only so that a LimitRange's default requests cannot make Jobs inadmissible.
+                        {"name": "memory", "nominalQuota": "1Ti"}
+                    ]}]
+                }]
+            }
+        }),
+    )
+    .await?;
+    wait::until(
+        &queues,
+        &name,
+        "kaic's ClusterQueue to become Active",
+        Duration::from_secs(60),
+        |q: Option<&DynamicObject>| q.is_some_and(|q| QueueView::parse(q).active),
+        |q| format!("conditions: {}", q.data["status"]["conditions"]),
+    )
+    .await?;
+    create_local_queue(ctx, apis, &name).await?;
+    ctx.step(format!(
+        "Kueue: no platform ClusterQueue fits a capacity test, so kaic tests Kueue's all-or-nothing admission with its own \
+         ClusterQueue {name} (quota {quota} CPU, {OWN_GANG} pods of {OWN_UNIT_MILLI}m)"
+    ));
+    Ok(Setup {
+        cluster_queue: name.clone(),
+        origin: format!("kaic's own ClusterQueue {name} with a quota of {quota} CPU"),
+        resource: "cpu".into(),
+        resources: json!({"requests": {"cpu": capacity::format_milli(OWN_UNIT_MILLI)}}),
+        tolerations: json!([]),
+        gang: OWN_GANG,
+        blocker: 1,
+        blocker_holds: Holds::Quota,
+        platform: None,
+    })
+}
+
+/// The Kueue Workload of a Job, in one line (its conditions with reasons and messages).
+async fn workload_state(ctx: &CheckContext, apis: &Apis, job: &str) -> String {
+    let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
+    let Ok(list) = api.list(&ListParams::default()).await else { return "its Kueue Workload could not be read".into() };
+    let owned = list.items.into_iter().find(|w| w.owner_references().iter().any(|o| o.kind == "Job" && o.name == job));
+    let Some(workload) = owned else { return format!("no Kueue Workload exists for Job {job}") };
+    ctx.object(&format!("Workload-{}", workload.name_any()), &workload);
+    describe_workload(&workload)
+}
+
+/// A Kueue Workload's conditions in one line.
+pub fn describe_workload(workload: &DynamicObject) -> String {
+    let conditions = workload.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    let parts: Vec<String> = conditions
+        .iter()
+        .map(|c| {
+            let mut message = c["message"].as_str().unwrap_or_default().to_string();
+            message.truncate(240);
+            format!(
+                "{}={} {} {}",
+                c["type"].as_str().unwrap_or("?"),
+                c["status"].as_str().unwrap_or("?"),
+                c["reason"].as_str().unwrap_or(""),
+                message
+            )
+            .trim()
+            .to_string()
+        })
+        .collect();
+    format!(
+        "Kueue Workload {}: {}",
+        workload.name_any(),
+        if parts.is_empty() { "no conditions yet".to_string() } else { parts.join("; ") }
+    )
+}
+
+async fn job_state(ctx: &CheckContext, name: &str) -> String {
+    match Api::<Job>::namespaced(ctx.client.clone(), &ctx.namespace).get(name).await {
+        Ok(job) => {
+            ctx.object(&format!("Job-{name}"), &job);
+            format!("Job {name}: {}", describe_job(&job))
+        }
+        Err(e) => format!("Job {name} could not be read: {e}"),
+    }
+}
+
+async fn scenario(ctx: &CheckContext, apis: &Apis, setup: &Setup) -> Result<SubResult, CheckError> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let unit = if setup.resource == "cpu" { format!("{OWN_UNIT_MILLI}m CPU") } else { format!("1 {}", setup.resource) };
+
+    // Positive: a gang that fits is bound whole and completes.
+    let fit = "kueue-fit";
+    setup.job(fit, POSITIVE_SIZE, POSITIVE_SIZE, true).create(ctx).await?;
+    let submitted = Instant::now();
+    ctx.step(format!("Kueue: submitted Job {fit}, a gang of {POSITIVE_SIZE} pods of {unit} that fits"));
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(fit), POSITIVE_SIZE, BIND_TIMEOUT).await {
+        return Ok(SubResult::Fail {
+            reason: format!("a gang of {POSITIVE_SIZE} that fits was not bound within {}s", BIND_TIMEOUT.as_secs()),
+            expected: format!("all {POSITIVE_SIZE} pods of Job {fit} admitted by {} and bound", setup.origin),
+            observed: format!("{seen}; {}; {}", job_state(ctx, fit).await, workload_state(ctx, apis, fit).await),
+        });
+    }
+    let took = submitted.elapsed();
+    ctx.record(|e| e.timing(format!("Kueue: gang of {POSITIVE_SIZE} that fits, submit to all bound"), took));
+    ctx.step(format!("Kueue: all {POSITIVE_SIZE} pods of {fit} bound {} after submission", secs(took)));
+    if let Err(seen) = super::wait_complete(ctx, fit).await? {
+        return Ok(SubResult::Fail {
+            reason: format!("the gang of {POSITIVE_SIZE} was bound but its Job did not complete"),
+            expected: format!("Job {fit} Complete within {}s", super::COMPLETE_TIMEOUT.as_secs()),
+            observed: format!("{seen}; {}", workload_state(ctx, apis, fit).await),
+        });
+    }
+    ctx.step(format!("Kueue: Job {fit} completed; {}", workload_state(ctx, apis, fit).await));
+
+    // Negative: hold capacity with a blocker so that one unit less than the gang needs is left.
+    let blocker = "kueue-blocker";
+    let blocker_selector = gang_selector(blocker);
+    let holds = match setup.blocker_holds {
+        Holds::Quota => {
+            // Many completions: where pods are completed for it (kwok) the Job keeps running and holding quota.
+            setup.job(blocker, setup.blocker, setup.blocker * 100_000, false).create(ctx).await?;
+            format!("blocker Job {blocker} (through {LOCAL_QUEUE}) holds {} × {unit} of quota", setup.blocker)
+        }
+        Holds::Nodes => {
+            for i in 0..setup.blocker {
+                create_blocker_pod(ctx, setup, &format!("{blocker}-{i}")).await?;
+            }
+            format!(
+                "blocker pod{} {blocker}-* outside Kueue (the nodes, not the quota, are the tighter limit) hold {} × {unit} on \
+                 the nodes",
+                if setup.blocker == 1 { "" } else { "s" },
+                setup.blocker
+            )
+        }
+    };
+    if let Err(seen) = observe::wait_all_bound(&pods, &blocker_selector, setup.blocker, BIND_TIMEOUT).await {
+        return Ok(SubResult::Error(format!(
+            "the blocker ({} pods of {unit}) was not bound within {}s, so the negative case could not be set up: {seen}; {}",
+            setup.blocker,
+            BIND_TIMEOUT.as_secs(),
+            workload_state(ctx, apis, blocker).await
+        )));
+    }
+    let left = setup.gang - 1;
+    ctx.step(format!("Kueue: {holds}; {left} left in {}", setup.origin));
+    let big = "kueue-big";
+    setup.job(big, setup.gang, setup.gang, true).create(ctx).await?;
+    ctx.step(format!("Kueue: submitted Job {big}, a gang of {} pods of {unit}, one more than is left", setup.gang));
+    let window = observe::watch_window(&pods, &gang_selector(big), setup.gang, WINDOW).await?;
+    let workload = workload_state(ctx, apis, big).await;
+    if !window.ever_bound.is_empty() {
+        let real = setup.platform.as_ref().map_or(String::new(), |p| {
+            let b = to_i128(setup.blocker);
+            let quota = if setup.blocker_holds == Holds::Quota { p.free_quota - b } else { p.free_quota };
+            format!(" (quota: {quota} free, nodes: {} free)", p.free_nodes - b)
+        });
+        let reason = if window.peak_running < setup.gang {
+            format!(
+                "a gang larger than free capacity was admitted and started partially: at most {} of {} pods ran at once",
+                window.peak_running, setup.gang
+            )
+        } else {
+            format!("{} of {} pods of a gang larger than free capacity were bound", window.ever_bound.len(), setup.gang)
+        };
+        return Ok(SubResult::Fail {
+            reason,
+            expected: format!(
+                "0 of {} pods of Job {big} bound for {}s: the gang needs {} × {unit} and only {left} are free{real} in {}",
+                setup.gang,
+                WINDOW.as_secs(),
+                setup.gang,
+                setup.origin
+            ),
+            observed: format!("{}; {workload}", window.observed(setup.gang)),
+        });
+    }
+    let job = job_state(ctx, big).await;
+    ctx.step(format!(
+        "Kueue: 0 of {} pods of {big} bound during the {}s window ({} pods created); {job}; {workload}",
+        setup.gang,
+        WINDOW.as_secs(),
+        window.pods_at_end
+    ));
+    ctx.record(|e| {
+        e.value("Kueue: zero-bound window", format!("{}s, 0 of {} pods bound", WINDOW.as_secs(), setup.gang))
+    });
+
+    // Free capacity: the gang must now start whole.
+    match setup.blocker_holds {
+        Holds::Quota => Api::<Job>::namespaced(ctx.client.clone(), &ctx.namespace)
+            .delete(blocker, &DeleteParams::background())
+            .await
+            .map(|_| ())
+            .map_err(|e| CheckError::api(format!("delete Job {blocker}"), e))?,
+        Holds::Nodes => pods
+            .delete_collection(
+                &DeleteParams::default().grace_period(0),
+                &ListParams::default().labels(&blocker_selector),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| CheckError::api(format!("delete pods {blocker_selector}"), e))?,
+    }
+    let freed = Instant::now();
+    ctx.step("Kueue: deleted the blocker");
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), setup.gang, BIND_TIMEOUT).await {
+        if let Some(plan) = &setup.platform
+            && let Some(now) = free_now(ctx, plan).await
+            && now < to_i128(setup.gang)
+        {
+            return Ok(SubResult::Error(format!(
+                "after the blocker went, other workloads took {} on the nodes of flavor {} ({now} free now, the gang needs \
+                 {}), so kaic cannot tell whether the gang would have started: {seen}",
+                plan.resource, plan.flavor, setup.gang
+            )));
+        }
+        return Ok(SubResult::Fail {
+            reason: "the gang was not bound whole after capacity was freed".into(),
+            expected: format!(
+                "all {} pods of Job {big} bound within {}s of deleting the blocker",
+                setup.gang,
+                BIND_TIMEOUT.as_secs()
+            ),
+            observed: format!("{seen}; {}; {}", job_state(ctx, big).await, workload_state(ctx, apis, big).await),
+        });
+    }
+    let started = freed.elapsed();
+    ctx.record(|e| e.timing(format!("Kueue: gang of {}, capacity freed to all bound", setup.gang), started));
+    ctx.step(format!("Kueue: all {} pods of {big} bound {} after the blocker was deleted", setup.gang, secs(started)));
+    if let Err(seen) = super::wait_complete(ctx, big).await? {
+        return Ok(SubResult::Fail {
+            reason: format!("the gang of {} was bound but its Job did not complete", setup.gang),
+            expected: format!("Job {big} Complete within {}s", super::COMPLETE_TIMEOUT.as_secs()),
+            observed: format!("{seen}; {}", workload_state(ctx, apis, big).await),
+        });
+    }
+    ctx.step(format!("Kueue: Job {big} completed; {}", workload_state(ctx, apis, big).await));
+    let _ = job_state(ctx, big).await;
+    Ok(SubResult::Pass(format!(
+        "with {}: a gang of {POSITIVE_SIZE} was bound in {} and completed; a gang of {} with {left} × {unit} free stayed \
+         with 0 pods bound for {}s, was bound whole {} after the blocker went, and completed",
+        setup.origin,
+        secs(took),
+        setup.gang,
+        WINDOW.as_secs(),
+        secs(started)
+    )))
+}
+
+fn to_i128(n: usize) -> i128 {
+    i128::try_from(n).unwrap_or(i128::MAX)
+}
+
+/// Whole units of the plan's resource free on its flavor's nodes now, if they can be read.
+async fn free_now(ctx: &CheckContext, plan: &PlatformPlan) -> Option<i128> {
+    let nodes = Api::<Node>::all(ctx.client.clone()).list(&ListParams::default()).await.ok()?;
+    let pods = Api::<Pod>::all(ctx.client.clone())
+        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+        .await
+        .ok()?;
+    // The gang's own pods are bound-or-pending; count capacity as if they were not there.
+    let others: Vec<Pod> =
+        pods.items.into_iter().filter(|p| p.metadata.namespace.as_deref() != Some(ctx.namespace.as_str())).collect();
+    Some(capacity::whole_units(&capacity::free_per_node(
+        &nodes.items,
+        &others,
+        &plan.resource,
+        &plan.node_labels,
+        true,
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn queue(value: Value) -> QueueView {
+        QueueView::parse(&serde_json::from_value(value).unwrap())
+    }
+
+    fn platform_queue(gpu_quota: &str, reserved: &str) -> Value {
+        json!({
+            "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ClusterQueue",
+            "metadata": {"name": "team-a"},
+            "spec": {
+                "namespaceSelector": {},
+                "resourceGroups": [{"coveredResources": ["cpu", "nvidia.com/gpu"], "flavors": [{"name": "default-flavor", "resources": [
+                    {"name": "cpu", "nominalQuota": "160"},
+                    {"name": "nvidia.com/gpu", "nominalQuota": gpu_quota}
+                ]}]}]
+            },
+            "status": {
+                "conditions": [{"type": "Active", "status": "True", "reason": "Ready"}],
+                "flavorsReservation": [{"name": "default-flavor", "resources": [{"name": "nvidia.com/gpu", "total": reserved}]}]
+            }
+        })
+    }
+
+    fn gpu_nodes(count: usize, gpus: &str) -> Vec<Node> {
+        (0..count)
+            .map(|i| {
+                serde_json::from_value(json!({
+                    "metadata": {"name": format!("gpu-{i}"), "labels": {"pool": "gpu"}},
+                    "status": {"allocatable": {"cpu": "64", "nvidia.com/gpu": gpus}, "conditions": [{"type": "Ready", "status": "True"}]}
+                }))
+                .unwrap()
+            })
+            .collect()
+    }
+
+    fn flavors() -> BTreeMap<String, BTreeMap<String, String>> {
+        BTreeMap::from([("default-flavor".to_string(), BTreeMap::new())])
+    }
+
+    fn ns_labels() -> BTreeMap<String, String> {
+        BTreeMap::from([("kubernetes.io/metadata.name".to_string(), "kaic-gang-scheduling-r1".to_string())])
+    }
+
+    #[test]
+    fn parses_quota_and_reservation() {
+        let q = queue(platform_queue("8", "3"));
+        assert!(q.active && !q.ours);
+        assert_eq!(q.quota[&("default-flavor".to_string(), "nvidia.com/gpu".to_string())], 8000);
+        assert_eq!(q.reserved[&("default-flavor".to_string(), "nvidia.com/gpu".to_string())], 3000);
+        assert!(selector_matches(q.namespace_selector.as_ref(), &ns_labels()));
+    }
+
+    #[test]
+    fn quota_equal_to_capacity_gives_a_gang_of_all_and_a_blocker_of_one() {
+        let (plan, notes) =
+            plan_platform(&[queue(platform_queue("8", "0"))], &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
+        let plan = plan.unwrap();
+        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes), (8, 1, 8, 8));
+        assert_eq!(plan.blocker_holds(), Holds::Quota);
+        assert_eq!(
+            notes,
+            vec![
+                "ClusterQueue team-a: 8 nvidia.com/gpu free by quota in flavor default-flavor, 8 free on its nodes → a blocker of 1 and a gang of 8"
+            ]
+        );
+    }
+
+    #[test]
+    fn an_over_committed_quota_is_sized_by_real_capacity() {
+        // 16 GPUs of quota on 8 real GPUs: the gang of 8 is one more than is really free after the blocker, so
+        // Kueue admits it and the scheduler binds 7: the partial gang the check must catch.
+        let (plan, _) =
+            plan_platform(&[queue(platform_queue("16", "0"))], &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
+        let plan = plan.unwrap();
+        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes), (8, 1, 16, 8));
+        assert_eq!(
+            plan.blocker_holds(),
+            Holds::Nodes,
+            "the nodes are the tighter limit, so the blocker holds node capacity"
+        );
+    }
+
+    #[test]
+    fn large_free_capacity_is_filled_up_to_a_limit() {
+        let (plan, _) =
+            plan_platform(&[queue(platform_queue("12", "0"))], &flavors(), &gpu_nodes(4, "4"), &[], &ns_labels());
+        assert_eq!(plan.map(|p| (p.gang, p.blocker)), Some((8, 5)));
+        let (plan, notes) =
+            plan_platform(&[queue(platform_queue("64", "0"))], &flavors(), &gpu_nodes(16, "4"), &[], &ns_labels());
+        assert!(plan.is_none());
+        assert!(notes[0].contains("more than kaic fills"), "{notes:?}");
+    }
+
+    #[test]
+    fn unusable_queues_are_explained() {
+        let mut closed = platform_queue("8", "0");
+        closed["spec"].as_object_mut().unwrap().remove("namespaceSelector");
+        let mut inactive = platform_queue("8", "0");
+        inactive["metadata"]["name"] = json!("b-inactive");
+        inactive["status"]["conditions"][0]["status"] = json!("False");
+        let mut busy = platform_queue("8", "6");
+        busy["metadata"]["name"] = json!("c-busy");
+        let mut ours = platform_queue("8", "0");
+        ours["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "kaic"});
+        let queues = [queue(closed), queue(inactive), queue(busy), queue(ours)];
+        let (plan, notes) = plan_platform(&queues, &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
+        assert!(plan.is_none());
+        assert_eq!(
+            notes,
+            vec![
+                "ClusterQueue b-inactive is not Active",
+                "ClusterQueue c-busy: 2 nvidia.com/gpu free by quota in flavor default-flavor, 8 free on its nodes; a gang of 3 needs more",
+                "ClusterQueue team-a's namespaceSelector does not admit kaic's namespace",
+            ]
+        );
+        let (none, notes) = plan_platform(&[], &flavors(), &[], &[], &ns_labels());
+        assert!(none.is_none());
+        assert_eq!(notes, vec!["the platform has no ClusterQueue"]);
+    }
+
+    #[test]
+    fn flavor_node_labels_limit_real_capacity() {
+        let pinned = BTreeMap::from([(
+            "default-flavor".to_string(),
+            BTreeMap::from([("pool".to_string(), "other".to_string())]),
+        )]);
+        let (plan, notes) =
+            plan_platform(&[queue(platform_queue("8", "0"))], &pinned, &gpu_nodes(2, "4"), &[], &ns_labels());
+        assert!(plan.is_none());
+        assert!(notes[0].contains("0 free on its nodes"), "{notes:?}");
+    }
+
+    #[test]
+    fn label_selectors_match_like_the_api_server() {
+        let labels = BTreeMap::from([("team".to_string(), "a".to_string())]);
+        let sel = |v: Value| -> LabelSelector { serde_json::from_value(v).unwrap() };
+        assert!(!selector_matches(None, &labels), "no selector admits nothing");
+        assert!(selector_matches(Some(&sel(json!({}))), &labels));
+        assert!(selector_matches(Some(&sel(json!({"matchLabels": {"team": "a"}}))), &labels));
+        assert!(!selector_matches(Some(&sel(json!({"matchLabels": {"team": "b"}}))), &labels));
+        let expr = |op: &str, values: Value| {
+            sel(json!({"matchExpressions": [{"key": "team", "operator": op, "values": values}]}))
+        };
+        assert!(selector_matches(Some(&expr("In", json!(["a", "b"]))), &labels));
+        assert!(!selector_matches(Some(&expr("NotIn", json!(["a"]))), &labels));
+        assert!(selector_matches(Some(&expr("Exists", json!(null))), &labels));
+        assert!(!selector_matches(Some(&expr("DoesNotExist", json!(null))), &labels));
+    }
+
+    #[test]
+    fn describes_a_pending_workload() {
+        let workload: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+            "metadata": {"name": "job-kueue-big-1"},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+                "message": "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            describe_workload(&workload),
+            "Kueue Workload job-kueue-big-1: QuotaReserved=False Pending couldn't assign flavors to pod set main: insufficient \
+             unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed"
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! `gang_scheduling`: the platform places a group of pods all together or not at all.
+//!
+//! 1. **Detect** the gang solutions installed: Kueue, the native `scheduling.k8s.io/v1beta1`
+//!    Workload/PodGroup API (Kubernetes 1.37), Volcano, KAI scheduler, scheduler-plugins coscheduling
+//!    ([`detect`]).
+//! 2. **Exercise** each one kaic knows how to drive — Kueue ([`kueue`]) and the native API ([`native`]) —
+//!    one after the other, each with
+//!    - a positive case: a gang of 3 pods that fits is bound whole and its Job completes, and
+//!    - a negative case: a gang larger than free capacity leaves zero pods bound for a whole observation
+//!      window ([`WINDOW`], watched, not polled), then capacity is freed and the gang is bound whole and
+//!      completes; the time from freeing to all bound is recorded.
+//! 3. **Roll up**: nothing found → fail; found but none exercisable → unknown (what to verify by hand);
+//!    every exercised solution must pass ([`detect::roll_up`]).
+//!
+//! Pods run the pause image with `-v`, which prints its version and exits 0, so Jobs complete on real
+//! clusters (kwok completes Job pods in testenv). Blockers run the pause image as is and never exit.
+
+pub mod capacity;
+pub mod detect;
+pub mod kueue;
+pub mod native;
+pub mod observe;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::Job;
+use kaic_model::Verdict;
+use kube::Api;
+use kube::api::PostParams;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::check::{Check, CheckContext, CheckError};
+use crate::wait;
+use detect::{SubCase, SubResult};
+
+/// How long a gang larger than free capacity is watched for bindings.
+pub const WINDOW: Duration = Duration::from_secs(12);
+/// How long a gang that fits may take to be bound whole (positive case, and after capacity is freed).
+pub const BIND_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long a bound gang's Job may take to complete.
+pub const COMPLETE_TIMEOUT: Duration = Duration::from_secs(90);
+/// The size of the positive gang.
+pub const POSITIVE_SIZE: usize = 3;
+/// The label that names the gang a pod belongs to.
+pub const GANG_LABEL: &str = "kaic.dev/gang";
+
+pub struct GangScheduling;
+
+#[async_trait::async_trait]
+impl Check for GangScheduling {
+    fn id(&self) -> &'static str {
+        "gang_scheduling"
+    }
+
+    fn requirements(&self) -> &'static [&'static str] {
+        &["gang_scheduling"]
+    }
+
+    fn timeout(&self) -> Duration {
+        // Two solutions, each: positive bind + completion, blocker, window, bind after freeing, completion.
+        Duration::from_secs(600)
+    }
+
+    fn creates(&self) -> &'static [&'static str] {
+        &[
+            "Kueue: a LocalQueue in the check's namespace pointing at a platform ClusterQueue that covers an accelerator \
+             (or, when none fits, ResourceFlavor and ClusterQueue kaic-gang-<run> with a CPU quota); Jobs kueue-fit (3 pods), \
+             kueue-blocker (holds capacity) and kueue-big (a gang larger than what is left)",
+            "native API: Workloads and PodGroups native-fit (minCount 3) and native-big (minCount 4), their Jobs, and a \
+             blocker pod taking a quarter of one node's free CPU",
+        ]
+    }
+
+    async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError> {
+        let native_api = native::served(ctx).await?;
+        let found = detect::detect(&ctx.capabilities, native_api);
+        let names = |pick: fn(&detect::Found) -> bool| {
+            found.iter().filter(|f| pick(f)).map(|f| f.solution.name()).collect::<Vec<_>>().join(", ")
+        };
+        let exercised = names(|f| f.exercised.is_ok());
+        let by_hand = names(|f| f.exercised.is_err());
+        ctx.step(format!(
+            "gang scheduling solutions found: {}",
+            if found.is_empty() { "none".to_string() } else { names(|_| true) }
+        ));
+        ctx.record(|e| {
+            e.value("gang solutions exercised", if exercised.is_empty() { "none" } else { exercised.as_str() });
+            if !by_hand.is_empty() {
+                e.value("gang solutions found but not exercised", by_hand.as_str());
+            }
+        });
+        let mut cases = Vec::new();
+        for solution in found.iter().filter(|f| f.exercised.is_ok()).map(|f| f.solution) {
+            let result = match solution {
+                detect::Solution::Kueue => kueue::run(ctx).await,
+                detect::Solution::Native => native::run(ctx).await,
+                other => Ok(SubResult::Error(format!("kaic has no sub-case for {}", other.name()))),
+            }
+            .unwrap_or_else(|e| SubResult::Error(e.to_string()));
+            let said = match &result {
+                SubResult::Pass(summary) => format!("passed: {summary}"),
+                SubResult::Fail { reason, .. } => format!("failed: {reason}"),
+                SubResult::Error(cause) => format!("could not be decided: {cause}"),
+            };
+            ctx.step(format!("{}: {said}", solution.name()));
+            cases.push(SubCase { solution, result });
+        }
+        Ok(detect::roll_up(&found, &cases))
+    }
+}
+
+/// What a gang (or blocker) Job looks like.
+pub struct GangJob<'a> {
+    pub name: &'a str,
+    /// Pods running at once (the gang size).
+    pub parallelism: usize,
+    /// Successful pods needed to complete; larger than `parallelism` for a blocker that must keep running
+    /// where pods are completed for it (kwok).
+    pub completions: usize,
+    /// The container's `resources`.
+    pub resources: serde_json::Value,
+    /// Whether the pods exit at once (`pause -v`) or run until deleted (`pause`).
+    pub exits: bool,
+    /// Labels on the Job only (e.g. Kueue's queue name).
+    pub job_labels: BTreeMap<String, String>,
+    /// Fields merged into the pod spec (tolerations, affinity, schedulingGroup).
+    pub pod_spec: serde_json::Value,
+    /// Created suspended (Kueue admits it by unsuspending).
+    pub suspend: bool,
+}
+
+impl GangJob<'_> {
+    /// The Job, labelled for this check, its pods labelled with [`GANG_LABEL`].
+    ///
+    /// # Errors
+    /// [`CheckError::Other`] if kaic built an invalid object.
+    pub fn build(&self, ctx: &CheckContext) -> Result<Job, CheckError> {
+        let mut job_labels = ctx.labels();
+        job_labels.extend(self.job_labels.clone());
+        let mut pod_labels = ctx.labels();
+        pod_labels.insert(GANG_LABEL.into(), self.name.into());
+        let mut pod_spec = json!({
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{
+                "name": "main",
+                "image": ctx.options.pause_image,
+                "args": if self.exits { json!(["-v"]) } else { json!([]) },
+                "resources": self.resources,
+            }]
+        });
+        if let (Some(spec), Some(extra)) = (pod_spec.as_object_mut(), self.pod_spec.as_object()) {
+            spec.extend(extra.clone());
+        }
+        from_json(json!({
+            "metadata": {"name": self.name, "labels": job_labels},
+            "spec": {
+                "parallelism": self.parallelism,
+                "completions": self.completions,
+                "backoffLimit": 0,
+                "suspend": self.suspend,
+                "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}
+            }
+        }))
+    }
+
+    /// Creates the Job and records it.
+    ///
+    /// # Errors
+    /// [`CheckError::Api`] if the API server refuses it.
+    pub async fn create(&self, ctx: &CheckContext) -> Result<Job, CheckError> {
+        let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let created = jobs
+            .create(&PostParams::default(), &self.build(ctx)?)
+            .await
+            .map_err(|e| CheckError::api(format!("create Job {}", self.name), e))?;
+        Ok(created)
+    }
+}
+
+/// Waits for a Job to finish: `Ok(Ok(()))` when it completed, `Ok(Err(what was seen))` when it failed or
+/// did not finish within [`COMPLETE_TIMEOUT`].
+///
+/// # Errors
+/// [`CheckError`] when the Job cannot be watched.
+pub async fn wait_complete(ctx: &CheckContext, name: &str) -> Result<Result<(), String>, CheckError> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    match wait::until(
+        &jobs,
+        name,
+        "the Job to complete",
+        COMPLETE_TIMEOUT,
+        observe::job_finished,
+        observe::describe_job,
+    )
+    .await
+    {
+        Ok(job) if observe::job_condition(Some(&job), "Complete") => Ok(Ok(())),
+        Ok(job) => Ok(Err(format!("Job {name} failed: {}", observe::describe_job(&job)))),
+        Err(CheckError::Timeout { last_seen, .. }) => {
+            Ok(Err(format!("Job {name} not complete after {}s: {last_seen}", COMPLETE_TIMEOUT.as_secs())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The label selector of a gang's pods.
+pub fn gang_selector(name: &str) -> String {
+    format!("{GANG_LABEL}={name}")
+}
+
+/// Deserialises an object kaic built.
+///
+/// # Errors
+/// [`CheckError::Other`] if the JSON does not fit the type.
+pub fn from_json<K: DeserializeOwned>(value: serde_json::Value) -> Result<K, CheckError> {
+    serde_json::from_value(value).map_err(|e| CheckError::Other(format!("kaic built an invalid object: {e}")))
+}
+
+/// Seconds with one decimal, for sentences.
+pub fn secs(duration: Duration) -> String {
+    format!("{:.1}s", duration.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capability::Capabilities;
+    use crate::check::CheckOptions;
+
+    fn ctx() -> CheckContext {
+        // A client that is never used: building objects needs only the context's names and labels.
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let client = kube::Client::try_from(config).unwrap();
+        CheckContext::new(
+            client,
+            "ns".into(),
+            "r1".into(),
+            "gang_scheduling",
+            Capabilities::default(),
+            CheckOptions::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn gang_jobs_label_pods_and_exit_or_block() {
+        let job = GangJob {
+            name: "kueue-big",
+            parallelism: 8,
+            completions: 8,
+            resources: json!({"limits": {"nvidia.com/gpu": "1"}}),
+            exits: true,
+            job_labels: BTreeMap::from([("kueue.x-k8s.io/queue-name".to_string(), "kaic-gang".to_string())]),
+            pod_spec: json!({"tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]}),
+            suspend: true,
+        }
+        .build(&ctx())
+        .unwrap();
+        let value = serde_json::to_value(&job).unwrap();
+        assert_eq!(value["metadata"]["labels"]["kueue.x-k8s.io/queue-name"], "kaic-gang");
+        assert_eq!(value["metadata"]["labels"]["kaic.dev/run-id"], "r1");
+        assert_eq!(value["spec"]["suspend"], true);
+        assert_eq!(value["spec"]["parallelism"], 8);
+        let pod = &value["spec"]["template"];
+        assert_eq!(pod["metadata"]["labels"][GANG_LABEL], "kueue-big");
+        assert_eq!(pod["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kaic");
+        assert_eq!(pod["spec"]["containers"][0]["args"], json!(["-v"]));
+        assert_eq!(pod["spec"]["containers"][0]["image"], "registry.k8s.io/pause:3.10");
+        assert_eq!(pod["spec"]["tolerations"][0]["operator"], "Exists");
+        assert_eq!(gang_selector("kueue-big"), "kaic.dev/gang=kueue-big");
+        assert_eq!(secs(Duration::from_millis(1234)), "1.2s");
+    }
+}
