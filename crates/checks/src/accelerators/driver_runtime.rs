@@ -89,14 +89,7 @@ async fn compare(ctx: &CheckContext, node: &AcceleratorNode, path: Path) -> Resu
     for (source, version) in &advertised {
         ctx.step(format!("node {} advertises driver {version} via {source}", node.name));
     }
-    let template = "one-device";
-    let resource = node.free_extended().map(|(r, _)| r.to_string()).unwrap_or_default();
-    if path == Path::Dra {
-        let driver = node.free_dra().first().map(|d| d.driver.clone()).unwrap_or_default();
-        let class = probe::device_class(ctx, &driver).await?;
-        probe::claim_template(ctx, template, &class, 1).await?;
-    }
-    let (grant, claims) = probe::one_device(path, &resource, template);
+    let (grant, claims) = probe::prepare_one_device(ctx, node, path, "one-device").await?;
     let pod = ProbePod {
         name: "driver-probe".into(),
         node: node.name.clone(),

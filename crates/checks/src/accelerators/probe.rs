@@ -11,7 +11,7 @@ use kube::api::{LogParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
-use super::inventory::Path;
+use super::inventory::{AcceleratorNode, Path};
 use super::vendor::Vendor;
 use crate::check::{CheckContext, CheckError};
 use crate::wait;
@@ -262,8 +262,27 @@ pub async fn claim_template(ctx: &CheckContext, name: &str, class: &str, count: 
     Ok(())
 }
 
-/// The grant and pod claim entries for one device through `path` on `node`'s vendor.
+/// Prepares one device through `path` on `node`: for DRA a DeviceClass for the node's driver and the
+/// ResourceClaimTemplate `template`; returns the container grant and the pod's claim entries.
 ///
+/// # Errors
+/// [`CheckError::Api`] when the class or template cannot be created.
+pub async fn prepare_one_device(
+    ctx: &CheckContext,
+    node: &AcceleratorNode,
+    path: Path,
+    template: &str,
+) -> Result<(Grant, Vec<PodClaim>), CheckError> {
+    if path == Path::Dra {
+        let driver = node.free_dra().first().map(|d| d.driver.clone()).unwrap_or_default();
+        let class = device_class(ctx, &driver).await?;
+        claim_template(ctx, template, &class, 1).await?;
+    }
+    let resource = node.free_extended().map(|(r, _)| r.to_string()).unwrap_or_default();
+    Ok(one_device(path, &resource, template))
+}
+
+/// The grant and pod claim entries for one device through `path`.
 /// For DRA the template `template` must exist (see [`claim_template`]).
 pub fn one_device(path: Path, resource: &str, template: &str) -> (Grant, Vec<PodClaim>) {
     match path {

@@ -78,13 +78,7 @@ fn looks_virtual(product: &str) -> bool {
 }
 
 async fn use_one(ctx: &CheckContext, node: &AcceleratorNode, path: Path) -> Result<CaseResult, CheckError> {
-    let resource = node.free_extended().map(|(r, _)| r.to_string()).unwrap_or_default();
-    if path == Path::Dra {
-        let driver = node.free_dra().first().map(|d| d.driver.clone()).unwrap_or_default();
-        let class = probe::device_class(ctx, &driver).await?;
-        probe::claim_template(ctx, "one-device", &class, 1).await?;
-    }
-    let (grant, claims) = probe::one_device(path, &resource, "one-device");
+    let (grant, claims) = probe::prepare_one_device(ctx, node, path, "one-device").await?;
     let pod = ProbePod {
         name: "vgpu-probe".into(),
         node: node.name.clone(),

@@ -82,14 +82,8 @@ async fn exercise(ctx: &CheckContext, node: &AcceleratorNode, path: Path) -> Res
         Path::Dra => "dra",
         Path::DevicePlugin => "dp",
     };
-    let resource = node.free_extended().map(|(r, _)| r.to_string()).unwrap_or_default();
     let template = format!("{prefix}-one-device");
-    if path == Path::Dra {
-        let driver = node.free_dra().first().map(|d| d.driver.clone()).unwrap_or_default();
-        let class = probe::device_class(ctx, &driver).await?;
-        probe::claim_template(ctx, &template, &class, 1).await?;
-    }
-    let (grant, claims) = probe::one_device(path, &resource, &template);
+    let (grant, claims) = probe::prepare_one_device(ctx, node, path, &template).await?;
     let two_pods = node.free(path) >= 2;
     let holder = format!("{prefix}-holder");
     let bare = format!("{prefix}-no-request");
