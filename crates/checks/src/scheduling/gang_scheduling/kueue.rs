@@ -1,17 +1,21 @@
 //! The Kueue sub-case. Kueue gang-schedules by admitting a whole Job against ClusterQueue quota or none of
-//! it; that protects a gang only as far as the quota matches the capacity really free on the nodes. So kaic
-//! tests the platform's own queue against real capacity where it can:
+//! it; that protects a gang only as far as the quota matches the capacity really on the nodes. So kaic tests
+//! the platform's own queue against real capacity where it can:
 //!
 //! - **Platform queue** (preferred): a ClusterQueue that is Active, admits kaic's namespace and gives quota
 //!   for an extended resource nodes offer (an accelerator, e.g. `nvidia.com/gpu`) in a single flavor. With
-//!   `C` = min(free quota, free units on that flavor's nodes), the gang has `G` = min(C, 8) pods of one unit
-//!   and a blocker Job holds `C − G + 1` units, so exactly `G − 1` are left: whether the quota or the nodes
-//!   are the tighter limit, the gang does not fit. A quota larger than real capacity shows up as pods bound
-//!   partially, which is the failure this check exists to catch.
-//! - **kaic's own queue** (fallback, when no platform queue fits or too much is free to fill): a labelled
-//!   ResourceFlavor and ClusterQueue `kaic-gang-<run>` admitting only the check's namespace with a quota of
-//!   4 × 100m CPU; the blocker holds 100m, the gang asks for 4 × 100m. This proves Kueue's all-or-nothing
-//!   admission, not the platform's quota configuration, and the evidence says so.
+//!   `C` = min(free quota, free units on that flavor's nodes), the gang has `G` = min(C, 8) pods of one unit.
+//!   A blocker leaves exactly `G − 1` of the limit that is meant to protect the gang:
+//!   - quota within the nodes' capacity (a sound configuration): a blocker Job through the same queue holds
+//!     quota, so the gang must wait in Kueue; pods that other workloads run outside Kueue cannot make this
+//!     fail, they only shrink `G`;
+//!   - quota beyond the nodes' capacity (over-committed): blocker pods outside Kueue hold node capacity;
+//!     Kueue then admits a gang the nodes cannot hold and the scheduler starts it partially, which is the
+//!     failure this check exists to catch.
+//! - **kaic's own queue** (fallback, when no platform queue fits, e.g. none admits kaic's namespace or too much
+//!   is free to fill): a labelled ResourceFlavor and ClusterQueue `kaic-gang-<run>` admitting only the check's
+//!   namespace with a quota of 4 × 100m CPU; the blocker Job holds 100m, the gang asks for 4 × 100m. This
+//!   proves Kueue's all-or-nothing admission, not the platform's quota configuration, and the evidence says so.
 //!
 //! Both: a positive gang of 3 is bound whole and completes; the gang larger than what is left stays with zero
 //! pods bound for the window; deleting the blocker lets it be bound whole, and its Job completes.
@@ -129,12 +133,18 @@ pub struct PlatformPlan {
     pub cluster_queue: String,
     pub flavor: String,
     pub resource: String,
+    /// The flavor's nominal quota for the resource, in whole units.
+    pub nominal: i128,
+    /// Whole units the flavor's nodes have allocatable in all.
+    pub on_nodes: i128,
     /// Whole units the queue's quota has unreserved.
     pub free_quota: i128,
     /// Whole units free on the flavor's nodes.
     pub free_nodes: i128,
     pub gang: usize,
     pub blocker: usize,
+    /// What the blocker holds.
+    pub holds: Holds,
     /// The flavor's `nodeLabels`: where its capacity is.
     pub node_labels: BTreeMap<String, String>,
 }
@@ -187,34 +197,56 @@ pub fn plan_platform(
                 continue;
             };
             let key = (flavor.to_string(), resource.to_string());
+            let nominal = queue.quota[&key] / 1000;
             let free_quota = (queue.quota[&key] - queue.reserved.get(&key).copied().unwrap_or(0)).max(0) / 1000;
+            let on_nodes = capacity::whole_units(&capacity::free_per_node(nodes, &[], resource, node_labels, true));
             let free_nodes = capacity::whole_units(&capacity::free_per_node(nodes, pods, resource, node_labels, true));
+            // A quota within what the flavor's nodes have is the limit Kueue enforces, so the blocker holds quota
+            // (and other workloads using the nodes outside Kueue cannot make the test fail). A quota beyond the
+            // nodes' capacity is a configuration that can start gangs partially: then the nodes are the limit,
+            // and the blocker holds node capacity outside Kueue.
+            let holds = if nominal <= on_nodes { Holds::Quota } else { Holds::Nodes };
             let usable = free_quota.min(free_nodes);
-            let sizes =
-                format!("{free_quota} {resource} free by quota in flavor {flavor}, {free_nodes} free on its nodes");
+            let sizes = format!(
+                "quota {nominal} {resource} in flavor {flavor} for {on_nodes} on its nodes{}; {free_quota} free by quota, \
+                 {free_nodes} free on the nodes",
+                if holds == Holds::Nodes { " (over-committed)" } else { "" }
+            );
             if usable < MIN_GANG {
                 notes.push(format!("ClusterQueue {name}: {sizes}; a gang of {MIN_GANG} needs more"));
                 continue;
             }
             let gang = usable.min(MAX_GANG);
-            let blocker = usable - gang + 1;
-            if blocker > MAX_BLOCKER {
+            // Leave exactly gang − 1 of the limiting amount.
+            let blocker = match holds {
+                Holds::Quota => free_quota - gang + 1,
+                Holds::Nodes => free_nodes - gang + 1,
+            };
+            if blocker > MAX_BLOCKER || blocker > free_nodes {
                 notes.push(format!(
-                    "ClusterQueue {name}: {sizes}; more than kaic fills with a blocker of {MAX_BLOCKER}"
+                    "ClusterQueue {name}: {sizes}; a blocker of {blocker} is more than kaic places (at most {MAX_BLOCKER}, \
+                     and no more than is free on the nodes)"
                 ));
                 continue;
             }
-            notes.push(format!("ClusterQueue {name}: {sizes} → a blocker of {blocker} and a gang of {gang}"));
+            let who = match holds {
+                Holds::Quota => "a blocker Job holding quota",
+                Holds::Nodes => "blocker pods outside Kueue holding node capacity",
+            };
+            notes.push(format!("ClusterQueue {name}: {sizes} → {who}: {blocker}, and a gang of {gang}"));
             let (Ok(gang), Ok(blocker)) = (usize::try_from(gang), usize::try_from(blocker)) else { continue };
             return (
                 Some(PlatformPlan {
                     cluster_queue: name.clone(),
                     flavor: flavor.to_string(),
                     resource: resource.to_string(),
+                    nominal,
+                    on_nodes,
                     free_quota,
                     free_nodes,
                     gang,
                     blocker,
+                    holds,
                     node_labels: node_labels.clone(),
                 }),
                 notes,
@@ -271,20 +303,13 @@ struct Setup {
     platform: Option<PlatformPlan>,
 }
 
-/// What the blocker holds: the tighter of the two limits on the gang.
+/// What the blocker holds: the limit that protects the gang.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Holds {
     /// Quota (and node capacity): a Job through the same LocalQueue.
     Quota,
-    /// Node capacity only: plain pods outside Kueue, because the queue has more quota than the nodes have room.
+    /// Node capacity only: plain pods outside Kueue, because the queue's quota exceeds what its nodes have.
     Nodes,
-}
-
-impl PlatformPlan {
-    /// The blocker holds quota unless the quota is looser than the nodes.
-    pub fn blocker_holds(&self) -> Holds {
-        if self.free_quota <= self.free_nodes { Holds::Quota } else { Holds::Nodes }
-    }
 }
 
 /// One pod outside Kueue holding one unit on the nodes until deleted.
@@ -446,7 +471,7 @@ async fn platform_setup(ctx: &CheckContext, apis: &Apis, plan: PlatformPlan) -> 
         tolerations: json!([{"operator": "Exists", "effect": "NoSchedule"}]),
         gang: plan.gang,
         blocker: plan.blocker,
-        blocker_holds: plan.blocker_holds(),
+        blocker_holds: plan.holds,
         platform: Some(plan),
     })
 }
@@ -679,6 +704,15 @@ async fn scenario(ctx: &CheckContext, apis: &Apis, setup: &Setup) -> Result<SubR
     ctx.step("Kueue: deleted the blocker");
     if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), setup.gang, BIND_TIMEOUT).await {
         if let Some(plan) = &setup.platform
+            && let Some(quota) = quota_taken_meanwhile(ctx, apis, plan, big).await
+        {
+            return Ok(SubResult::Error(format!(
+                "after the blocker went, other workloads reserved quota in ClusterQueue {} ({quota} {} free now, the gang \
+                 needs {}), so kaic cannot tell whether the gang would have been admitted: {seen}",
+                plan.cluster_queue, plan.resource, setup.gang
+            )));
+        }
+        if let Some(plan) = &setup.platform
             && let Some(now) = free_now(ctx, plan).await
             && now < to_i128(setup.gang)
         {
@@ -723,6 +757,25 @@ async fn scenario(ctx: &CheckContext, apis: &Apis, setup: &Setup) -> Result<SubR
 
 fn to_i128(n: usize) -> i128 {
     i128::try_from(n).unwrap_or(i128::MAX)
+}
+
+/// When the gang's Workload is still not admitted and the queue has less free quota than the gang needs, the
+/// free quota: others reserved it after the blocker went.
+async fn quota_taken_meanwhile(ctx: &CheckContext, apis: &Apis, plan: &PlatformPlan, job: &str) -> Option<i128> {
+    let workloads = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
+    let list = workloads.list(&ListParams::default()).await.ok()?;
+    let workload = list.items.into_iter().find(|w| w.owner_references().iter().any(|o| o.name == job))?;
+    let conditions = workload.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
+    if conditions.iter().any(|c| c["type"] == "QuotaReserved" && c["status"] == "True") {
+        return None;
+    }
+    let queue =
+        Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues).get(&plan.cluster_queue).await.ok()?;
+    let view = QueueView::parse(&queue);
+    let key = (plan.flavor.clone(), plan.resource.clone());
+    let free =
+        (view.quota.get(&key).copied().unwrap_or(0) - view.reserved.get(&key).copied().unwrap_or(0)).max(0) / 1000;
+    (free < to_i128(plan.gang)).then_some(free)
 }
 
 /// Whole units of the plan's resource free on its flavor's nodes now, if they can be read.
@@ -805,40 +858,62 @@ mod tests {
         let (plan, notes) =
             plan_platform(&[queue(platform_queue("8", "0"))], &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
         let plan = plan.unwrap();
-        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes), (8, 1, 8, 8));
-        assert_eq!(plan.blocker_holds(), Holds::Quota);
+        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes, plan.holds), (8, 1, 8, 8, Holds::Quota));
         assert_eq!(
             notes,
             vec![
-                "ClusterQueue team-a: 8 nvidia.com/gpu free by quota in flavor default-flavor, 8 free on its nodes → a blocker of 1 and a gang of 8"
+                "ClusterQueue team-a: quota 8 nvidia.com/gpu in flavor default-flavor for 8 on its nodes; 8 free by quota, \
+                 8 free on the nodes → a blocker Job holding quota: 1, and a gang of 8"
             ]
         );
+    }
+
+    fn gpu_pod(node: &str, gpus: u32) -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": format!("other-{node}"), "namespace": "other"},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i", "resources": {"limits": {"nvidia.com/gpu": gpus.to_string()}}}]},
+            "status": {"phase": "Running"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn pods_outside_kueue_shrink_the_gang_but_the_blocker_still_holds_quota() {
+        // 2 of 8 GPUs taken by pods that did not go through Kueue (e.g. another check running meanwhile): the gang
+        // is sized to what is really free (6) and the blocker takes quota down to 5, so the gang waits for quota
+        // and, once the blocker goes, fits on the nodes.
+        let others = [gpu_pod("gpu-0", 2)];
+        let (plan, _) =
+            plan_platform(&[queue(platform_queue("8", "0"))], &flavors(), &gpu_nodes(2, "4"), &others, &ns_labels());
+        let plan = plan.unwrap();
+        assert_eq!((plan.gang, plan.blocker, plan.holds), (6, 3, Holds::Quota));
+        assert_eq!(plan.free_quota - 3, 5, "one less than the gang is left by quota");
+        assert!(plan.free_nodes - 3 >= 0 && plan.free_nodes >= 6, "the blocker fits, and the gang fits once it goes");
     }
 
     #[test]
     fn an_over_committed_quota_is_sized_by_real_capacity() {
         // 16 GPUs of quota on 8 real GPUs: the gang of 8 is one more than is really free after the blocker, so
         // Kueue admits it and the scheduler binds 7: the partial gang the check must catch.
-        let (plan, _) =
+        let (plan, notes) =
             plan_platform(&[queue(platform_queue("16", "0"))], &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
         let plan = plan.unwrap();
-        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes), (8, 1, 16, 8));
         assert_eq!(
-            plan.blocker_holds(),
-            Holds::Nodes,
-            "the nodes are the tighter limit, so the blocker holds node capacity"
+            (plan.gang, plan.blocker, plan.free_quota, plan.free_nodes, plan.holds),
+            (8, 1, 16, 8, Holds::Nodes)
         );
+        assert!(notes[0].contains("(over-committed)") && notes[0].contains("blocker pods outside Kueue"), "{notes:?}");
     }
 
     #[test]
     fn large_free_capacity_is_filled_up_to_a_limit() {
         let (plan, _) =
             plan_platform(&[queue(platform_queue("12", "0"))], &flavors(), &gpu_nodes(4, "4"), &[], &ns_labels());
-        assert_eq!(plan.map(|p| (p.gang, p.blocker)), Some((8, 5)));
+        assert_eq!(plan.map(|p| (p.gang, p.blocker, p.holds)), Some((8, 5, Holds::Quota)));
         let (plan, notes) =
             plan_platform(&[queue(platform_queue("64", "0"))], &flavors(), &gpu_nodes(16, "4"), &[], &ns_labels());
         assert!(plan.is_none());
-        assert!(notes[0].contains("more than kaic fills"), "{notes:?}");
+        assert!(notes[0].contains("is more than kaic places"), "{notes:?}");
     }
 
     #[test]
@@ -859,7 +934,8 @@ mod tests {
             notes,
             vec![
                 "ClusterQueue b-inactive is not Active",
-                "ClusterQueue c-busy: 2 nvidia.com/gpu free by quota in flavor default-flavor, 8 free on its nodes; a gang of 3 needs more",
+                "ClusterQueue c-busy: quota 8 nvidia.com/gpu in flavor default-flavor for 8 on its nodes; 2 free by quota, 8 free \
+                 on the nodes; a gang of 3 needs more",
                 "ClusterQueue team-a's namespaceSelector does not admit kaic's namespace",
             ]
         );
@@ -877,7 +953,7 @@ mod tests {
         let (plan, notes) =
             plan_platform(&[queue(platform_queue("8", "0"))], &pinned, &gpu_nodes(2, "4"), &[], &ns_labels());
         assert!(plan.is_none());
-        assert!(notes[0].contains("0 free on its nodes"), "{notes:?}");
+        assert!(notes[0].contains("for 0 on its nodes (over-committed)"), "{notes:?}");
     }
 
     #[test]
