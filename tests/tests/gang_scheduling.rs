@@ -1,0 +1,161 @@
+//! `gang_scheduling` end to end on testenv, both ways: the `default` cluster (Kueue whose GPU quota matches
+//! the nodes, and the native Workload/PodGroup API) passes with both solutions exercised; `no-gang` (neither)
+//! fails for want of a solution; `partial-gang` (Kueue's GPU quota over-commits the nodes, native API off)
+//! fails because a gang larger than free capacity starts partially.
+
+use k8s_openapi::api::core::v1::Namespace;
+use kaic_e2e::{Run, client, cluster, live_labelled, run_kaic};
+use kube::api::{Api, DynamicObject, ListParams};
+
+fn items(check: &serde_json::Value) -> Vec<serde_json::Value> {
+    check["evidence"]["items"].as_array().cloned().unwrap_or_default()
+}
+
+fn values(check: &serde_json::Value) -> Vec<(String, String)> {
+    items(check)
+        .iter()
+        .filter(|i| i["kind"] == "value")
+        .map(|i| (i["name"].as_str().unwrap().to_string(), i["value"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn timings(check: &serde_json::Value) -> Vec<(String, u64)> {
+    items(check)
+        .iter()
+        .filter(|i| i["kind"] == "timing")
+        .map(|i| (i["name"].as_str().unwrap().to_string(), i["millis"].as_u64().unwrap()))
+        .collect()
+}
+
+fn requirement_status(run: &Run, id: &str) -> String {
+    let results = run.results();
+    let requirement = results["requirements"].as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap();
+    requirement["status"].as_str().unwrap().to_string()
+}
+
+/// Live (not terminating) Kueue objects of `kind` carrying `selector`; none if Kueue is not served.
+async fn live_kueue(client: &kube::Client, kind: &str, selector: &str) -> Vec<String> {
+    let Ok(group) = kube::discovery::group(client, "kueue.x-k8s.io").await else { return Vec::new() };
+    let Some((resource, _)) = group.recommended_kind(kind) else { return Vec::new() };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let list = api.list(&ListParams::default().labels(selector)).await.expect("list Kueue objects");
+    list.items.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()).filter_map(|o| o.metadata.name).collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn gang_scheduling_passes_with_kueue_and_the_native_api_and_leaves_nothing_behind() {
+    let kubeconfig = cluster("default");
+    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "pass", "gang_scheduling did not pass: {check:#}\nstderr:\n{}", run.stderr());
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "met");
+    let reason = check["reason"].as_str().unwrap();
+    assert!(reason.contains("Kueue: with the platform's ClusterQueue kaic-cluster-queue"), "{reason}");
+    assert!(reason.contains("native Workload/PodGroup API: a gang of 3"), "{reason}");
+
+    // Which solutions were used.
+    let values = values(&check);
+    let exercised = values.iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v.as_str());
+    assert_eq!(exercised, Some("Kueue, native Workload/PodGroup API"), "{values:?}");
+    // The zero-bound window was observed for both.
+    for solution in ["Kueue", "native"] {
+        let window = values.iter().find(|(n, _)| *n == format!("{solution}: zero-bound window"));
+        let (_, window) = window.unwrap_or_else(|| panic!("no zero-bound window for {solution}: {values:?}"));
+        assert!(window.starts_with("12s, 0 of "), "{window}");
+    }
+    // Timings: submit → all bound for the gang that fits, freed → all bound for the gang that waited.
+    let timings = timings(&check);
+    for name in [
+        "Kueue: gang of 3 that fits, submit to all bound",
+        "Kueue: gang of 8, capacity freed to all bound",
+        "native: gang of 3 that fits, submit to all bound",
+        "native: gang of 4, capacity freed to all bound",
+    ] {
+        let (_, millis) =
+            timings.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no timing {name}: {timings:?}"));
+        assert!(*millis < 90_000, "{name} took {millis} ms");
+    }
+    // The objects: the Jobs, the Kueue Workloads, the PodGroups, written as evidence files.
+    let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    for wanted in ["Job-kueue-big", "Workload-job-kueue-big", "PodGroup-native-big", "LocalQueue-kaic-gang"] {
+        assert!(files.iter().any(|f| f.contains(wanted)), "{wanted} written as evidence: {files:?}");
+    }
+    for file in &files {
+        assert!(run.dir.path().join(file).is_file(), "{file} listed but not written");
+    }
+    assert!(run.file("report.md").contains("gang_scheduling — pass"));
+
+    // Cleanup: nothing labelled with this run is left alive, cluster-scoped Kueue objects included.
+    let run_id = run.results()["run_id"].as_str().unwrap().to_string();
+    let selector = format!("kaic.dev/run-id={run_id}");
+    let client = client(&kubeconfig).await;
+    assert!(live_labelled::<Namespace>(&client, &selector).await.is_empty(), "namespace left behind");
+    for kind in ["ClusterQueue", "ResourceFlavor"] {
+        assert!(live_kueue(&client, kind, &selector).await.is_empty(), "{kind} left behind");
+    }
+}
+
+#[test]
+fn gang_scheduling_fails_without_a_gang_solution() {
+    let kubeconfig = cluster("no-gang");
+    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "fail", "{check:#}");
+    assert_eq!(check["reason"], "no gang scheduling solution found");
+    let expected = check["expected"].as_str().unwrap();
+    for looked_for in [
+        "kueue.x-k8s.io",
+        "scheduling.k8s.io/v1beta1",
+        "scheduling.volcano.sh",
+        "scheduling.run.ai",
+        "scheduling.x-k8s.io",
+    ] {
+        assert!(expected.contains(looked_for), "expected names {looked_for}: {expected}");
+    }
+    assert_eq!(check["observed"], "none of these APIs is served by the API server");
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
+    assert_eq!(run.code(), 1, "a MUST not met: exit 1\nstderr:\n{}", run.stderr());
+}
+
+/// "at most A of B ran at once" → (A, B).
+fn ran_at_once(text: &str) -> Option<(u32, u32)> {
+    let rest = &text[text.find("at most ")? + "at most ".len()..];
+    let (numbers, _) = rest.split_once(" ran at once")?;
+    let (a, b) = numbers.split_once(" of ")?;
+    Some((a.parse().ok()?, b.parse().ok()?))
+}
+
+#[test]
+fn gang_scheduling_fails_when_kueue_starts_gangs_partially() {
+    let kubeconfig = cluster("partial-gang");
+    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("Kueue: a gang larger than free capacity was admitted and started partially"),
+        "{reason}"
+    );
+    let expected = check["expected"].as_str().unwrap();
+    assert!(
+        expected.contains("Kueue: 0 of ") && expected.contains("pods of Job kueue-big bound for 12s"),
+        "{expected}"
+    );
+    // Expected and observed show the partial binding: some but not all of the gang ran together.
+    let observed = check["observed"].as_str().unwrap();
+    let (ran, size) = ran_at_once(observed).unwrap_or_else(|| panic!("observed says how many ran at once: {observed}"));
+    assert!(0 < ran && ran < size, "a partial gang: {ran} of {size} ran at once; {observed}");
+    assert!(observed.contains("Admitted=True"), "Kueue admitted the gang: {observed}");
+    // Only Kueue is installed here, and the over-commit was seen in the plan.
+    let exercised = values(&check).into_iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v);
+    assert_eq!(exercised.as_deref(), Some("Kueue"));
+    let steps: Vec<String> = items(&check).iter().filter_map(|i| i["text"].as_str().map(String::from)).collect();
+    assert!(steps.iter().any(|s| s.contains("(over-committed)")), "{steps:#?}");
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
+}
+
+#[test]
+fn parses_how_many_ran_at_once() {
+    assert_eq!(ran_at_once("at 0.1s: 7 pods bound (…); at most 7 of 8 ran at once; at the end"), Some((7, 8)));
+    assert_eq!(ran_at_once("nothing"), None);
+}
