@@ -63,11 +63,18 @@ impl Check for GangScheduling {
         Duration::from_secs(600)
     }
 
+    /// The Kueue sub-case fills a platform queue's accelerators; it must not run beside checks that need a
+    /// free device, nor have their pods shrink the capacity it measured.
+    fn uses_accelerators(&self) -> bool {
+        true
+    }
+
     fn creates(&self) -> &'static [&'static str] {
         &[
             "Kueue: a LocalQueue in the check's namespace pointing at a platform ClusterQueue that covers an accelerator \
-             (or, when none fits, ResourceFlavor and ClusterQueue kaic-gang-<run> with a CPU quota); Jobs kueue-fit (3 pods), \
-             kueue-blocker (holds capacity) and kueue-big (a gang larger than what is left)",
+             (or, when none fits, ResourceFlavor and ClusterQueue kaic-gang-<run> with a CPU quota); Jobs kueue-fit (3 pods) \
+             and kueue-big (a gang one unit larger than what is left), and a blocker: Job kueue-blocker holding quota, or \
+             pods kueue-blocker-N holding node capacity when the quota over-commits the nodes",
             "native API: Workloads and PodGroups native-fit (minCount 3) and native-big (minCount 4), their Jobs, and a \
              blocker pod taking a quarter of one node's free CPU",
         ]
