@@ -114,5 +114,8 @@ fn without_dra_or_replicas_gpu_sharing_fails_and_device_plugin_checks_still_pass
     assert!(reason.starts_with("device-plugin:") && !reason.contains("DRA"), "{reason}");
     let (outcome_, reason) = outcome(&run, "driver_runtime_management");
     assert_eq!(outcome_, "pass", "{reason}");
-    assert!(reason.contains("node label nvidia.com/cuda.driver-version.full") && !reason.contains("DRA attribute"), "{reason}");
+    assert!(
+        reason.contains("node label nvidia.com/cuda.driver-version.full") && !reason.contains("DRA attribute"),
+        "{reason}"
+    );
 }

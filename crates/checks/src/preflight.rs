@@ -9,7 +9,7 @@ use kaic_model::ConformanceVersion;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 
-use crate::capability::Capabilities;
+use crate::capability::{Capabilities, Capability};
 use crate::labels;
 
 /// What preflight learnt.
@@ -41,23 +41,33 @@ pub enum PreflightError {
     CannotCreateNamespaces { denied: String },
 }
 
-/// The permissions kaic checks for up front: (verb, group, resource).
-const NEEDED: &[(&str, &str, &str)] = &[
-    ("create", "", "namespaces"),
-    ("delete", "", "namespaces"),
-    ("list", "", "nodes"),
-    ("create", "", "pods"),
-    ("get", "", "pods/log"),
-    ("list", "", "events"),
-    ("create", "resource.k8s.io", "deviceclasses"),
-    ("update", "resource.k8s.io", "deviceclasses"),
-    ("delete", "resource.k8s.io", "deviceclasses"),
-    ("create", "resource.k8s.io", "resourceslices"),
-    ("delete", "resource.k8s.io", "resourceslices"),
-    ("list", "resource.k8s.io", "resourceslices"),
-    ("create", "resource.k8s.io", "resourceclaims"),
-    ("list", "resource.k8s.io", "resourceclaims"),
-    ("create", "resource.k8s.io", "resourceclaimtemplates"),
+/// The permissions kaic checks for up front: (verb, group, resource), and the capability that makes
+/// them needed (`None`: always). Cluster-scoped "list" means across all namespaces.
+const NEEDED: &[(&str, &str, &str, Option<Capability>)] = &[
+    ("create", "", "namespaces", None),
+    ("delete", "", "namespaces", None),
+    ("list", "", "nodes", None),
+    ("list", "", "pods", None),
+    ("create", "", "pods", None),
+    ("get", "", "pods/log", None),
+    ("list", "", "events", None),
+    ("create", "batch", "jobs", None),
+    ("create", "resource.k8s.io", "deviceclasses", Some(Capability::Dra)),
+    ("update", "resource.k8s.io", "deviceclasses", Some(Capability::Dra)),
+    ("delete", "resource.k8s.io", "deviceclasses", Some(Capability::Dra)),
+    ("create", "resource.k8s.io", "resourceslices", Some(Capability::Dra)),
+    ("delete", "resource.k8s.io", "resourceslices", Some(Capability::Dra)),
+    ("list", "resource.k8s.io", "resourceslices", Some(Capability::Dra)),
+    ("create", "resource.k8s.io", "resourceclaims", Some(Capability::Dra)),
+    ("list", "resource.k8s.io", "resourceclaims", Some(Capability::Dra)),
+    ("create", "resource.k8s.io", "resourceclaimtemplates", Some(Capability::Dra)),
+    ("create", "scheduling.k8s.io", "workloads", Some(Capability::NativeWorkload)),
+    ("create", "scheduling.k8s.io", "podgroups", Some(Capability::NativeWorkload)),
+    ("list", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
+    ("create", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
+    ("delete", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
+    ("create", "kueue.x-k8s.io", "resourceflavors", Some(Capability::Kueue)),
+    ("create", "kueue.x-k8s.io", "localqueues", Some(Capability::Kueue)),
 ];
 
 /// Chooses the catalogue for a server version, honouring an explicit choice.
@@ -110,7 +120,7 @@ pub async fn run(
 ) -> Result<Preflight, PreflightError> {
     let (conformance_version, catalogue_note) = choose_catalogue(server, requested)?;
     let capabilities = discover(client).await?;
-    let missing_permissions = missing_permissions(client).await;
+    let missing_permissions = missing_permissions(client, &capabilities).await;
     let denied_ns: Vec<&String> = missing_permissions.iter().filter(|p| p.ends_with(" namespaces")).collect();
     if !denied_ns.is_empty() {
         let denied = denied_ns.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
@@ -140,9 +150,10 @@ async fn discover(client: &Client) -> Result<Capabilities, PreflightError> {
 
 /// Asks the API server, one SelfSubjectAccessReview per needed permission, which ones kaic lacks.
 /// A review that cannot be made at all counts as missing, so the report says so.
-async fn missing_permissions(client: &Client) -> Vec<String> {
+async fn missing_permissions(client: &Client, capabilities: &Capabilities) -> Vec<String> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let reviews = NEEDED.iter().map(|(verb, group, resource)| {
+    let needed = NEEDED.iter().filter(|(_, _, _, cap)| cap.is_none_or(|c| capabilities.has(c)));
+    let reviews = needed.map(|(verb, group, resource, _)| {
         let api = api.clone();
         async move {
             let (resource, subresource) = match resource.split_once('/') {
