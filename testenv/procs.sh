@@ -22,6 +22,7 @@ start_proc() { # name cmd...
   KAIC_TESTENV_STATE="$STATE" KAIC_TESTENV_PROC="$name" setsid nohup "$@" \
     >"$STATE/logs/$name.log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$STATE/pids/$name.pid"
+  disown "$!" 2>/dev/null || true   # no "Killed" job notices from this shell
   log "started $name (pid $!, log $STATE/logs/$name.log)"
 }
 
