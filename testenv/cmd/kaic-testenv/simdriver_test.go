@@ -1,0 +1,68 @@
+package main
+
+import (
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+func TestSemver(t *testing.T) {
+	for in, want := range map[string]string{"580.95.05": "580.95.5", "13.0": "13.0.0", "9.0": "9.0.0", "570.172.08": "570.172.8"} {
+		if got := semver(in); got != want {
+			t.Errorf("semver(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestGPUUUIDStableAndDistinct(t *testing.T) {
+	a, b := gpuUUID("gpu-node-0", 0), gpuUUID("gpu-node-0", 1)
+	if a != gpuUUID("gpu-node-0", 0) || a == b || a == gpuUUID("gpu-node-1", 0) {
+		t.Fatalf("uuids not stable/distinct: %s %s", a, b)
+	}
+	if !strings.HasPrefix(a, "GPU-") || len(a) != len("GPU-")+36 {
+		t.Fatalf("bad uuid form %q", a)
+	}
+}
+
+func TestReadGPUEnv(t *testing.T) {
+	_, self, _, _ := runtime.Caller(0)
+	g, err := readGPUEnv(filepath.Join(filepath.Dir(self), "..", "..", "gpu.env"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.perNode != 4 || g.product != "NVIDIA H100 80GB HBM3" || g.driverVersion != "580.95.05" || g.wrongDriver == g.driverVersion {
+		t.Fatalf("unexpected facts %+v", g)
+	}
+}
+
+func TestAssignExtDistinctAndReleased(t *testing.T) {
+	d := &simDriver{g: gpuFacts{perNode: 4}, ext: map[string]map[int]string{}, extPods: map[string][]int{}, written: map[string]bool{}}
+	pod := func(name string, n int64) *corev1.Pod {
+		return &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: "uid-" + "name"},
+			Spec: corev1.PodSpec{NodeName: "gpu-node-0", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+				Limits: corev1.ResourceList{gpuResource: *resource.NewQuantity(n, resource.DecimalSI)}}}}},
+		}
+	}
+	p1, p2 := pod("a", 2), pod("b", 1)
+	p2.UID = "uid-b"
+	a1 := d.assignExt(t.Context(), p1)["c"]
+	a2 := d.assignExt(t.Context(), p2)["c"]
+	if len(a1) != 2 || len(a2) != 1 || a2[0] == a1[0] || a2[0] == a1[1] {
+		t.Fatalf("assignments overlap: %v %v", a1, a2)
+	}
+	if again := d.assignExt(t.Context(), p1)["c"]; again[0] != a1[0] || again[1] != a1[1] {
+		t.Fatalf("assignment not stable: %v then %v", a1, again)
+	}
+	d.releaseExtOnly(p1)
+	p3 := pod("c", 2)
+	p3.UID = "uid-c"
+	if a3 := d.assignExt(t.Context(), p3)["c"]; len(a3) != 2 || a3[0] != 0 {
+		t.Fatalf("released indices not reused: %v", a3)
+	}
+}
