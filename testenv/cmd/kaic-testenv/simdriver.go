@@ -126,6 +126,7 @@ type simDriver struct {
 	mode    string // correct | leaky | wrong-driver
 	logDir  string
 	ready   atomic.Bool
+	synced  atomic.Bool // pod events are handled only after the initial ordered replay
 	mu      sync.Mutex
 	ext     map[string]map[int]string // node -> gpu index -> pod key holding it (extended resource path)
 	extPods map[string][]int          // pod key -> indices
@@ -194,8 +195,16 @@ func runSimDriver(args []string) error {
 	nodeInf := factory.Core().V1().Nodes().Informer()
 	d.nodes = nodeInf.GetStore()
 	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    func(o any) { d.onPod(ctx, o.(*corev1.Pod)) },
-		UpdateFunc: func(_, o any) { d.onPod(ctx, o.(*corev1.Pod)) },
+		AddFunc: func(o any) {
+			if d.synced.Load() {
+				d.onPod(ctx, o.(*corev1.Pod))
+			}
+		},
+		UpdateFunc: func(_, o any) {
+			if d.synced.Load() {
+				d.onPod(ctx, o.(*corev1.Pod))
+			}
+		},
 		DeleteFunc: func(o any) {
 			if p, ok := o.(*corev1.Pod); ok {
 				d.release(p)
@@ -210,6 +219,20 @@ func runSimDriver(args []string) error {
 	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced, nodeInf.HasSynced) {
 		return fmt.Errorf("informers did not sync")
 	}
+	// Replay the pods that already exist in creation order, so that extended-resource
+	// index assignments after a restart are deterministic (oldest pod gets lowest indices).
+	existing := podInf.GetStore().List()
+	sort.Slice(existing, func(i, j int) bool {
+		a, b := existing[i].(*corev1.Pod), existing[j].(*corev1.Pod)
+		if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+			return a.CreationTimestamp.Before(&b.CreationTimestamp)
+		}
+		return a.Namespace+"/"+a.Name < b.Namespace+"/"+b.Name
+	})
+	for _, o := range existing {
+		d.onPod(ctx, o.(*corev1.Pod))
+	}
+	d.synced.Store(true)
 	log.Printf("simdriver: started (dra=%v mode=%s, %d GPUs per node, driver %s)", d.dra, d.mode, g.perNode, g.driverVersion)
 	for {
 		if err := d.reconcileDRA(ctx, nodeInf.GetStore().List()); err != nil {
