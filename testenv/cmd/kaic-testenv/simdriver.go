@@ -220,7 +220,7 @@ func runSimDriver(args []string) error {
 		return fmt.Errorf("informers did not sync")
 	}
 	// Replay the pods that already exist in creation order, so that extended-resource
-	// index assignments after a restart are deterministic (oldest pod gets lowest indices).
+	// index assignments after a restart are deterministic (oldest pod is served first).
 	existing := podInf.GetStore().List()
 	sort.Slice(existing, func(i, j int) bool {
 		a, b := existing[i].(*corev1.Pod), existing[j].(*corev1.Pod)
@@ -369,7 +369,7 @@ func (d *simDriver) release(p *corev1.Pod) {
 }
 
 // assignExt gives each container that requests nvidia.com/gpu distinct device
-// indices on the pod's node (lowest free first), like the device plugin +
+// indices on the pod's node (highest free first), like the device plugin +
 // kubelet device manager would. Assignments live as long as the pod is not
 // terminal.
 func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]int {
@@ -392,10 +392,12 @@ func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]i
 			for n := extRequest(c); n > 0; n-- {
 				// Prefer a GPU neither held through the extended resource nor
 				// allocated through DRA; fall back to one only DRA holds (the
-				// node advertises both paths for the same 4 GPUs).
+				// node advertises both paths for the same 4 GPUs). Highest free
+				// index first: the scheduler's DRA allocator takes gpu-0 upwards,
+				// so the two paths only meet when the node is nearly full.
 				idx := -1
 				for _, avoidDRA := range []bool{true, false} {
-					for i := 0; i < d.g.perNode && idx < 0; i++ {
+					for i := d.g.perNode - 1; i >= 0 && idx < 0; i-- {
 						if _, used := d.ext[node][i]; !used && !(avoidDRA && draUsed[i]) {
 							idx = i
 						}

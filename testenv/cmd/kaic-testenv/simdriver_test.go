@@ -62,7 +62,7 @@ func TestAssignExtDistinctAndReleased(t *testing.T) {
 	d.releaseExtOnly(p1)
 	p3 := pod("c", 2)
 	p3.UID = "uid-c"
-	if a3 := d.assignExt(t.Context(), p3)["c"]; len(a3) != 2 || a3[0] != 0 {
+	if a3 := d.assignExt(t.Context(), p3)["c"]; len(a3) != 2 || a3[0] != a1[0] {
 		t.Fatalf("released indices not reused: %v", a3)
 	}
 }
