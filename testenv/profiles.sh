@@ -8,7 +8,7 @@
 #   +6 kueue webhook    +7 kueue metrics  +8 kueue health
 #   +9 sim DRA driver health   +10 reserved: prometheus   +11 reserved: cluster-autoscaler
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
-PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang)
+PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic)
 
 profile_index() {
   local i
@@ -39,6 +39,9 @@ load_profile() {
     wrong-driver-version) SIM_MODE=wrong-driver ;;
     no-gang) WITH_GANG=0 WITH_KUEUE=0 ;;
     partial-gang) WITH_GANG=0 KUEUE_WAIT_FOR_PODS_READY=0 ;;
+    # The default cluster without Kueue, for e2e tests that add unusual nodes of their own (vGPU nodes,
+    # accelerators kaic does not recognise) without disturbing tests on `default`.
+    exotic) WITH_KUEUE=0 ;;
   esac
   ALL_PORTS=(P_API P_ETCD P_ETCD_PEER P_KCM P_SCHED P_KWOK)
   [ "$WITH_KUEUE" = 1 ] && ALL_PORTS+=(P_KUEUE_WH P_KUEUE_METRICS P_KUEUE_HEALTH)
