@@ -100,6 +100,12 @@ async fn cleanup_removes_only_what_kaic_labelled() {
         namespaces.create(&PostParams::default(), &ns).await.unwrap();
     }
 
+    // Preflight names the leftover of the "killed" run and the fix, in one line.
+    let dry = run_kaic(&kubeconfig, &["--dry-run"]);
+    let warning = dry.stderr().lines().find(|l| l.contains("left by earlier kaic runs")).map(String::from);
+    let warning = warning.unwrap_or_else(|| panic!("no leftover warning: {}", dry.stderr()));
+    assert!(warning.contains(&leftover) && warning.contains("run `kaic cleanup`"), "{warning}");
+
     let output = kaic().arg("cleanup").arg("--kubeconfig").arg(&kubeconfig).output().unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
