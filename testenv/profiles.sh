@@ -8,7 +8,7 @@
 #   +6 kueue webhook    +7 kueue metrics  +8 kueue health
 #   +9 sim DRA driver health   +10 reserved: prometheus   +11 reserved: cluster-autoscaler
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
-PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic)
+PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang)
 
 profile_index() {
   local i
@@ -30,6 +30,7 @@ load_profile() {
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices
   WITH_KUEUE=1        # Kueue add-on
   WITH_GANG=1         # native gang scheduling (GenericWorkload + scheduling.k8s.io/v1beta1)
+  WITH_GANG_SCHEDULER=  # the scheduler's GenericWorkload gate; empty: same as WITH_GANG
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
   KUEUE_WAIT_FOR_PODS_READY=1
   case $PROFILE in
@@ -42,7 +43,13 @@ load_profile() {
     # The default cluster without Kueue, for e2e tests that add unusual nodes of their own (vGPU nodes,
     # accelerators kaic does not recognise) without disturbing tests on `default`.
     exotic) WITH_KUEUE=0 ;;
+    # The Workload/PodGroup API is served (apiserver and controller-manager have GenericWorkload) but
+    # the scheduler runs without the gate, so it ignores PodGroups and binds gang members one by one:
+    # a platform that offers the native API without gang scheduling behind it.
+    native-partial-gang) WITH_KUEUE=0 WITH_GANG_SCHEDULER=0 ;;
   esac
+  # The scheduler's gang gate follows the API unless a profile says otherwise.
+  : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
   ALL_PORTS=(P_API P_ETCD P_ETCD_PEER P_KCM P_SCHED P_KWOK)
   [ "$WITH_KUEUE" = 1 ] && ALL_PORTS+=(P_KUEUE_WH P_KUEUE_METRICS P_KUEUE_HEALTH)
   ALL_PORTS+=(P_SIM)

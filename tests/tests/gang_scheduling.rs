@@ -155,6 +155,28 @@ fn gang_scheduling_fails_when_kueue_starts_gangs_partially() {
 }
 
 #[test]
+fn gang_scheduling_fails_when_the_native_api_has_no_gang_scheduler_behind_it() {
+    // The Workload/PodGroup API is served but the scheduler ignores PodGroups.
+    let kubeconfig = cluster("native-partial-gang");
+    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("native Workload/PodGroup API: the scheduler started a gang (minCount 4) larger than free capacity partially"),
+        "{reason}"
+    );
+    let expected = check["expected"].as_str().unwrap();
+    assert!(expected.contains("0 of 4 pods of PodGroup native-big bound for 12s"), "{expected}");
+    let observed = check["observed"].as_str().unwrap();
+    let (ran, size) = ran_at_once(observed).unwrap_or_else(|| panic!("observed says how many ran at once: {observed}"));
+    assert!(0 < ran && ran < size, "a partial gang: {ran} of {size} ran at once; {observed}");
+    let exercised = values(&check).into_iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v);
+    assert_eq!(exercised.as_deref(), Some("native Workload/PodGroup API"));
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
+}
+
+#[test]
 fn parses_how_many_ran_at_once() {
     assert_eq!(ran_at_once("at 0.1s: 7 pods bound (…); at most 7 of 8 ran at once; at the end"), Some((7, 8)));
     assert_eq!(ran_at_once("nothing"), None);
