@@ -69,25 +69,7 @@ async fn delete_all_dynamic(client: &Client, group: &str, kinds: &[&str], select
             continue;
         }
         let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-        let list = match api.list_metadata(&ListParams::default().labels(selector)).await {
-            Ok(list) => list,
-            Err(kube::Error::Api(status)) if status.code == 404 => continue,
-            Err(e) => {
-                report.failed.push(format!("{kind}: failed to list: {e}"));
-                continue;
-            }
-        };
-        for item in list.items {
-            let Some(name) = item.metadata.name else { continue };
-            if item.metadata.deletion_timestamp.is_some() {
-                continue;
-            }
-            match api.delete(&name, &DeleteParams::background()).await {
-                Ok(_) => report.deleted.push(format!("{kind}/{name}")),
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => report.failed.push(format!("{kind}/{name}: {e}")),
-            }
-        }
+        delete_labelled(&api, kind, selector, report).await;
     }
 }
 
@@ -99,10 +81,17 @@ where
         + std::fmt::Debug,
 {
     let api: Api<K> = Api::all(client.clone());
-    let kind = K::kind(&());
+    delete_labelled(&api, &K::kind(&()), selector, report).await;
+}
+
+/// Deletes the objects of one kind that carry `selector`, skipping those already being deleted. A kind
+/// the server does not serve (e.g. no DRA) has nothing of kaic's in it.
+async fn delete_labelled<K>(api: &Api<K>, kind: &str, selector: &str, report: &mut CleanupReport)
+where
+    K: Resource + Clone + DeserializeOwned + std::fmt::Debug,
+{
     let list = match api.list_metadata(&ListParams::default().labels(selector)).await {
         Ok(list) => list,
-        // A kind the server does not serve (e.g. no DRA) has nothing of ours in it.
         Err(kube::Error::Api(status)) if status.code == 404 => return,
         Err(e) => {
             report.failed.push(format!("{kind}: failed to list: {e}"));
