@@ -421,14 +421,14 @@ mod tests {
         let options = FillOptions {
             results: tmp.path().join("results.json"),
             template: template_path(version),
-            // The example asks for an N/A on virtualized_accelerator, which the baseline run passed.
+            // The example asks for an N/A on high_performance_networking, which the baseline run passed.
             platform_info: example_info(),
             output: Some(tmp.path().join("out.yaml")),
         };
         let (code, _, err) = run(|o, e| fill(&options, o, e));
         assert_eq!(code, EXIT_CANNOT);
         assert!(
-            err.contains("requirements.virtualized_accelerator.status") && err.ends_with("nothing was written\n"),
+            err.contains("requirements.high_performance_networking.status") && err.ends_with("nothing was written\n"),
             "{err}"
         );
         assert!(!tmp.path().join("out.yaml").exists());

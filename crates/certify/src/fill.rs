@@ -724,7 +724,7 @@ pub(crate) mod tests {
     #[test]
     fn vendor_links_notes_and_status_where_kaic_could_not_decide() {
         let version = ConformanceVersion::V1_36;
-        let report = synthetic_report(version, |id| (id != "virtualized_accelerator").then_some(Outcome::Pass));
+        let report = synthetic_report(version, |id| (id != "high_performance_networking").then_some(Outcome::Pass));
         let info = example_platform_info();
         let filled = fill_template(version, &report, &info).unwrap();
         let sub = Submission::parse(Path::new("p.yaml"), &filled.yaml).unwrap();
@@ -732,10 +732,10 @@ pub(crate) mod tests {
         let gang = entry("gang_scheduling");
         assert_eq!(gang.evidence.last().unwrap(), "https://docs.acme.example/ai-platform/scheduling/gang");
         assert!(gang.notes.ends_with("Kueue is installed and enabled by default."));
-        let virt = entry("virtualized_accelerator");
+        let virt = entry("high_performance_networking");
         assert_eq!(virt.status, "N/A");
         assert!(
-            virt.notes.starts_with("The platform offers bare-metal GPUs only; no vGPU. (Status given by the vendor;"),
+            virt.notes.starts_with("No workload on this platform needs high-performance pod-to-pod networking; no RDMA or multi-NIC offered. (Status given by the vendor;"),
             "{}",
             virt.notes
         );
@@ -746,12 +746,12 @@ pub(crate) mod tests {
     fn vendor_status_cannot_overrule_kaic() {
         let version = ConformanceVersion::V1_36;
         let report = synthetic_report(version, |id| {
-            Some(if id == "virtualized_accelerator" { Outcome::Fail } else { Outcome::Pass })
+            Some(if id == "high_performance_networking" { Outcome::Fail } else { Outcome::Pass })
         });
         let err = fill_template(version, &report, &example_platform_info()).unwrap_err().to_string();
         assert!(
             err.contains(
-                "requirements.virtualized_accelerator.status to 'N/A', but kaic decided this requirement (not met)"
+                "requirements.high_performance_networking.status to 'N/A', but kaic decided this requirement (not met)"
             ),
             "{err}"
         );
@@ -767,11 +767,11 @@ pub(crate) mod tests {
             err.contains("the template is for conformance version 1.35 but the run used the 1.36 catalogue"),
             "{err}"
         );
-        // virtualized_accelerator is not in 1.33.
+        // high_performance_networking is not in 1.33.
         let report = all_pass(ConformanceVersion::V1_33);
         let err = fill_template(ConformanceVersion::V1_33, &report, &example_platform_info()).unwrap_err().to_string();
         assert!(
-            err.contains("names requirement 'virtualized_accelerator', which the 1.33 template does not have"),
+            err.contains("names requirement 'high_performance_networking', which the 1.33 template does not have"),
             "{err}"
         );
         let mut info = metadata_only(ConformanceVersion::V1_33);
@@ -847,7 +847,7 @@ pub(crate) mod tests {
             _ => Some(Outcome::Pass),
         });
         let mut info = example_platform_info();
-        info.requirements.remove("virtualized_accelerator");
+        info.requirements.remove("high_performance_networking");
         let filled = fill_template(version, &report, &info).unwrap();
         insta::assert_snapshot!(filled.yaml);
     }
