@@ -38,6 +38,7 @@ build:
 
 unit:
 	$(CARGO) test --workspace --locked --exclude kaic-e2e
+	cd testenv && go test ./cmd/kaic-testenv
 
 # The end-to-end tests start (or reuse) the testenv clusters they need.
 e2e:

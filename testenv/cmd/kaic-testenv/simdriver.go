@@ -1,3 +1,6 @@
+// The simulated NVIDIA DRA driver and probe-pod runtime: publishes ResourceSlices and a DeviceClass for
+// every node labelled nvidia.com/gpu.present=true, and writes, for each probe pod, the devices each
+// container was allocated (DRA claim or extended resource) as kwok Logs, as a container runtime would show them.
 package main
 
 import (

@@ -1,3 +1,4 @@
+// Unit tests of the simulated driver: GPU facts, device assignment and the probe output it writes.
 package main
 
 import (
