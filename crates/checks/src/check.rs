@@ -120,6 +120,15 @@ impl CheckError {
     }
 }
 
+/// Deserialises an object kaic built from JSON (checks write manifests with `serde_json::json!`).
+///
+/// # Errors
+/// [`CheckError::Other`] naming the type if the JSON does not fit it: a bug in kaic, not in the cluster.
+pub fn from_json<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> Result<K, CheckError> {
+    serde_json::from_value(value)
+        .map_err(|e| CheckError::Other(format!("kaic built an invalid {}: {e}", std::any::type_name::<K>())))
+}
+
 /// A behavioural check of one or more requirements.
 #[async_trait::async_trait]
 pub trait Check: Send + Sync {

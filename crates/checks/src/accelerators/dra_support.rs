@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{Check, CheckContext, CheckError, from_json};
 use crate::labels;
 use crate::wait;
 
@@ -173,10 +173,6 @@ async fn round_trips(ctx: &CheckContext) -> Result<Option<Verdict>, CheckError> 
         "each of the four kinds can be created, read, updated and deleted",
         broken.join("; "),
     )))
-}
-
-fn from_json<K: DeserializeOwned>(value: serde_json::Value) -> Result<K, CheckError> {
-    serde_json::from_value(value).map_err(|e| CheckError::Other(format!("kaic built an invalid object: {e}")))
 }
 
 async fn create<K>(ctx: &CheckContext, api: &Api<K>, object: &K) -> Result<K, String>

@@ -25,7 +25,7 @@ use serde_json::json;
 use super::inventory::{AcceleratorNode, Inventory, Path};
 use super::probe::{self, Grant, PodClaim, ProbePod, ProbeResults};
 use super::{CaseResult, Finding, conclude};
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{Check, CheckContext, CheckError, from_json};
 
 pub struct GpuSharing;
 
@@ -108,11 +108,10 @@ async fn shared_claim(ctx: &CheckContext, node: &AcceleratorNode) -> Result<Case
     let driver = node.free_dra().first().map(|d| d.driver.clone()).unwrap_or_default();
     let class = probe::device_class(ctx, &driver).await?;
     let claims: Api<ResourceClaim> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let claim: ResourceClaim = serde_json::from_value(json!({
+    let claim: ResourceClaim = from_json(json!({
         "metadata": {"name": "shared", "labels": ctx.labels()},
         "spec": {"devices": {"requests": [{"name": "dev", "exactly": {"deviceClassName": class}}]}}
-    }))
-    .map_err(|e| CheckError::Other(format!("kaic built an invalid ResourceClaim: {e}")))?;
+    }))?;
     claims
         .create(&PostParams::default(), &claim)
         .await

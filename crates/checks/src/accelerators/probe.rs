@@ -13,7 +13,7 @@ use serde_json::json;
 
 use super::inventory::{AcceleratorNode, Path};
 use super::vendor::Vendor;
-use crate::check::{CheckContext, CheckError};
+use crate::check::{CheckContext, CheckError, from_json};
 use crate::wait;
 
 /// What one container may use.
@@ -172,8 +172,7 @@ impl ProbeResults {
 pub async fn run(ctx: &CheckContext, pods: &[ProbePod], timeout: Duration) -> Result<ProbeResults, CheckError> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     for pod in pods {
-        let manifest: Pod = serde_json::from_value(pod.manifest(ctx))
-            .map_err(|e| CheckError::Other(format!("kaic built an invalid probe pod: {e}")))?;
+        let manifest: Pod = from_json(pod.manifest(ctx))?;
         api.create(&PostParams::default(), &manifest)
             .await
             .map_err(|e| CheckError::api(format!("create probe pod {}", pod.name), e))?;
@@ -228,11 +227,10 @@ async fn read_probe_log(api: &Api<Pod>, pod: &str, container: &str, timeout: Dur
 /// [`CheckError::Api`] when the class cannot be created.
 pub async fn device_class(ctx: &CheckContext, driver: &str) -> Result<String, CheckError> {
     let name = ctx.cluster_name(&format!("{}-{}", ctx.check_id.replace('_', "-"), driver.replace('.', "-")));
-    let class: DeviceClass = serde_json::from_value(json!({
+    let class: DeviceClass = from_json(json!({
         "metadata": {"name": name, "labels": ctx.labels()},
         "spec": {"selectors": [{"cel": {"expression": format!("device.driver == '{driver}'")}}]}
-    }))
-    .map_err(|e| CheckError::Other(format!("kaic built an invalid DeviceClass: {e}")))?;
+    }))?;
     let api: Api<DeviceClass> = Api::all(ctx.client.clone());
     match api.create(&PostParams::default(), &class).await {
         Ok(created) => {
@@ -251,11 +249,10 @@ pub async fn device_class(ctx: &CheckContext, driver: &str) -> Result<String, Ch
 pub async fn claim_template(ctx: &CheckContext, name: &str, class: &str, count: i64) -> Result<(), CheckError> {
     let api: Api<k8s_openapi::api::resource::v1::ResourceClaimTemplate> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let template = serde_json::from_value(json!({
+    let template = from_json(json!({
         "metadata": {"name": name, "labels": ctx.labels()},
         "spec": {"spec": {"devices": {"requests": [{"name": "dev", "exactly": {"deviceClassName": class, "count": count}}]}}}
-    }))
-    .map_err(|e| CheckError::Other(format!("kaic built an invalid ResourceClaimTemplate: {e}")))?;
+    }))?;
     api.create(&PostParams::default(), &template)
         .await
         .map_err(|e| CheckError::api(format!("create ResourceClaimTemplate {name}"), e))?;

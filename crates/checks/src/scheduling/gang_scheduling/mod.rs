@@ -28,10 +28,9 @@ use k8s_openapi::api::batch::v1::Job;
 use kaic_model::Verdict;
 use kube::Api;
 use kube::api::PostParams;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{Check, CheckContext, CheckError, from_json};
 use crate::wait;
 use detect::{SubCase, SubResult};
 
@@ -216,14 +215,6 @@ pub async fn wait_complete(ctx: &CheckContext, name: &str) -> Result<Result<(), 
 /// The label selector of a gang's pods.
 pub fn gang_selector(name: &str) -> String {
     format!("{GANG_LABEL}={name}")
-}
-
-/// Deserialises an object kaic built.
-///
-/// # Errors
-/// [`CheckError::Other`] if the JSON does not fit the type.
-pub fn from_json<K: DeserializeOwned>(value: serde_json::Value) -> Result<K, CheckError> {
-    serde_json::from_value(value).map_err(|e| CheckError::Other(format!("kaic built an invalid object: {e}")))
 }
 
 /// Seconds with one decimal, for sentences.

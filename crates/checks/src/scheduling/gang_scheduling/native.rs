@@ -22,8 +22,9 @@ use serde_json::{Value, json};
 use super::capacity::{self, format_milli};
 use super::detect::{NativeApi, SubResult};
 use super::observe;
-use super::{BIND_TIMEOUT, GANG_LABEL, GangJob, POSITIVE_SIZE, WINDOW, from_json, gang_selector, secs, wait_complete};
+use super::{BIND_TIMEOUT, GANG_LABEL, GangJob, POSITIVE_SIZE, WINDOW, gang_selector, secs, wait_complete};
 use crate::capability::Capability;
+use crate::check::from_json;
 use crate::check::{CheckContext, CheckError};
 
 /// Pods in the negative gang (its minCount).
