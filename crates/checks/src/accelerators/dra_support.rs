@@ -26,6 +26,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
+use super::inventory::allocated_devices;
+use super::probe;
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, from_json};
 use crate::labels;
@@ -73,7 +75,7 @@ impl Check for DraSupport {
         &[
             "DeviceClass kaic-dra-roundtrip-<run> and ResourceSlice kaic-dra-roundtrip-<run> (driver dra.kaic.dev, selects no node), deleted at once",
             "ResourceClaimTemplate and ResourceClaim in the check's namespace, deleted at once",
-            "DeviceClass kaic-dra-<run> selecting the chosen real driver, and one pause pod with a claim for one device",
+            "DeviceClass kaic-dra-support-<driver>-<run> selecting the chosen real driver, a ResourceClaimTemplate, and one pause pod with a claim for one device",
         ]
     }
 
@@ -287,44 +289,12 @@ impl Inventory {
     }
 }
 
-/// The (driver, pool, device) triples a claim holds.
-fn allocated_devices(claim: &ResourceClaim) -> Vec<(String, String, String)> {
-    claim
-        .status
-        .as_ref()
-        .and_then(|s| s.allocation.as_ref())
-        .and_then(|a| a.devices.as_ref())
-        .and_then(|d| d.results.as_ref())
-        .into_iter()
-        .flatten()
-        .map(|r| (r.driver.clone(), r.pool.clone(), r.device.clone()))
-        .collect()
-}
-
 /// Step 4: a pod's claim is allocated from a real slice on the pod's node and released afterwards.
 async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> Result<Verdict, CheckError> {
     let labels = ctx.labels();
-    let class_name = ctx.cluster_name("dra");
-    let classes: Api<DeviceClass> = Api::all(ctx.client.clone());
-    let class: DeviceClass = from_json(json!({
-        "metadata": {"name": class_name, "labels": labels},
-        "spec": {"selectors": [{"cel": {"expression": format!("device.driver == '{driver}'")}}]}
-    }))?;
-    create(ctx, &classes, &class)
-        .await
-        .map_err(|e| CheckError::Other(format!("failed to create DeviceClass {class_name}: {e}")))?;
-
+    let class_name = probe::device_class(ctx, driver).await?;
+    probe::claim_template(ctx, "one-device", &class_name, 1).await?;
     let ns = ctx.namespace.as_str();
-    let templates: Api<ResourceClaimTemplate> = Api::namespaced(ctx.client.clone(), ns);
-    let template: ResourceClaimTemplate = from_json(json!({
-        "metadata": {"name": "one-device", "labels": labels},
-        "spec": {"spec": {"devices": {"requests": [{"name": "dev", "exactly": {"deviceClassName": class_name}}]}}}
-    }))?;
-    templates
-        .create(&PostParams::default(), &template)
-        .await
-        .map_err(|e| CheckError::api("create ResourceClaimTemplate one-device", e))?;
-
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), ns);
     let pod: Pod = from_json(json!({
         "metadata": {"name": "dra-consumer", "labels": labels},
@@ -444,6 +414,7 @@ async fn allocation(ctx: &CheckContext, inventory: &Inventory, driver: &str) -> 
         Err(e) => return Err(e),
     }
     ctx.step(format!("claim {claim_name} released after the pod was deleted"));
+    let classes: Api<DeviceClass> = Api::all(ctx.client.clone());
     let _ = classes.delete(&class_name, &DeleteParams::default()).await;
     let where_ = device_node.map_or_else(|| "a network-attached pool".to_string(), |n| format!("node {n}"));
     Ok(Verdict::pass(format!(

@@ -147,12 +147,7 @@ impl Inventory {
 
     /// Builds the inventory from listed objects (pure, so it is unit-tested).
     pub fn from_objects(nodes: &[Node], pods: &[Pod], slices: &[ResourceSlice], claims: &[ResourceClaim]) -> Self {
-        let allocated: BTreeSet<(String, String, String)> = claims
-            .iter()
-            .flat_map(|c| c.status.as_ref().and_then(|s| s.allocation.as_ref()).and_then(|a| a.devices.as_ref()))
-            .flat_map(|d| d.results.iter().flatten())
-            .map(|r| (r.driver.clone(), r.pool.clone(), r.device.clone()))
-            .collect();
+        let allocated: BTreeSet<(String, String, String)> = claims.iter().flat_map(allocated_devices).collect();
         let mut dra_by_node: BTreeMap<String, Vec<DraDevice>> = BTreeMap::new();
         let mut unrecognised = BTreeSet::new();
         for slice in slices {
@@ -259,6 +254,20 @@ impl Inventory {
             )
         })
     }
+}
+
+/// The (driver, pool, device) triples a claim was allocated.
+pub fn allocated_devices(claim: &ResourceClaim) -> Vec<(String, String, String)> {
+    claim
+        .status
+        .as_ref()
+        .and_then(|s| s.allocation.as_ref())
+        .and_then(|a| a.devices.as_ref())
+        .and_then(|d| d.results.as_ref())
+        .into_iter()
+        .flatten()
+        .map(|r| (r.driver.clone(), r.pool.clone(), r.device.clone()))
+        .collect()
 }
 
 /// A partition resource of a known vendor (e.g. `nvidia.com/mig-1g.10gb`).
