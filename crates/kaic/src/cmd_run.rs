@@ -147,7 +147,7 @@ fn print_plan(checks: &[Arc<dyn Check>], left_out: &[LeftOut], preflight: &Prefl
             if needs.is_empty() { "nothing special".to_string() } else { needs.join(", ") },
             check.timeout().as_secs()
         );
-        out!("  namespace kaic-{}-<run id>, labelled {}=kaic", check.id().replace('_', "-"), labels::MANAGED_BY);
+        out!("  namespace {}, labelled {}=kaic", labels::namespace_name("<run id>", check.id()), labels::MANAGED_BY);
         for what in check.creates() {
             out!("  creates: {what}");
         }
