@@ -11,7 +11,7 @@ use std::sync::{Mutex, OnceLock};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+    PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// Starts the testenv cluster `profile` (or finds it running) and returns its kubeconfig path.

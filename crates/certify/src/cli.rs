@@ -346,7 +346,8 @@ mod tests {
     use crate::validate::tests::{Fixture, baseline_report, write_run_files};
 
     fn example_info() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/platform-info.yaml")
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("examples/platform-info.yaml")
     }
 
     /// A run folder with kaic's files and a platform-info with the metadata only.

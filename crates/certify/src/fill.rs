@@ -572,7 +572,8 @@ pub(crate) mod tests {
     pub(crate) use crate::synthetic::{artifacts as artifacts_for, report as synthetic_report};
 
     pub(crate) fn example_platform_info() -> PlatformInfo {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/platform-info.yaml");
+        let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("examples/platform-info.yaml");
         PlatformInfo::load(&path).unwrap()
     }
 

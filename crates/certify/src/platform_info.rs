@@ -164,7 +164,8 @@ mod tests {
 
     #[test]
     fn the_shipped_example_parses() {
-        let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/platform-info.yaml");
+        let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("examples/platform-info.yaml");
         let info = PlatformInfo::load(&path).unwrap();
         assert_eq!(info.metadata.platform_name.as_deref(), Some("Acme AI Platform"));
         assert!(info.requirements.contains_key("gang_scheduling"));
