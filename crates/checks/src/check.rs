@@ -19,6 +19,11 @@ pub struct CheckOptions {
     pub probe_images: BTreeMap<String, String>,
     /// Which accelerator allocation paths to exercise.
     pub allocation_mode: AllocationMode,
+    /// Scheduler names by gang solution (`volcano`, `kai-scheduler`, `coscheduling`), overriding the names
+    /// those projects' own installations use.
+    pub scheduler_names: BTreeMap<String, String>,
+    /// Queues by gang solution (`volcano`, `kai-scheduler`), overriding the default queues.
+    pub gang_queues: BTreeMap<String, String>,
 }
 
 impl Default for CheckOptions {
@@ -27,6 +32,8 @@ impl Default for CheckOptions {
             pause_image: "registry.k8s.io/pause:3.10".into(),
             probe_images: BTreeMap::new(),
             allocation_mode: AllocationMode::Auto,
+            scheduler_names: BTreeMap::new(),
+            gang_queues: BTreeMap::new(),
         }
     }
 }

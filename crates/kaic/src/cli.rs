@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kaic_checks::accelerators::inventory::AllocationMode;
 use kaic_checks::accelerators::vendor::VENDORS;
+use kaic_checks::scheduling::gang_scheduling::crd_group::FLAVORS;
 use kaic_model::ConformanceVersion;
 
 #[derive(Debug, Parser)]
@@ -86,6 +87,15 @@ pub struct RunArgs {
     /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi); repeatable.
     #[arg(long, value_name = "VENDOR=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
+    /// Scheduler name of one gang solution, as SOLUTION=NAME, where the cluster renamed it (solutions:
+    /// volcano, kai-scheduler, coscheduling; defaults: volcano, kai-scheduler, scheduler-plugins-scheduler);
+    /// repeatable.
+    #[arg(long, value_name = "SOLUTION=NAME", value_parser = parse_scheduler_name)]
+    pub scheduler_name: Vec<(String, String)>,
+    /// Queue for one gang solution's PodGroups, as SOLUTION=QUEUE (solutions: volcano, kai-scheduler;
+    /// defaults: default, default-queue); repeatable.
+    #[arg(long, value_name = "SOLUTION=QUEUE", value_parser = parse_gang_queue)]
+    pub gang_queue: Vec<(String, String)>,
     /// Fill this official checklist template (`kaic checklist fetch` downloads it) into
     /// <output-dir>/PRODUCT.yaml after the run; needs --platform-info.
     #[arg(long, value_name = "TEMPLATE", requires = "platform_info")]
@@ -145,15 +155,28 @@ pub struct CleanupArgs {
 
 fn parse_probe_image(s: &str) -> Result<(String, String), String> {
     let known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
+    parse_keyed(s, &known, "vendor", "nvidia=registry.example/cuda:12.6.3-base")
+}
+
+/// `KEY=VALUE` where KEY is one of `known`; `example` shows the shape in the error.
+fn parse_keyed(s: &str, known: &[&str], what: &str, example: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
-        Some((vendor, image)) if known.contains(&vendor) && !image.is_empty() => {
-            Ok((vendor.to_string(), image.to_string()))
+        Some((key, value)) if known.contains(&key) && !value.is_empty() => Ok((key.to_string(), value.to_string())),
+        Some((key, _)) if !known.contains(&key) => {
+            Err(format!("unknown {what} '{key}': use one of {}", known.join(", ")))
         }
-        Some((vendor, _)) if !known.contains(&vendor) => {
-            Err(format!("unknown vendor '{vendor}': use one of {}", known.join(", ")))
-        }
-        _ => Err("expected VENDOR=IMAGE, e.g. nvidia=registry.example/cuda:12.6.3-base".into()),
+        _ => Err(format!("expected {}=VALUE, e.g. {example}", what.to_uppercase())),
     }
+}
+
+fn parse_scheduler_name(s: &str) -> Result<(String, String), String> {
+    let known: Vec<&str> = FLAVORS.iter().map(|f| f.key).collect();
+    parse_keyed(s, &known, "solution", "volcano=volcano-prod")
+}
+
+fn parse_gang_queue(s: &str) -> Result<(String, String), String> {
+    let known: Vec<&str> = FLAVORS.iter().filter(|f| f.queue.is_some()).map(|f| f.key).collect();
+    parse_keyed(s, &known, "solution", "kai-scheduler=team-a")
 }
 
 fn parse_version(s: &str) -> Result<ConformanceVersion, String> {

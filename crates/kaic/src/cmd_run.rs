@@ -44,6 +44,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             pause_image: args.pause_image.clone(),
             probe_images: args.probe_image.iter().cloned().collect(),
             allocation_mode: args.allocation_mode.into(),
+            scheduler_names: args.scheduler_name.iter().cloned().collect(),
+            gang_queues: args.gang_queue.iter().cloned().collect(),
         },
         concurrency: args.concurrency,
     };

@@ -79,14 +79,6 @@ pub struct Found {
 
 /// Finds the gang solutions a cluster offers.
 pub fn detect(capabilities: &Capabilities, native: NativeApi) -> Vec<Found> {
-    let by_hand = |solution: Solution, how: &str| {
-        format!(
-            "{} ({}) is installed but kaic does not exercise it yet: {how}; confirm that no pod of the gang is bound \
-             until all of them fit, that they then start together, and that the job completes",
-            solution.name(),
-            solution.api()
-        )
-    };
     Solution::ALL
         .into_iter()
         .filter_map(|solution| {
@@ -103,21 +95,10 @@ pub fn detect(capabilities: &Capabilities, native: NativeApi) -> Vec<Found> {
                     )),
                     NativeApi::Absent => None,
                 },
-                Solution::Volcano => capabilities
-                    .has(solution.capability())
-                    .then(|| Err(by_hand(solution, "run a Volcano Job whose minAvailable exceeds free capacity"))),
-                Solution::Kai => capabilities.has(solution.capability()).then(|| {
-                    Err(by_hand(
-                        solution,
-                        "run a job with schedulerName kai-scheduler whose PodGroup minMember exceeds free capacity",
-                    ))
-                }),
-                Solution::Coscheduling => capabilities.has(solution.capability()).then(|| {
-                    Err(by_hand(
-                        solution,
-                        "run pods in a PodGroup whose minMember exceeds free capacity with the coscheduling scheduler",
-                    ))
-                }),
+                // Driven through their PodGroup custom resources (`crd_group`).
+                Solution::Volcano | Solution::Kai | Solution::Coscheduling => {
+                    capabilities.has(solution.capability()).then_some(Ok(()))
+                }
             };
             exercised.map(|exercised| Found { solution, exercised })
         })
@@ -213,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn detects_kueue_and_the_native_api_as_exercised_and_the_rest_as_by_hand() {
+    fn detects_every_installed_solution_and_leaves_only_an_alpha_native_api_to_a_human() {
         let all = caps(&[
             ("kueue.x-k8s.io", "v1beta2"),
             ("scheduling.k8s.io", "v1beta1"),
@@ -226,9 +207,9 @@ mod tests {
             vec![
                 (Solution::Kueue, true),
                 (Solution::Native, true),
-                (Solution::Volcano, false),
-                (Solution::Kai, false),
-                (Solution::Coscheduling, false)
+                (Solution::Volcano, true),
+                (Solution::Kai, true),
+                (Solution::Coscheduling, true)
             ]
         );
         let alpha = detect(&caps(&[("scheduling.k8s.io", "v1alpha2")]), NativeApi::AlphaOnly);

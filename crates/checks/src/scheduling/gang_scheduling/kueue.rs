@@ -348,6 +348,8 @@ impl Setup {
             resources: self.resources.clone(),
             exits,
             job_labels: BTreeMap::from([(QUEUE_LABEL.to_string(), LOCAL_QUEUE.to_string())]),
+            pod_labels: BTreeMap::new(),
+            pod_annotations: BTreeMap::new(),
             pod_spec: json!({"tolerations": self.tolerations}),
             suspend: true,
         }

@@ -3,23 +3,26 @@
 //! 1. **Detect** the gang solutions installed: Kueue, the native `scheduling.k8s.io/v1beta1`
 //!    Workload/PodGroup API (Kubernetes 1.37), Volcano, KAI scheduler, scheduler-plugins coscheduling
 //!    ([`detect`]).
-//! 2. **Exercise** each one kaic knows how to drive — Kueue ([`kueue`]) and the native API ([`native`]) —
-//!    one after the other, each with
+//! 2. **Exercise** every one found, one after the other: Kueue through quota ([`kueue`]); the native API
+//!    ([`native`]), Volcano, KAI and coscheduling ([`crd_group`]) through their pod groups and real node
+//!    capacity ([`pod_group`]). Each gets
 //!    - a positive case: a gang of 3 pods that fits is bound whole and its Job completes, and
 //!    - a negative case: a gang larger than free capacity leaves zero pods bound for a whole observation
 //!      window ([`WINDOW`], watched, not polled), then capacity is freed and the gang is bound whole and
 //!      completes; the time from freeing to all bound is recorded.
-//! 3. **Roll up**: nothing found → fail; found but none exercisable → unknown (what to verify by hand);
+//! 3. **Roll up**: nothing found → fail; found but none exercisable (an alpha-only native API) → unknown;
 //!    every exercised solution must pass ([`detect::roll_up`]).
 //!
 //! Pods run the pause image with `-v`, which prints its version and exits 0, so Jobs complete on real
 //! clusters (kwok completes Job pods in testenv). Blockers run the pause image as is and never exit.
 
 pub mod capacity;
+pub mod crd_group;
 pub mod detect;
 pub mod kueue;
 pub mod native;
 pub mod observe;
+pub mod pod_group;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -58,8 +61,10 @@ impl Check for GangScheduling {
     }
 
     fn timeout(&self) -> Duration {
-        // Two solutions, each: positive bind + completion, blocker, window, bind after freeing, completion.
-        Duration::from_secs(600)
+        // Up to five solutions, each: positive bind + completion, blocker, window, bind after freeing,
+        // completion: about 25 s each when they work. The waits' limits only bite when they do not, and
+        // one slow requeue (pod_group::REQUEUE_TIMEOUT) must still fit.
+        Duration::from_secs(1200)
     }
 
     /// The Kueue sub-case fills a platform queue's accelerators; it must not run beside checks that need a
@@ -76,6 +81,8 @@ impl Check for GangScheduling {
              pods kueue-blocker-N holding node capacity when the quota over-commits the nodes",
             "native API: Workloads and PodGroups native-fit (minCount 3) and native-big (minCount 4), their Jobs, and a \
              blocker pod taking a quarter of one node's free CPU",
+            "Volcano, KAI scheduler, coscheduling: PodGroups <tag>-fit (minMember 3) and <tag>-big (minMember 4) of that \
+             project's API (tag volcano, kai, cosched), their Jobs with schedulerName set, and a blocker pod as above",
         ]
     }
 
@@ -101,8 +108,14 @@ impl Check for GangScheduling {
         for solution in found.iter().filter(|f| f.exercised.is_ok()).map(|f| f.solution) {
             let result = match solution {
                 detect::Solution::Kueue => kueue::run(ctx).await,
-                detect::Solution::Native => native::run(ctx).await,
-                other => Ok(SubResult::Error(format!("kaic has no sub-case for {}", other.name()))),
+                detect::Solution::Native => pod_group::run(ctx, &native::NativeGroups).await,
+                other => match crd_group::flavor(other) {
+                    Some(flavor) => match crd_group::CrdGroups::resolve(ctx, flavor).await {
+                        Ok(groups) => pod_group::run(ctx, &groups).await,
+                        Err(e) => Err(e),
+                    },
+                    None => Ok(SubResult::Error(format!("kaic has no sub-case for {}", other.name()))),
+                },
             }
             .unwrap_or_else(|e| SubResult::Error(e.to_string()));
             let said = match &result {
@@ -131,7 +144,11 @@ pub struct GangJob<'a> {
     pub exits: bool,
     /// Labels on the Job only (e.g. Kueue's queue name).
     pub job_labels: BTreeMap<String, String>,
-    /// Fields merged into the pod spec (tolerations, affinity, schedulingGroup).
+    /// Labels on the pods, beside kaic's own (e.g. coscheduling's pod-group label).
+    pub pod_labels: BTreeMap<String, String>,
+    /// Annotations on the pods (e.g. Volcano's group name).
+    pub pod_annotations: BTreeMap<String, String>,
+    /// Fields merged into the pod spec (tolerations, affinity, schedulingGroup, schedulerName).
     pub pod_spec: serde_json::Value,
     /// Created suspended (Kueue admits it by unsuspending).
     pub suspend: bool,
@@ -145,7 +162,8 @@ impl GangJob<'_> {
     pub fn build(&self, ctx: &CheckContext) -> Result<Job, CheckError> {
         let mut job_labels = ctx.labels();
         job_labels.extend(self.job_labels.clone());
-        let mut pod_labels = ctx.labels();
+        let mut pod_labels = self.pod_labels.clone();
+        pod_labels.extend(ctx.labels());
         pod_labels.insert(GANG_LABEL.into(), self.name.into());
         let mut pod_spec = json!({
             "restartPolicy": "Never",
@@ -167,7 +185,10 @@ impl GangJob<'_> {
                 "completions": self.completions,
                 "backoffLimit": 0,
                 "suspend": self.suspend,
-                "template": {"metadata": {"labels": pod_labels}, "spec": pod_spec}
+                "template": {
+                    "metadata": {"labels": pod_labels, "annotations": self.pod_annotations},
+                    "spec": pod_spec
+                }
             }
         }))
     }
@@ -251,6 +272,8 @@ mod tests {
             resources: json!({"limits": {"nvidia.com/gpu": "1"}}),
             exits: true,
             job_labels: BTreeMap::from([("kueue.x-k8s.io/queue-name".to_string(), "kaic-gang".to_string())]),
+            pod_labels: BTreeMap::from([("extra".to_string(), "yes".to_string())]),
+            pod_annotations: BTreeMap::from([("note".to_string(), "kept".to_string())]),
             pod_spec: json!({"tolerations": [{"operator": "Exists", "effect": "NoSchedule"}]}),
             suspend: true,
         }
@@ -264,6 +287,8 @@ mod tests {
         let pod = &value["spec"]["template"];
         assert_eq!(pod["metadata"]["labels"][GANG_LABEL], "kueue-big");
         assert_eq!(pod["metadata"]["labels"]["app.kubernetes.io/managed-by"], "kaic");
+        assert_eq!(pod["metadata"]["labels"]["extra"], "yes");
+        assert_eq!(pod["metadata"]["annotations"]["note"], "kept");
         assert_eq!(pod["spec"]["containers"][0]["args"], json!(["-v"]));
         assert_eq!(pod["spec"]["containers"][0]["image"], "registry.k8s.io/pause:3.10");
         assert_eq!(pod["spec"]["tolerations"][0]["operator"], "Exists");

@@ -1,0 +1,352 @@
+//! The sub-case for every solution whose **scheduler** enforces the gang through a pod group: the native
+//! Workload/PodGroup API ([`super::native`]), Volcano, KAI scheduler and scheduler-plugins coscheduling
+//! ([`super::crd_group`]). What differs between them — how a group is created and how a pod joins it — is a
+//! [`GroupApi`]; the flow is the same:
+//!
+//! - positive: a group of 3 pods that fits anywhere is bound whole and its Job completes;
+//! - negative: on the node with the least free CPU that can be split four ways, a blocker pod takes a quarter
+//!   of the free CPU and a gang of 4 pods (group minimum 4) each asks for a quarter. Three would fit; a gang
+//!   scheduler binds none for the whole window. When the blocker goes, all four must be bound and complete.
+//!
+//! Real node capacity is used (not a quota), because these schedulers decide placement themselves. The
+//! blocker is an ordinary pod of the default scheduler: every scheduler counts every pod bound to a node.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::Api;
+use kube::api::{DeleteParams, ListParams, PostParams};
+use serde_json::{Value, json};
+
+use super::capacity::{self, format_milli};
+use super::detect::SubResult;
+use super::observe;
+use super::{
+    BIND_TIMEOUT, COMPLETE_TIMEOUT, GANG_LABEL, GangJob, POSITIVE_SIZE, WINDOW, gang_selector, secs, wait_complete,
+};
+use crate::check::{CheckContext, CheckError, from_json};
+
+/// Pods in the negative gang (its group minimum).
+pub const NEGATIVE_SIZE: usize = 4;
+/// The smallest CPU request (thousandths) kaic gives one pod of the negative gang.
+const MIN_UNIT_MILLI: i128 = 100;
+/// How long the waiting gang may take to be bound once capacity is freed. Longer than [`BIND_TIMEOUT`]: a
+/// scheduler whose gang plugin rejected the group may leave its pods in the unschedulable pool until an
+/// event wakes them or kube-scheduler's flush after 5 minutes (`podMaxInUnschedulablePodsDuration`);
+/// scheduler-plugins coscheduling in a quiet cluster does exactly that. Slow is reported, not failed.
+pub const REQUEUE_TIMEOUT: Duration = Duration::from_secs(330);
+
+/// What puts a pod into a group: fields of its spec (e.g. `schedulingGroup`, `schedulerName`), and labels
+/// and annotations on its metadata.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Join {
+    pub pod_spec: Value,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+/// How one gang solution creates a pod group and joins pods to it.
+#[async_trait::async_trait]
+pub trait GroupApi: Send + Sync {
+    /// A short DNS-safe tag, used in object names (`<tag>-fit`), steps and timings.
+    fn tag(&self) -> &'static str;
+    /// The group's policy in words, for sentences: `gang minCount 4`, `minMember 4`.
+    fn policy(&self, min_member: usize) -> String;
+    /// Creates the group object(s) for a gang of at least `min_member` pods, named `name`, and records them.
+    async fn create_group(&self, ctx: &CheckContext, name: &str, min_member: usize) -> Result<(), CheckError>;
+    /// What joins a pod to group `name`.
+    fn join(&self, name: &str) -> Join;
+    /// The group's state in one line (its phase or conditions), recording the object.
+    async fn group_state(&self, ctx: &CheckContext, name: &str) -> String;
+}
+
+/// Where the negative gang goes and how much each pod asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodePlan {
+    pub node: String,
+    /// Free CPU on the node before the blocker, in thousandths.
+    pub free_milli: i128,
+    /// CPU per pod (blocker and each gang member), in thousandths.
+    pub unit_milli: i128,
+}
+
+/// Picks the node with the least free CPU that still gives each of the [`NEGATIVE_SIZE`] pods at least
+/// 100m (the least disruptive choice, and the one the scheduler is least likely to fill meanwhile).
+/// The unit is a quarter of the free CPU, so the gang fits exactly once the blocker (one unit) is gone, and
+/// with the blocker there is room for 3 of the 4.
+pub fn choose_node(free: &BTreeMap<String, i128>) -> Option<NodePlan> {
+    let size = i128::try_from(NEGATIVE_SIZE).unwrap_or(4);
+    free.iter()
+        .filter(|(_, f)| **f / size >= MIN_UNIT_MILLI)
+        .min_by_key(|(name, f)| (**f, (*name).clone()))
+        .map(|(node, f)| NodePlan { node: node.clone(), free_milli: *f, unit_milli: *f / size })
+}
+
+/// Node affinity that pins a pod to `node`.
+pub fn pin_to(node: &str) -> Value {
+    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+    ]}}})
+}
+
+/// The Job of one gang: `size` pods of `cpu_milli` CPU each, joined to group `name`, with `extra` pod spec
+/// fields (affinity).
+pub fn gang_job<'a>(name: &'a str, size: usize, cpu_milli: i128, join: Join, extra: Value) -> GangJob<'a> {
+    let mut pod_spec = join.pod_spec;
+    if let (Some(spec), Some(extra)) = (pod_spec.as_object_mut(), extra.as_object()) {
+        spec.extend(extra.clone());
+    }
+    GangJob {
+        name,
+        parallelism: size,
+        completions: size,
+        resources: json!({"requests": {"cpu": format_milli(cpu_milli)}}),
+        exits: true,
+        job_labels: BTreeMap::new(),
+        pod_labels: join.labels,
+        pod_annotations: join.annotations,
+        pod_spec,
+        suspend: false,
+    }
+}
+
+/// Free CPU per usable untainted node (thousandths), leaving out pods in `skip_namespace`.
+async fn free_cpu(ctx: &CheckContext, skip_namespace: Option<&str>) -> Result<BTreeMap<String, i128>, CheckError> {
+    let nodes = Api::<Node>::all(ctx.client.clone())
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckError::api("list nodes", e))?;
+    let pods = Api::<Pod>::all(ctx.client.clone())
+        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+        .await
+        .map_err(|e| CheckError::api("list pods", e))?;
+    let pods: Vec<Pod> = pods
+        .items
+        .into_iter()
+        .filter(|p| skip_namespace.is_none_or(|ns| p.metadata.namespace.as_deref() != Some(ns)))
+        .collect();
+    Ok(capacity::free_per_node(&nodes.items, &pods, "cpu", &BTreeMap::new(), false))
+}
+
+/// Creates the blocker: a pod of the default scheduler on `node` asking for `cpu`.
+async fn create_blocker(ctx: &CheckContext, name: &str, node: &str, cpu: &str) -> Result<(), CheckError> {
+    let mut labels = ctx.labels();
+    labels.insert(GANG_LABEL.into(), name.into());
+    let pod: Pod = from_json(json!({
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            "affinity": pin_to(node),
+            "containers": [{"name": "main", "image": ctx.options.pause_image, "resources": {"requests": {"cpu": cpu}}}]
+        }
+    }))?;
+    let created = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .create(&PostParams::default(), &pod)
+        .await
+        .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+    ctx.object(&format!("Pod-{name}"), &created);
+    Ok(())
+}
+
+/// Runs the positive and the negative case through `api`.
+///
+/// # Errors
+/// [`CheckError`] when an API call fails.
+pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, CheckError> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let tag = api.tag();
+
+    // Positive: a gang of 3 that fits anywhere.
+    let fit = format!("{tag}-fit");
+    let fit = fit.as_str();
+    api.create_group(ctx, fit, POSITIVE_SIZE).await?;
+    gang_job(fit, POSITIVE_SIZE, 10, api.join(fit), json!({})).create(ctx).await?;
+    let submitted = Instant::now();
+    ctx.step(format!(
+        "{tag}: submitted Job {fit}, {POSITIVE_SIZE} pods in PodGroup {fit} ({})",
+        api.policy(POSITIVE_SIZE)
+    ));
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(fit), POSITIVE_SIZE, BIND_TIMEOUT).await {
+        return Ok(SubResult::Fail {
+            reason: format!("a gang of {POSITIVE_SIZE} that fits was not bound within {}s", BIND_TIMEOUT.as_secs()),
+            expected: format!("all {POSITIVE_SIZE} pods of PodGroup {fit} bound"),
+            observed: format!("{seen}; {}", api.group_state(ctx, fit).await),
+        });
+    }
+    let took = submitted.elapsed();
+    ctx.record(|e| e.timing(format!("{tag}: gang of {POSITIVE_SIZE} that fits, submit to all bound"), took));
+    ctx.step(format!("{tag}: all {POSITIVE_SIZE} pods of {fit} bound {} after submission", secs(took)));
+    if let Err(seen) = wait_complete(ctx, fit).await? {
+        return Ok(SubResult::Fail {
+            reason: format!("the gang of {POSITIVE_SIZE} was bound but its Job did not complete"),
+            expected: format!("Job {fit} Complete within {}s", COMPLETE_TIMEOUT.as_secs()),
+            observed: format!("{seen}; {}", api.group_state(ctx, fit).await),
+        });
+    }
+    ctx.step(format!("{tag}: Job {fit} completed; {}", api.group_state(ctx, fit).await));
+
+    // Negative: on one node, a blocker takes a quarter of the free CPU; the gang of 4 asks for a quarter each.
+    let free = free_cpu(ctx, None).await?;
+    let Some(plan) = choose_node(&free) else {
+        return Ok(SubResult::Error(format!(
+            "no Ready, untainted, schedulable node has {}m CPU free to split between a blocker and a gang of {NEGATIVE_SIZE}",
+            MIN_UNIT_MILLI * i128::try_from(NEGATIVE_SIZE).unwrap_or(4)
+        )));
+    };
+    let NodePlan { node, free_milli, unit_milli } = plan.clone();
+    let cpu = format_milli(unit_milli);
+    let unit = format!("{cpu} CPU");
+    let blocker = format!("{tag}-blocker");
+    create_blocker(ctx, &blocker, &node, &cpu).await?;
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(&blocker), 1, BIND_TIMEOUT).await {
+        return Ok(SubResult::Error(format!(
+            "the blocker pod ({unit} on node {node}) was not bound within {}s, so the negative case could not be set up: {seen}",
+            BIND_TIMEOUT.as_secs()
+        )));
+    }
+    let left = free_milli - unit_milli;
+    ctx.step(format!(
+        "{tag}: node {node} had {} CPU free; blocker pod {blocker} takes {unit}, leaving {} — room for {} of {NEGATIVE_SIZE} pods of {unit}",
+        format_milli(free_milli),
+        format_milli(left),
+        NEGATIVE_SIZE - 1
+    ));
+    let big = format!("{tag}-big");
+    let big = big.as_str();
+    api.create_group(ctx, big, NEGATIVE_SIZE).await?;
+    gang_job(big, NEGATIVE_SIZE, unit_milli, api.join(big), json!({"affinity": pin_to(&node)})).create(ctx).await?;
+    ctx.step(format!(
+        "{tag}: submitted Job {big}, {NEGATIVE_SIZE} pods of {unit} on {node} in PodGroup {big} ({})",
+        api.policy(NEGATIVE_SIZE)
+    ));
+    let window = observe::watch_window(&pods, &gang_selector(big), NEGATIVE_SIZE, WINDOW).await?;
+    let group = api.group_state(ctx, big).await;
+    if !window.ever_bound.is_empty() {
+        let reason = if window.peak_running < NEGATIVE_SIZE {
+            format!(
+                "the scheduler started a gang ({}) larger than free capacity partially: at most {} of {NEGATIVE_SIZE} pods \
+                 ran at once",
+                api.policy(NEGATIVE_SIZE),
+                window.peak_running
+            )
+        } else {
+            format!(
+                "{} of {NEGATIVE_SIZE} pods of a gang larger than free capacity were bound",
+                window.ever_bound.len()
+            )
+        };
+        return Ok(SubResult::Fail {
+            reason,
+            expected: format!(
+                "0 of {NEGATIVE_SIZE} pods of PodGroup {big} bound for {}s: node {node} has {} CPU free after the blocker, \
+                 room for {} pods of {unit}",
+                WINDOW.as_secs(),
+                format_milli(left),
+                NEGATIVE_SIZE - 1
+            ),
+            observed: format!("{}; {group}", window.observed(NEGATIVE_SIZE)),
+        });
+    }
+    ctx.step(format!(
+        "{tag}: 0 of {NEGATIVE_SIZE} pods of {big} bound during the {}s window ({} pods created); {}; {group}",
+        WINDOW.as_secs(),
+        window.pods_at_end,
+        window.at_end
+    ));
+    ctx.record(|e| {
+        e.value(format!("{tag}: zero-bound window"), format!("{}s, 0 of {NEGATIVE_SIZE} pods bound", WINDOW.as_secs()))
+    });
+
+    // Free capacity: the whole gang must now be bound.
+    pods.delete(&blocker, &DeleteParams::default().grace_period(0))
+        .await
+        .map_err(|e| CheckError::api(format!("delete pod {blocker}"), e))?;
+    let freed = Instant::now();
+    ctx.step(format!("{tag}: deleted the blocker pod {blocker}"));
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), NEGATIVE_SIZE, REQUEUE_TIMEOUT).await {
+        let now = free_cpu(ctx, Some(&ctx.namespace)).await.ok().and_then(|f| f.get(&node).copied()).unwrap_or(0);
+        if now < unit_milli * i128::try_from(NEGATIVE_SIZE).unwrap_or(4) {
+            return Ok(SubResult::Error(format!(
+                "after the blocker went, other pods took CPU on node {node} ({} free now, the gang needs {} × {unit}), so kaic \
+                 cannot tell whether the gang would have started: {seen}",
+                format_milli(now),
+                NEGATIVE_SIZE
+            )));
+        }
+        return Ok(SubResult::Fail {
+            reason: "the gang was not bound whole after capacity was freed".into(),
+            expected: format!(
+                "all {NEGATIVE_SIZE} pods of PodGroup {big} bound within {}s of deleting the blocker ({} CPU free on {node})",
+                REQUEUE_TIMEOUT.as_secs(),
+                format_milli(now)
+            ),
+            observed: format!("{seen}; {}", api.group_state(ctx, big).await),
+        });
+    }
+    let started = freed.elapsed();
+    ctx.record(|e| e.timing(format!("{tag}: gang of {NEGATIVE_SIZE}, capacity freed to all bound"), started));
+    ctx.step(format!("{tag}: all {NEGATIVE_SIZE} pods of {big} bound {} after the blocker was deleted", secs(started)));
+    if let Err(seen) = wait_complete(ctx, big).await? {
+        return Ok(SubResult::Fail {
+            reason: format!("the gang of {NEGATIVE_SIZE} was bound but its Job did not complete"),
+            expected: format!("Job {big} Complete within {}s", COMPLETE_TIMEOUT.as_secs()),
+            observed: format!("{seen}; {}", api.group_state(ctx, big).await),
+        });
+    }
+    let group = api.group_state(ctx, big).await;
+    ctx.step(format!("{tag}: Job {big} completed; {group}"));
+    Ok(SubResult::Pass(format!(
+        "a gang of {POSITIVE_SIZE} ({}) was bound in {} and completed; a gang of {NEGATIVE_SIZE} on node {node} with room for \
+         {} stayed with 0 pods bound for {}s, was bound whole {} after the blocker went, and completed",
+        api.policy(POSITIVE_SIZE),
+        secs(took),
+        NEGATIVE_SIZE - 1,
+        WINDOW.as_secs(),
+        secs(started)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_least_free_node_that_splits_four_ways() {
+        let free = BTreeMap::from([
+            ("cpu-node-0".to_string(), 16_000),
+            ("cpu-node-1".to_string(), 15_500),
+            ("gpu-node-0".to_string(), 64_000),
+            ("full".to_string(), 300),
+        ]);
+        let plan = choose_node(&free).unwrap();
+        assert_eq!(plan, NodePlan { node: "cpu-node-1".into(), free_milli: 15_500, unit_milli: 3875 });
+        // With the blocker (one unit) there is room for 3 pods, not 4; without it for all 4.
+        let size = i128::try_from(NEGATIVE_SIZE).unwrap();
+        assert!(plan.free_milli - plan.unit_milli >= (size - 1) * plan.unit_milli);
+        assert!(plan.free_milli - plan.unit_milli < size * plan.unit_milli);
+        assert!(plan.free_milli >= size * plan.unit_milli);
+        assert!(choose_node(&BTreeMap::from([("full".to_string(), 399)])).is_none());
+    }
+
+    #[test]
+    fn gang_jobs_carry_what_joins_them_to_the_group() {
+        let join = Join {
+            pod_spec: json!({"schedulerName": "volcano"}),
+            labels: BTreeMap::from([("q".to_string(), "default".to_string())]),
+            annotations: BTreeMap::from([("scheduling.k8s.io/group-name".to_string(), "volcano-big".to_string())]),
+        };
+        let job = gang_job("volcano-big", 4, 3875, join, json!({"affinity": pin_to("n1")}));
+        assert_eq!(job.pod_spec["schedulerName"], "volcano");
+        assert_eq!(
+            job.pod_spec["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
+                [0]["matchFields"][0]["values"][0],
+            "n1"
+        );
+        assert_eq!(job.resources["requests"]["cpu"], "3875m");
+        assert_eq!(job.pod_labels["q"], "default");
+        assert_eq!(job.pod_annotations["scheduling.k8s.io/group-name"], "volcano-big");
+        assert!(!job.suspend);
+    }
+}
