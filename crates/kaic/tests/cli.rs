@@ -130,8 +130,8 @@ fn help_documents_exit_codes() {
 #[test]
 fn validate_and_render_work_from_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let template =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/checklists/AIConformance-1.36.yaml");
+    let template = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join("../../../shared/checklists/AIConformance-1.36.yaml");
     // The bare template is not a valid submission: placeholders and empty statuses, exit 1.
     let product = dir.path().join("PRODUCT.yaml");
     std::fs::copy(&template, &product).unwrap();
@@ -170,4 +170,16 @@ fn run_refuses_a_missing_checklist_before_connecting() {
         .code(2)
         .stderr(predicate::str::contains("cannot read /nonexistent/template.yaml"));
     kaic().args(["run", "--checklist", "t.yaml"]).assert().code(2).stderr(predicate::str::contains("--platform-info"));
+}
+
+#[test]
+fn keyed_options_name_the_known_keys() {
+    for (flag, value, said) in [
+        ("--scheduler-name", "yunikorn=yk", "unknown solution 'yunikorn': use one of volcano, kai-scheduler, coscheduling"),
+        ("--gang-queue", "coscheduling=q", "unknown solution 'coscheduling': use one of volcano, kai-scheduler"),
+        ("--scheduler-name", "volcano", "expected SOLUTION=VALUE, e.g. volcano=volcano-prod"),
+        ("--probe-image", "tpu=img", "unknown vendor 'tpu': use one of nvidia, amd, intel, gaudi"),
+    ] {
+        kaic().args(["run", flag, value]).assert().code(2).stderr(predicate::str::contains(said));
+    }
 }
