@@ -4,6 +4,7 @@ TESTENV_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 K8S_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
 KUEUE_VERSION=v0.19.2
+VOLCANO_VERSION=v1.10.0   # the newest volcano.sh/volcano release the module proxy here serves
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -37,3 +38,22 @@ tools_bin_dir() {
 }
 kwok_bin() { echo "$CACHE/kwok-$KWOK_VERSION/kwok"; }
 kueue_bin() { echo "$CACHE/kueue-$KUEUE_VERSION/kueue"; }
+# NVIDIA KAI scheduler (scheduler + binder), our wrapper module in addons/kai.
+kai_bin() { echo "$CACHE/kai-$(cd "$TESTENV_DIR/addons/kai" && hash_files go.mod go.sum main.go)/kai"; }
+kai_src() { module_src "github.com/NVIDIA/KAI-scheduler@$(awk '$1=="github.com/NVIDIA/KAI-scheduler"{print $2}' "$TESTENV_DIR/addons/kai/go.mod")"; }
+volcano_bin() { echo "$CACHE/volcano-$VOLCANO_VERSION/vc-scheduler"; }
+# scheduler-plugins coscheduling (scheduler + PodGroup controller), our wrapper module in addons/coscheduling.
+coscheduling_bin() {
+  echo "$CACHE/coscheduling-$(cd "$TESTENV_DIR/addons/coscheduling" && hash_files go.mod go.sum main.go)/coscheduling"
+}
+# Where a module's zip is unpacked (downloaded on first use): its CRDs and configs come from there.
+module_src() { # module@version
+  local dir
+  dir=$(cd /tmp && go mod download -json "$1" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",*$/\1/p')
+  [ -d "$dir" ] || die "the Go module proxy refused $1 (GOPROXY=$(go env GOPROXY))"
+  echo "$dir"
+}
+volcano_src() { module_src "volcano.sh/volcano@$VOLCANO_VERSION"; }
+scheduler_plugins_src() {
+  module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
+}

@@ -7,8 +7,12 @@
 #   +4 kube-scheduler   +5 kwok (kubelet endpoint of every node)
 #   +6 kueue webhook    +7 kueue metrics  +8 kueue health
 #   +9 sim DRA driver health   +10 reserved: prometheus   +11 reserved: cluster-autoscaler
+#   +12 coscheduling scheduler  +13 coscheduling controller health  +14 its metrics
+#   +15 volcano health  +16 volcano metrics
+#   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
-PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang)
+PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
+  partial-pod-groups)
 
 profile_index() {
   local i
@@ -25,16 +29,24 @@ load_profile() {
   P_API=$b P_ETCD=$((b + 1)) P_ETCD_PEER=$((b + 2)) P_KCM=$((b + 3)) P_SCHED=$((b + 4))
   P_KWOK=$((b + 5)) P_KUEUE_WH=$((b + 6)) P_KUEUE_METRICS=$((b + 7)) P_KUEUE_HEALTH=$((b + 8))
   P_SIM=$((b + 9)) P_PROM=$((b + 10)) P_CA=$((b + 11))
+  P_COSCHED=$((b + 12)) P_COSCHED_CTL_HEALTH=$((b + 13)) P_COSCHED_CTL_METRICS=$((b + 14))
+  P_VOLCANO_HEALTH=$((b + 15)) P_VOLCANO_METRICS=$((b + 16))
+  P_KAI_METRICS=$((b + 17)) P_KAI_PLUGINS=$((b + 18)) P_KAI_BINDER=$((b + 19))
   STATE="$HOME_DIR/clusters/$PROFILE"
   # Defaults: everything on.
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices
   WITH_KUEUE=1        # Kueue add-on
   WITH_GANG=1         # native gang scheduling (GenericWorkload + scheduling.k8s.io/v1beta1)
   WITH_GANG_SCHEDULER=  # the scheduler's GenericWorkload gate; empty: same as WITH_GANG
+  WITH_VOLCANO=0      # Volcano's vc-scheduler (PodGroup-based gangs, pod-groups.sh)
+  WITH_COSCHED=0      # scheduler-plugins coscheduling scheduler + PodGroup controller (pod-groups.sh)
+  WITH_KAI=0          # NVIDIA KAI scheduler + binder (pod-groups.sh)
+  POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
   KUEUE_WAIT_FOR_PODS_READY=1
   case $PROFILE in
-    default) ;;
+    # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
+    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -47,11 +59,18 @@ load_profile() {
     # the scheduler runs without the gate, so it ignores PodGroups and binds gang members one by one:
     # a platform that offers the native API without gang scheduling behind it.
     native-partial-gang) WITH_KUEUE=0 WITH_GANG_SCHEDULER=0 ;;
+    # Volcano, coscheduling and KAI serve their PodGroup APIs, but Volcano and coscheduling run without
+    # their gang plugins (they bind a gang's pods one by one as they fit) and KAI, whose gang logic has no
+    # switch, runs without its binder (nothing it schedules is ever bound).
+    partial-pod-groups) WITH_KUEUE=0 WITH_GANG=0 WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 POD_GROUP_GANG=0 ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
   ALL_PORTS=(P_API P_ETCD P_ETCD_PEER P_KCM P_SCHED P_KWOK)
   [ "$WITH_KUEUE" = 1 ] && ALL_PORTS+=(P_KUEUE_WH P_KUEUE_METRICS P_KUEUE_HEALTH)
   ALL_PORTS+=(P_SIM)
+  [ "$WITH_COSCHED" = 1 ] && ALL_PORTS+=(P_COSCHED P_COSCHED_CTL_HEALTH P_COSCHED_CTL_METRICS)
+  [ "$WITH_VOLCANO" = 1 ] && ALL_PORTS+=(P_VOLCANO_HEALTH P_VOLCANO_METRICS)
+  [ "$WITH_KAI" = 1 ] && ALL_PORTS+=(P_KAI_METRICS P_KAI_PLUGINS P_KAI_BINDER)
   return 0
 }
