@@ -1,7 +1,10 @@
 //! `gang_scheduling` end to end on testenv, both ways: the `default` cluster (Kueue whose GPU quota matches
-//! the nodes, and the native Workload/PodGroup API) passes with both solutions exercised; `no-gang` (neither)
-//! fails for want of a solution; `partial-gang` (Kueue's GPU quota over-commits the nodes, native API off)
-//! fails because a gang larger than free capacity starts partially.
+//! the nodes, the native Workload/PodGroup API, Volcano, KAI scheduler and scheduler-plugins coscheduling)
+//! passes with all five exercised; `no-gang` (none) fails for want of a solution; `partial-gang` (Kueue's
+//! GPU quota over-commits the nodes), `native-partial-gang` (the API without the scheduler's gang gate) and
+//! `partial-pod-groups` (Volcano and coscheduling without their gang plugins) fail because a gang larger
+//! than free capacity starts partially; on `partial-pod-groups` KAI, running without its binder, fails
+//! because nothing it schedules is bound.
 
 use k8s_openapi::api::core::v1::Namespace;
 use kaic_e2e::{Run, client, cluster, live_labelled, run_kaic};
@@ -43,7 +46,7 @@ async fn live_kueue(client: &kube::Client, kind: &str, selector: &str) -> Vec<St
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn gang_scheduling_passes_with_kueue_and_the_native_api_and_leaves_nothing_behind() {
+async fn gang_scheduling_passes_with_every_solution_installed_and_leaves_nothing_behind() {
     let kubeconfig = cluster("default");
     let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
     let check = run.check("gang_scheduling");
@@ -52,32 +55,54 @@ async fn gang_scheduling_passes_with_kueue_and_the_native_api_and_leaves_nothing
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("Kueue: with the platform's ClusterQueue kaic-cluster-queue"), "{reason}");
     assert!(reason.contains("native Workload/PodGroup API: a gang of 3"), "{reason}");
+    assert!(reason.contains("Volcano: a gang of 3 (scheduling.volcano.sh minMember 3, scheduler volcano"), "{reason}");
+    assert!(
+        reason.contains("KAI scheduler: a gang of 3 (scheduling.run.ai minMember 3, scheduler kai-scheduler"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("scheduler-plugins coscheduling: a gang of 3 (scheduling.x-k8s.io minMember 3"),
+        "{reason}"
+    );
 
     // Which solutions were used.
     let values = values(&check);
     let exercised = values.iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v.as_str());
-    assert_eq!(exercised, Some("Kueue, native Workload/PodGroup API"), "{values:?}");
-    // The zero-bound window was observed for both.
-    for solution in ["Kueue", "native"] {
+    assert_eq!(
+        exercised,
+        Some("Kueue, native Workload/PodGroup API, Volcano, KAI scheduler, scheduler-plugins coscheduling"),
+        "{values:?}"
+    );
+    // The zero-bound window was observed for each.
+    for solution in ["Kueue", "native", "volcano", "kai", "cosched"] {
         let window = values.iter().find(|(n, _)| *n == format!("{solution}: zero-bound window"));
         let (_, window) = window.unwrap_or_else(|| panic!("no zero-bound window for {solution}: {values:?}"));
         assert!(window.starts_with("12s, 0 of "), "{window}");
     }
     // Timings: submit → all bound for the gang that fits, freed → all bound for the gang that waited.
     let timings = timings(&check);
-    for name in [
-        "Kueue: gang of 3 that fits, submit to all bound",
-        "Kueue: gang of 8, capacity freed to all bound",
-        "native: gang of 3 that fits, submit to all bound",
-        "native: gang of 4, capacity freed to all bound",
-    ] {
-        let (_, millis) =
-            timings.iter().find(|(n, _)| n == name).unwrap_or_else(|| panic!("no timing {name}: {timings:?}"));
-        assert!(*millis < 90_000, "{name} took {millis} ms");
+    let mut wanted = vec![
+        "Kueue: gang of 3 that fits, submit to all bound".to_string(),
+        "Kueue: gang of 8, capacity freed to all bound".into(),
+    ];
+    for tag in ["native", "volcano", "kai", "cosched"] {
+        wanted.push(format!("{tag}: gang of 3 that fits, submit to all bound"));
+        wanted.push(format!("{tag}: gang of 4, capacity freed to all bound"));
+    }
+    for name in &wanted {
+        assert!(timings.iter().any(|(n, _)| n == name), "no timing {name}: {timings:?}");
     }
     // The objects: the Jobs, the Kueue Workloads, the PodGroups, written as evidence files.
     let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
-    for wanted in ["Job-kueue-big", "Workload-job-kueue-big", "PodGroup-native-big", "LocalQueue-kaic-gang"] {
+    for wanted in [
+        "Job-kueue-big",
+        "Workload-job-kueue-big",
+        "PodGroup-native-big",
+        "LocalQueue-kaic-gang",
+        "PodGroup-volcano-big",
+        "PodGroup-kai-big",
+        "PodGroup-cosched-big",
+    ] {
         assert!(files.iter().any(|f| f.contains(wanted)), "{wanted} written as evidence: {files:?}");
     }
     for file in &files {
@@ -163,7 +188,9 @@ fn gang_scheduling_fails_when_the_native_api_has_no_gang_scheduler_behind_it() {
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("native Workload/PodGroup API: the scheduler started a gang (minCount 4) larger than free capacity partially"),
+        reason.starts_with(
+            "native Workload/PodGroup API: the scheduler started a gang (gang minCount 4) larger than free capacity partially"
+        ),
         "{reason}"
     );
     let expected = check["expected"].as_str().unwrap();
@@ -173,6 +200,43 @@ fn gang_scheduling_fails_when_the_native_api_has_no_gang_scheduler_behind_it() {
     assert!(0 < ran && ran < size, "a partial gang: {ran} of {size} ran at once; {observed}");
     let exercised = values(&check).into_iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v);
     assert_eq!(exercised.as_deref(), Some("native Workload/PodGroup API"));
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
+}
+
+#[test]
+fn gang_scheduling_fails_when_pod_group_schedulers_bind_gangs_partially_or_not_at_all() {
+    // Volcano and coscheduling serve their PodGroup APIs but run without their gang plugins; KAI runs
+    // without its binder.
+    let kubeconfig = cluster("partial-pod-groups");
+    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    for (solution, api) in
+        [("Volcano", "scheduling.volcano.sh"), ("scheduler-plugins coscheduling", "scheduling.x-k8s.io")]
+    {
+        let said = format!("{solution}: the scheduler started a gang ({api} minMember 4");
+        assert!(reason.contains(&said), "{said} in {reason}");
+    }
+    assert_eq!(reason.matches("larger than free capacity partially").count(), 2, "{reason}");
+    assert!(reason.contains("KAI scheduler: a gang of 3 that fits was not bound within 90s"), "{reason}");
+    let expected = check["expected"].as_str().unwrap();
+    for group in ["volcano-big", "cosched-big"] {
+        assert!(expected.contains(&format!("0 of 4 pods of PodGroup {group} bound for 12s")), "{expected}");
+    }
+    assert!(expected.contains("KAI scheduler: all 3 pods of PodGroup kai-fit bound"), "{expected}");
+    // Each observation shows what happened, and the group's own status.
+    let observed = check["observed"].as_str().unwrap();
+    let (volcano, rest) = observed.split_once("; KAI scheduler: ").expect("a part per solution");
+    let (kai, cosched) = rest.split_once("; scheduler-plugins coscheduling: ").expect("a part per solution");
+    for part in [volcano, cosched] {
+        let (ran, size) = ran_at_once(part).unwrap_or_else(|| panic!("observed says how many ran at once: {part}"));
+        assert!(0 < ran && ran < size, "a partial gang: {ran} of {size} ran at once; {part}");
+    }
+    assert!(volcano.contains("PodGroup volcano-big: phase"), "Volcano's PodGroup status: {volcano}");
+    assert!(kai.starts_with("0 of 3 pods bound"), "{kai}");
+    let exercised = values(&check).into_iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v);
+    assert_eq!(exercised.as_deref(), Some("Volcano, KAI scheduler, scheduler-plugins coscheduling"));
     assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
 }
 

@@ -68,6 +68,9 @@ const NEEDED: &[(&str, &str, &str, Option<Capability>)] = &[
     ("delete", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
     ("create", "kueue.x-k8s.io", "resourceflavors", Some(Capability::Kueue)),
     ("create", "kueue.x-k8s.io", "localqueues", Some(Capability::Kueue)),
+    ("create", "scheduling.volcano.sh", "podgroups", Some(Capability::Volcano)),
+    ("create", "scheduling.run.ai", "podgroups", Some(Capability::KaiScheduler)),
+    ("create", "scheduling.x-k8s.io", "podgroups", Some(Capability::Coscheduling)),
 ];
 
 /// Chooses the catalogue for a server version, honouring an explicit choice.
