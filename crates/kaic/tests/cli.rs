@@ -175,7 +175,11 @@ fn run_refuses_a_missing_checklist_before_connecting() {
 #[test]
 fn keyed_options_name_the_known_keys() {
     for (flag, value, said) in [
-        ("--scheduler-name", "yunikorn=yk", "unknown solution 'yunikorn': use one of volcano, kai-scheduler, coscheduling"),
+        (
+            "--scheduler-name",
+            "yunikorn=yk",
+            "unknown solution 'yunikorn': use one of volcano, kai-scheduler, coscheduling",
+        ),
         ("--gang-queue", "coscheduling=q", "unknown solution 'coscheduling': use one of volcano, kai-scheduler"),
         ("--scheduler-name", "volcano", "expected SOLUTION=VALUE, e.g. volcano=volcano-prod"),
         ("--probe-image", "tpu=img", "unknown vendor 'tpu': use one of nvidia, amd, intel, gaudi"),
