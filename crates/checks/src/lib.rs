@@ -10,6 +10,7 @@ pub mod check;
 pub mod cleanup;
 pub mod cluster;
 pub mod labels;
+pub mod operators;
 pub mod preflight;
 pub mod runner;
 pub mod scheduling;
@@ -29,6 +30,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(accelerators::virtualized::VirtualizedAccelerator),
         Box::new(scheduling::gang_scheduling::GangScheduling),
         Box::new(security::secure_accelerator_access::SecureAcceleratorAccess),
+        Box::new(operators::robust_controller::RobustController),
     ]
 }
 

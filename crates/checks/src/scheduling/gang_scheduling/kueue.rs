@@ -258,15 +258,16 @@ pub fn plan_platform(
 }
 
 /// The `kueue.x-k8s.io` kinds kaic uses, at the version it talks.
-struct Apis {
-    cluster_queues: ApiResource,
-    local_queues: ApiResource,
-    flavors: ApiResource,
-    workloads: ApiResource,
+pub(crate) struct Apis {
+    pub cluster_queues: ApiResource,
+    pub local_queues: ApiResource,
+    pub flavors: ApiResource,
+    pub workloads: ApiResource,
 }
 
 impl Apis {
-    async fn discover(ctx: &CheckContext) -> Result<Self, CheckError> {
+    /// Discovers the kinds at v1beta2, or at the preferred version where v1beta2 is not served.
+    pub async fn discover(ctx: &CheckContext) -> Result<Self, CheckError> {
         let group = kube::discovery::group(&ctx.client, "kueue.x-k8s.io")
             .await
             .map_err(|e| CheckError::Other(format!("failed to discover the kueue.x-k8s.io API: {e}")))?;
@@ -421,7 +422,8 @@ async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Option<PlatformPlan>,
     Ok(plan)
 }
 
-async fn create_dynamic(
+/// Creates an object of a discovered kind and records it.
+pub(crate) async fn create_dynamic(
     ctx: &CheckContext,
     api: &Api<DynamicObject>,
     value: Value,

@@ -1,0 +1,376 @@
+//! `robust_controller`: an AI operator with CRDs and webhooks works. For each operator kaic can exercise
+//! (today Kueue, through [`super::kueue`]):
+//!
+//! 1. its CRDs are Established;
+//! 2. a validating webhook covers its objects, and the pods behind the webhook's Service are Ready (a
+//!    webhook served by URL, from outside the cluster, is named instead);
+//! 3. the **webhook**, not schema validation, rejects an invalid object: a server-side dry run of an object
+//!    that differs from a valid twin in one field only the webhook checks must be denied with
+//!    `admission webhook "<name>" denied the request`, while the same dry run of the twin is accepted. Dry
+//!    runs persist nothing, so a broken webhook leaves no object behind;
+//! 4. its controller reconciles a valid object to its ready condition.
+//!
+//! Other operators kaic recognises (JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer) are named with what
+//! to verify by hand. The requirement asks for one working operator: one that passes is enough; one that
+//! fails is reported with the pass of another; none exercisable is unknown, never a false fail.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kaic_model::Verdict;
+use kube::Api;
+use kube::api::ListParams;
+
+use super::kueue;
+use crate::capability::Capability;
+use crate::check::{Check, CheckContext, CheckError};
+
+pub struct RobustController;
+
+/// Operators kaic recognises but does not exercise yet: (capability, name, API group).
+const BY_HAND: [(Capability, &str, &str); 4] = [
+    (Capability::JobSet, "JobSet", "jobset.x-k8s.io"),
+    (Capability::LeaderWorkerSet, "LeaderWorkerSet", "leaderworkerset.x-k8s.io"),
+    (Capability::KubeRay, "KubeRay", "ray.io"),
+    (Capability::KubeflowTrainer, "Kubeflow Trainer", "trainer.kubeflow.org"),
+];
+
+/// How one exercised operator fared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OperatorResult {
+    Pass(String),
+    Fail { reason: String, expected: String, observed: String },
+    Error(String),
+}
+
+#[async_trait::async_trait]
+impl Check for RobustController {
+    fn id(&self) -> &'static str {
+        "robust_controller"
+    }
+
+    fn requirements(&self) -> &'static [&'static str] {
+        &["robust_controller"]
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(180)
+    }
+
+    fn creates(&self) -> &'static [&'static str] {
+        &["Kueue: server-side dry runs of two ResourceFlavors (persist nothing); ResourceFlavor and ClusterQueue \
+           kaic-operator-<run> (the ClusterQueue admits only kaic's own namespace)"]
+    }
+
+    async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError> {
+        let by_hand: Vec<String> = BY_HAND
+            .iter()
+            .filter(|(capability, _, _)| ctx.capabilities.has(*capability))
+            .map(|(_, name, group)| format!("{name} ({group})"))
+            .collect();
+        let mut results = Vec::new();
+        if ctx.capabilities.has(Capability::Kueue) {
+            let result = kueue::run(ctx).await.unwrap_or_else(|e| OperatorResult::Error(e.to_string()));
+            results.push(("Kueue", result));
+        }
+        ctx.record(|e| {
+            let exercised = results.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
+            e.value("operators exercised", if exercised.is_empty() { "none".to_string() } else { exercised });
+            if !by_hand.is_empty() {
+                e.value("operators found but not exercised", by_hand.join(", "));
+            }
+        });
+        Ok(roll_up(&results, &by_hand))
+    }
+}
+
+/// One passing operator meets the requirement; otherwise a failure is reported; otherwise an error; with
+/// nothing exercised, unknown naming what to verify.
+pub fn roll_up(results: &[(&str, OperatorResult)], by_hand: &[String]) -> Verdict {
+    let named = |f: &dyn Fn(&OperatorResult) -> Option<String>| {
+        results.iter().filter_map(|(name, r)| f(r).map(|text| format!("{name}: {text}"))).collect::<Vec<_>>()
+    };
+    let passes = named(&|r| if let OperatorResult::Pass(s) = r { Some(s.clone()) } else { None });
+    let others = if by_hand.is_empty() {
+        String::new()
+    } else {
+        format!(" (also installed, not exercised: {})", by_hand.join(", "))
+    };
+    if !passes.is_empty() {
+        return Verdict::pass(format!("an AI operator works — {}{others}", passes.join("; ")));
+    }
+    let fails: Vec<[String; 3]> = results
+        .iter()
+        .filter_map(|(name, r)| match r {
+            OperatorResult::Fail { reason, expected, observed } => {
+                Some([reason, expected, observed].map(|part| format!("{name}: {part}")))
+            }
+            _ => None,
+        })
+        .collect();
+    if !fails.is_empty() {
+        let join = |i: usize| fails.iter().map(|f| f[i].as_str()).collect::<Vec<_>>().join("; ");
+        return Verdict::fail(join(0), join(1), join(2));
+    }
+    let errors = named(&|r| if let OperatorResult::Error(e) = r { Some(e.clone()) } else { None });
+    if !errors.is_empty() {
+        return Verdict::error(errors.join("; "));
+    }
+    let found = if by_hand.is_empty() {
+        "no AI operator kaic recognises (Kueue, JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer) is installed"
+            .to_string()
+    } else {
+        format!("kaic does not exercise the operators installed yet: {}", by_hand.join(", "))
+    };
+    Verdict::unknown(format!(
+        "{found}; verify by hand that an AI operator's pods run, its CRDs are Established, its webhook rejects an \
+         invalid object, and a valid object reaches its ready condition"
+    ))
+}
+
+/// The CRDs of `group` and whether each is Established: (name, established).
+pub fn established(crds: &[CustomResourceDefinition], group: &str) -> Vec<(String, bool)> {
+    crds.iter()
+        .filter(|crd| crd.spec.group == group)
+        .map(|crd| {
+            let ok = crd
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .is_some_and(|c| c.iter().any(|c| c.type_ == "Established" && c.status == "True"));
+            (crd.metadata.name.clone().unwrap_or_default(), ok)
+        })
+        .collect()
+}
+
+/// Where a validating webhook that covers `resource` of `group` (on CREATE) is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    /// The webhook's name (what the API server quotes when it denies).
+    pub name: String,
+    /// `Some((namespace, service))` when served by a Service in the cluster.
+    pub service: Option<(String, String)>,
+    /// The URL when served from outside the cluster.
+    pub url: Option<String>,
+}
+
+/// The validating webhooks covering CREATE of `resource` in `group`.
+pub fn covering(configs: &[ValidatingWebhookConfiguration], group: &str, resource: &str) -> Vec<Webhook> {
+    let matches = |values: &Option<Vec<String>>, wanted: &str| {
+        values.as_ref().is_some_and(|v| v.iter().any(|x| x == wanted || x == "*"))
+    };
+    configs
+        .iter()
+        .flat_map(|c| c.webhooks.iter().flatten())
+        .filter(|w| {
+            w.rules.iter().flatten().any(|r| {
+                matches(&r.api_groups, group) && matches(&r.resources, resource) && matches(&r.operations, "CREATE")
+            })
+        })
+        .map(|w| Webhook {
+            name: w.name.clone(),
+            service: w.client_config.service.as_ref().map(|s| (s.namespace.clone(), s.name.clone())),
+            url: w.client_config.url.clone(),
+        })
+        .collect()
+}
+
+/// How the API server answered a dry-run create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Accepted,
+    /// Denied by the named admission webhook, with its message.
+    DeniedByWebhook {
+        webhook: String,
+        message: String,
+    },
+    /// Refused before or without a webhook (schema, CEL rules, another admission plugin).
+    Refused(String),
+}
+
+/// Classifies an API error message: the API server words webhook denials as
+/// `admission webhook "<name>" denied the request: <message>`.
+pub fn classify(message: &str) -> Admission {
+    const PREFIX: &str = "admission webhook \"";
+    if let Some(start) = message.find(PREFIX) {
+        let rest = &message[start + PREFIX.len()..];
+        if let Some((name, tail)) = rest.split_once('"')
+            && let Some(denial) = tail.strip_prefix(" denied the request")
+        {
+            let text = denial.trim_start_matches(':').trim().to_string();
+            return Admission::DeniedByWebhook { webhook: name.to_string(), message: text };
+        }
+    }
+    Admission::Refused(message.to_string())
+}
+
+/// Lists CRDs and webhook configurations once, for the operators to look into.
+pub struct ClusterView {
+    pub crds: Vec<CustomResourceDefinition>,
+    pub webhooks: Vec<ValidatingWebhookConfiguration>,
+}
+
+impl ClusterView {
+    /// # Errors
+    /// [`CheckError::Api`] when CRDs or webhook configurations cannot be listed.
+    pub async fn read(ctx: &CheckContext) -> Result<Self, CheckError> {
+        let crds = Api::<CustomResourceDefinition>::all(ctx.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| CheckError::api("list CustomResourceDefinitions", e))?
+            .items;
+        let webhooks = Api::<ValidatingWebhookConfiguration>::all(ctx.client.clone())
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| CheckError::api("list ValidatingWebhookConfigurations", e))?
+            .items;
+        Ok(Self { crds, webhooks })
+    }
+}
+
+/// Where the webhook runs, in one line: its Service's ready endpoints and the pods behind them, or its URL.
+///
+/// # Errors
+/// [`CheckError::Api`] when EndpointSlices or pods cannot be read. `Ok(Err(_))`: the Service has no ready
+/// endpoint (the operator's pods do not run).
+pub async fn webhook_backends(ctx: &CheckContext, webhook: &Webhook) -> Result<Result<String, String>, CheckError> {
+    let Some((namespace, service)) = &webhook.service else {
+        return Ok(Ok(format!(
+            "served by URL {} from outside the cluster, so no pods of it can be observed",
+            webhook.url.as_deref().unwrap_or("(none)")
+        )));
+    };
+    let slices = Api::<EndpointSlice>::namespaced(ctx.client.clone(), namespace)
+        .list(&ListParams::default().labels(&format!("kubernetes.io/service-name={service}")))
+        .await
+        .map_err(|e| CheckError::api(format!("list EndpointSlices of Service {namespace}/{service}"), e))?;
+    let mut pods = BTreeMap::new();
+    for endpoint in slices.items.iter().flat_map(|s| s.endpoints.iter().flatten()) {
+        let ready = endpoint.conditions.as_ref().and_then(|c| c.ready).unwrap_or(false);
+        if let Some(target) = endpoint.target_ref.as_ref().filter(|t| t.kind.as_deref() == Some("Pod")) {
+            pods.insert(target.name.clone().unwrap_or_default(), ready);
+        }
+    }
+    let ready: Vec<&String> = pods.iter().filter(|(_, r)| **r).map(|(n, _)| n).collect();
+    if ready.is_empty() {
+        return Ok(Err(format!(
+            "Service {namespace}/{service} behind webhook {} has no ready endpoint ({} pods known)",
+            webhook.name,
+            pods.len()
+        )));
+    }
+    let api = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
+    let mut running = Vec::new();
+    for name in &ready {
+        if let Some(pod) = api.get_opt(name).await.map_err(|e| CheckError::api(format!("get pod {name}"), e))? {
+            running.push(format!("{name} ({})", crate::wait::describe_pod(&pod)));
+        }
+    }
+    Ok(Ok(format!("Service {namespace}/{service}: ready pods {}", running.join(", "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn tells_a_webhook_denial_from_a_schema_refusal() {
+        assert_eq!(
+            classify(
+                "ResourceFlavor.kueue.x-k8s.io \"x\" is forbidden: admission webhook \"vresourceflavor.kb.io\" denied \
+                 the request: spec.nodeTaints[0].value: Invalid value: \"not valid!\""
+            ),
+            Admission::DeniedByWebhook {
+                webhook: "vresourceflavor.kb.io".into(),
+                message: "spec.nodeTaints[0].value: Invalid value: \"not valid!\"".into()
+            }
+        );
+        let schema = "ResourceFlavor.kueue.x-k8s.io \"x\" is invalid: spec.nodeTaints[0].effect: Unsupported value";
+        assert_eq!(classify(schema), Admission::Refused(schema.into()));
+        assert_eq!(
+            classify("admission webhook \"w\" is unreachable"),
+            Admission::Refused("admission webhook \"w\" is unreachable".into())
+        );
+    }
+
+    #[test]
+    fn finds_the_webhooks_covering_a_resource_on_create() {
+        let configs: Vec<ValidatingWebhookConfiguration> = serde_json::from_value(json!([
+            {"metadata": {"name": "kueue-validating"}, "webhooks": [
+                {"name": "vresourceflavor.kb.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                 "clientConfig": {"service": {"namespace": "kueue-system", "name": "kueue-webhook-service"}},
+                 "rules": [{"apiGroups": ["kueue.x-k8s.io"], "apiVersions": ["v1beta2"], "operations": ["CREATE", "UPDATE"], "resources": ["resourceflavors"]}]},
+                {"name": "vclusterqueue.kb.io", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                 "clientConfig": {"url": "https://127.0.0.1:9443/validate"},
+                 "rules": [{"apiGroups": ["kueue.x-k8s.io"], "apiVersions": ["*"], "operations": ["UPDATE"], "resources": ["clusterqueues"]}]}
+            ]},
+            {"metadata": {"name": "catch-all"}, "webhooks": [
+                {"name": "all.example", "admissionReviewVersions": ["v1"], "sideEffects": "None",
+                 "clientConfig": {"url": "https://policy.example/validate"},
+                 "rules": [{"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["*"], "resources": ["*"]}]}
+            ]}
+        ]))
+        .unwrap();
+        let found = covering(&configs, "kueue.x-k8s.io", "resourceflavors");
+        assert_eq!(found.iter().map(|w| w.name.as_str()).collect::<Vec<_>>(), ["vresourceflavor.kb.io", "all.example"]);
+        assert_eq!(found[0].service, Some(("kueue-system".into(), "kueue-webhook-service".into())));
+        assert_eq!(found[1].url.as_deref(), Some("https://policy.example/validate"));
+        let updates_only = covering(&configs[..1], "kueue.x-k8s.io", "clusterqueues");
+        assert!(updates_only.is_empty(), "a webhook on UPDATE only does not cover CREATE");
+    }
+
+    #[test]
+    fn reads_whether_crds_are_established() {
+        let crds: Vec<CustomResourceDefinition> = serde_json::from_value(json!([
+            {"metadata": {"name": "clusterqueues.kueue.x-k8s.io"},
+             "spec": {"group": "kueue.x-k8s.io", "names": {"kind": "ClusterQueue", "plural": "clusterqueues"}, "scope": "Cluster", "versions": []},
+             "status": {"conditions": [{"type": "Established", "status": "True"}]}},
+            {"metadata": {"name": "workloads.kueue.x-k8s.io"},
+             "spec": {"group": "kueue.x-k8s.io", "names": {"kind": "Workload", "plural": "workloads"}, "scope": "Namespaced", "versions": []},
+             "status": {"conditions": [{"type": "Established", "status": "False"}]}},
+            {"metadata": {"name": "jobsets.jobset.x-k8s.io"},
+             "spec": {"group": "jobset.x-k8s.io", "names": {"kind": "JobSet", "plural": "jobsets"}, "scope": "Namespaced", "versions": []}}
+        ]))
+        .unwrap();
+        assert_eq!(
+            established(&crds, "kueue.x-k8s.io"),
+            vec![("clusterqueues.kueue.x-k8s.io".to_string(), true), ("workloads.kueue.x-k8s.io".to_string(), false)]
+        );
+    }
+
+    #[test]
+    fn one_working_operator_is_enough_and_nothing_exercised_is_unknown() {
+        let fail = OperatorResult::Fail {
+            reason: "webhook accepted".into(),
+            expected: "denied".into(),
+            observed: "accepted".into(),
+        };
+        let by_hand = vec!["JobSet (jobset.x-k8s.io)".to_string()];
+        let verdict = roll_up(&[("Kueue", OperatorResult::Pass("ok".into()))], &by_hand);
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Pass);
+        assert_eq!(
+            verdict.reason,
+            "an AI operator works — Kueue: ok (also installed, not exercised: JobSet (jobset.x-k8s.io))"
+        );
+        let verdict = roll_up(&[("Kueue", fail)], &[]);
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Fail);
+        assert_eq!(verdict.reason, "Kueue: webhook accepted");
+        assert_eq!(
+            roll_up(&[("Kueue", OperatorResult::Error("boom".into()))], &[]).outcome,
+            kaic_model::Outcome::Error
+        );
+        let verdict = roll_up(&[], &by_hand);
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Unknown);
+        assert!(
+            verdict.reason.starts_with("kaic does not exercise the operators installed yet: JobSet"),
+            "{}",
+            verdict.reason
+        );
+        assert!(roll_up(&[], &[]).reason.starts_with("no AI operator kaic recognises"));
+    }
+}
