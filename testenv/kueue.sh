@@ -54,11 +54,15 @@ Y
           else . end)
     | {apiVersion: "v1", kind: "List", items: .}' >"$kd/crds.json"
   kc apply --server-side --force-conflicts -f "$kd/crds.json" >"$STATE/logs/apply-kueue-crds.log"
-  kc create --dry-run=client -o json -f "$KUEUE_SRC/config/components/webhook/manifests.yaml" | jq --arg base "$url" --arg ca "$ca" '
+  # KUEUE_WEBHOOKS=dead (profile kueue-dead-webhooks): every webhook points at 127.0.0.1:1, where nothing
+  # listens, with failurePolicy Ignore — a Kueue whose webhook pods are gone and whose API admits anything.
+  kc create --dry-run=client -o json -f "$KUEUE_SRC/config/components/webhook/manifests.yaml" \
+    | jq --arg base "$url" --arg ca "$ca" --argjson dead "$([ "$KUEUE_WEBHOOKS" = dead ] && echo true || echo false)" '
     (if .kind == "List" then .items else [.] end)
     | map(.metadata.name = "kueue-" + .metadata.name
       | .webhooks |= map(
-          .clientConfig = {url: ($base + .clientConfig.service.path), caBundle: $ca}
+          .clientConfig = {url: ((if $dead then "https://127.0.0.1:1" else $base end) + .clientConfig.service.path), caBundle: $ca}
+          | if $dead then .failurePolicy = "Ignore" else . end
           | if (.name | test("^[mv](appwrapper|deployment|jaxjob|job|jobset|leaderworkerset|mpijob|paddlejob|pod|pytorchjob|raycluster|rayjob|rayservice|sparkapplication|statefulset|tfjob|trainjob|xgboostjob)\\.kb\\.io$"))
             then .namespaceSelector = {matchExpressions: [{key: "kubernetes.io/metadata.name", operator: "NotIn", values: ["kube-system", "kueue-system"]}]}
             else . end))
@@ -102,7 +106,7 @@ Y
 # Kueue is ready when: /readyz ok, the Job webhook suspends a queued Job (server dry-run),
 # and the ClusterQueue is Active.
 wait_kueue_ready() {
-  wait_for "Kueue Job webhook (dry-run Job is suspended)" 60 bash -c '
+  [ "$KUEUE_WEBHOOKS" = dead ] || wait_for "Kueue Job webhook (dry-run Job is suspended)" 60 bash -c '
     out=$("$0" kubectl --kubeconfig "$1" create --dry-run=server -o jsonpath="{.spec.suspend}" -f - <<J
 apiVersion: batch/v1
 kind: Job

@@ -12,7 +12,7 @@
 #   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups)
+  partial-pod-groups kueue-dead-webhooks)
 
 profile_index() {
   local i
@@ -44,6 +44,7 @@ load_profile() {
   POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
   KUEUE_WAIT_FOR_PODS_READY=1
+  KUEUE_WEBHOOKS=live  # dead: Kueue's webhooks point where nothing listens, failurePolicy Ignore (kueue.sh)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 ;;
@@ -63,6 +64,9 @@ load_profile() {
     # their gang plugins (they bind a gang's pods one by one as they fit) and KAI, whose gang logic has no
     # switch, runs without its binder (nothing it schedules is ever bound).
     partial-pod-groups) WITH_KUEUE=0 WITH_GANG=0 WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 POD_GROUP_GANG=0 ;;
+    # Kueue runs, but its webhook configurations point at a port where nothing listens and ignore
+    # failures: an operator whose webhook pods are gone, so its API admits invalid objects.
+    kueue-dead-webhooks) WITH_GANG=0 KUEUE_WEBHOOKS=dead ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
