@@ -150,3 +150,12 @@ where
         Err(e) => panic!("failed to list {}: {e}", K::kind(&())),
     }
 }
+
+/// Live (not terminating) Kueue objects of `kind` carrying `selector`; none if Kueue is not served.
+pub async fn live_kueue(client: &kube::Client, kind: &str, selector: &str) -> Vec<String> {
+    let Ok(group) = kube::discovery::group(client, "kueue.x-k8s.io").await else { return Vec::new() };
+    let Some((resource, _)) = group.recommended_kind(kind) else { return Vec::new() };
+    let api: kube::Api<kube::api::DynamicObject> = kube::Api::all_with(client.clone(), &resource);
+    let list = api.list(&kube::api::ListParams::default().labels(selector)).await.expect("list Kueue objects");
+    list.items.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()).filter_map(|o| o.metadata.name).collect()
+}

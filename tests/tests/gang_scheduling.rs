@@ -7,8 +7,7 @@
 //! because nothing it schedules is bound.
 
 use k8s_openapi::api::core::v1::Namespace;
-use kaic_e2e::{Run, client, cluster, live_labelled, run_kaic};
-use kube::api::{Api, DynamicObject, ListParams};
+use kaic_e2e::{Run, client, cluster, live_kueue, live_labelled, run_kaic};
 
 fn items(check: &serde_json::Value) -> Vec<serde_json::Value> {
     check["evidence"]["items"].as_array().cloned().unwrap_or_default()
@@ -34,15 +33,6 @@ fn requirement_status(run: &Run, id: &str) -> String {
     let results = run.results();
     let requirement = results["requirements"].as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap();
     requirement["status"].as_str().unwrap().to_string()
-}
-
-/// Live (not terminating) Kueue objects of `kind` carrying `selector`; none if Kueue is not served.
-async fn live_kueue(client: &kube::Client, kind: &str, selector: &str) -> Vec<String> {
-    let Ok(group) = kube::discovery::group(client, "kueue.x-k8s.io").await else { return Vec::new() };
-    let Some((resource, _)) = group.recommended_kind(kind) else { return Vec::new() };
-    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
-    let list = api.list(&ListParams::default().labels(selector)).await.expect("list Kueue objects");
-    list.items.into_iter().filter(|o| o.metadata.deletion_timestamp.is_none()).filter_map(|o| o.metadata.name).collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -22,7 +22,8 @@ fn preflight_reports_version_catalogue_and_capabilities() {
     // 1.36 moved dra_support to base conformance: the dry run says so and plans nothing for it.
     let stdout = run.stdout();
     assert!(stdout.contains("dra_support left out: its requirement is not in the 1.36 catalogue"), "{stdout}");
-    assert!(stdout.contains("requirement robust_controller (MUST): no check will run"), "{stdout}");
+    assert!(stdout.contains("requirement ai_inference (MUST): no check will run"), "{stdout}");
+    assert!(stdout.contains("- robust_controller (requirements: robust_controller"), "{stdout}");
     assert!(!run.dir.path().join("results.json").exists(), "a dry run writes nothing");
 
     let planned = run_kaic(&kubeconfig, &["--dry-run", "--conformance-version", "1.35"]);
