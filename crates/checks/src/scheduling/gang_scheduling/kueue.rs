@@ -316,28 +316,9 @@ pub enum Holds {
 
 /// One pod outside Kueue holding one unit on the nodes until deleted.
 async fn create_blocker_pod(ctx: &CheckContext, setup: &Setup, name: &str) -> Result<(), CheckError> {
-    let mut labels = ctx.labels();
-    labels.insert(super::GANG_LABEL.into(), "kueue-blocker".into());
-    let mut node_selector = json!({});
-    if let Some(plan) = &setup.platform {
-        node_selector = json!(plan.node_labels);
-    }
-    let pod: Pod = from_json(json!({
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 0,
-            "nodeSelector": node_selector,
-            "tolerations": setup.tolerations,
-            "containers": [{"name": "main", "image": ctx.options.pause_image, "resources": setup.resources}]
-        }
-    }))?;
-    let created = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
-        .create(&PostParams::default(), &pod)
-        .await
-        .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
-    ctx.object(&format!("Pod-{name}"), &created);
-    Ok(())
+    let node_selector = setup.platform.as_ref().map_or_else(|| json!({}), |plan| json!(plan.node_labels));
+    let placement = json!({"nodeSelector": node_selector, "tolerations": setup.tolerations});
+    super::create_blocker(ctx, name, "kueue-blocker", placement, setup.resources.clone()).await
 }
 
 impl Setup {

@@ -28,6 +28,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
 use kaic_model::Verdict;
 use kube::Api;
 use kube::api::PostParams;
@@ -231,6 +232,38 @@ pub async fn wait_complete(ctx: &CheckContext, name: &str) -> Result<Result<(), 
         }
         Err(e) => Err(e),
     }
+}
+
+/// Creates a blocker: a plain pod of the default scheduler that runs the pause image until deleted, holding
+/// `resources` where `placement` (pod-spec fields: affinity, nodeSelector, tolerations) puts it. Its
+/// [`GANG_LABEL`] is `gang`, so the blockers of one case are watched together.
+///
+/// # Errors
+/// [`CheckError::Api`] if the API server refuses it.
+pub async fn create_blocker(
+    ctx: &CheckContext,
+    name: &str,
+    gang: &str,
+    placement: serde_json::Value,
+    resources: serde_json::Value,
+) -> Result<(), CheckError> {
+    let mut labels = ctx.labels();
+    labels.insert(GANG_LABEL.into(), gang.into());
+    let mut spec = json!({
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{"name": "main", "image": ctx.options.pause_image, "resources": resources}]
+    });
+    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), placement.as_object()) {
+        spec.extend(extra.clone());
+    }
+    let pod: Pod = from_json(json!({"metadata": {"name": name, "labels": labels}, "spec": spec}))?;
+    let created = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
+        .create(&PostParams::default(), &pod)
+        .await
+        .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+    ctx.object(&format!("Pod-{name}"), &created);
+    Ok(())
 }
 
 /// The label selector of a gang's pods.

@@ -16,16 +16,16 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams, PostParams};
+use kube::api::{DeleteParams, ListParams};
 use serde_json::{Value, json};
 
 use super::capacity::{self, format_milli};
 use super::detect::SubResult;
 use super::observe;
 use super::{
-    BIND_TIMEOUT, COMPLETE_TIMEOUT, GANG_LABEL, GangJob, POSITIVE_SIZE, WINDOW, gang_selector, secs, wait_complete,
+    BIND_TIMEOUT, COMPLETE_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, create_blocker, gang_selector, secs, wait_complete,
 };
-use crate::check::{CheckContext, CheckError, from_json};
+use crate::check::{CheckContext, CheckError};
 
 /// Pods in the negative gang (its group minimum).
 pub const NEGATIVE_SIZE: usize = 4;
@@ -129,25 +129,21 @@ async fn free_cpu(ctx: &CheckContext, skip_namespace: Option<&str>) -> Result<BT
     Ok(capacity::free_per_node(&nodes.items, &pods, "cpu", &BTreeMap::new(), false))
 }
 
-/// Creates the blocker: a pod of the default scheduler on `node` asking for `cpu`.
-async fn create_blocker(ctx: &CheckContext, name: &str, node: &str, cpu: &str) -> Result<(), CheckError> {
-    let mut labels = ctx.labels();
-    labels.insert(GANG_LABEL.into(), name.into());
-    let pod: Pod = from_json(json!({
-        "metadata": {"name": name, "labels": labels},
-        "spec": {
-            "restartPolicy": "Never",
-            "terminationGracePeriodSeconds": 0,
-            "affinity": pin_to(node),
-            "containers": [{"name": "main", "image": ctx.options.pause_image, "resources": {"requests": {"cpu": cpu}}}]
-        }
-    }))?;
-    let created = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
-        .create(&PostParams::default(), &pod)
-        .await
-        .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
-    ctx.object(&format!("Pod-{name}"), &created);
-    Ok(())
+/// Waits for the Job of a bound gang to complete: `Some(failure)` when it does not.
+async fn completion_failure(
+    ctx: &CheckContext,
+    api: &dyn GroupApi,
+    job: &str,
+    size: usize,
+) -> Result<Option<SubResult>, CheckError> {
+    Ok(match wait_complete(ctx, job).await? {
+        Ok(()) => None,
+        Err(seen) => Some(SubResult::Fail {
+            reason: format!("the gang of {size} was bound but its Job did not complete"),
+            expected: format!("Job {job} Complete within {}s", COMPLETE_TIMEOUT.as_secs()),
+            observed: format!("{seen}; {}", api.group_state(ctx, job).await),
+        }),
+    })
 }
 
 /// Runs the positive and the negative case through `api`.
@@ -178,12 +174,8 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
     let took = submitted.elapsed();
     ctx.record(|e| e.timing(format!("{tag}: gang of {POSITIVE_SIZE} that fits, submit to all bound"), took));
     ctx.step(format!("{tag}: all {POSITIVE_SIZE} pods of {fit} bound {} after submission", secs(took)));
-    if let Err(seen) = wait_complete(ctx, fit).await? {
-        return Ok(SubResult::Fail {
-            reason: format!("the gang of {POSITIVE_SIZE} was bound but its Job did not complete"),
-            expected: format!("Job {fit} Complete within {}s", COMPLETE_TIMEOUT.as_secs()),
-            observed: format!("{seen}; {}", api.group_state(ctx, fit).await),
-        });
+    if let Some(failure) = completion_failure(ctx, api, fit, POSITIVE_SIZE).await? {
+        return Ok(failure);
     }
     ctx.step(format!("{tag}: Job {fit} completed; {}", api.group_state(ctx, fit).await));
 
@@ -199,7 +191,8 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
     let cpu = format_milli(unit_milli);
     let unit = format!("{cpu} CPU");
     let blocker = format!("{tag}-blocker");
-    create_blocker(ctx, &blocker, &node, &cpu).await?;
+    let placement = json!({"affinity": pin_to(&node)});
+    create_blocker(ctx, &blocker, &blocker, placement, json!({"requests": {"cpu": cpu}})).await?;
     if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(&blocker), 1, BIND_TIMEOUT).await {
         return Ok(SubResult::Error(format!(
             "the blocker pod ({unit} on node {node}) was not bound within {}s, so the negative case could not be set up: {seen}",
@@ -288,12 +281,8 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
     let started = freed.elapsed();
     ctx.record(|e| e.timing(format!("{tag}: gang of {NEGATIVE_SIZE}, capacity freed to all bound"), started));
     ctx.step(format!("{tag}: all {NEGATIVE_SIZE} pods of {big} bound {} after the blocker was deleted", secs(started)));
-    if let Err(seen) = wait_complete(ctx, big).await? {
-        return Ok(SubResult::Fail {
-            reason: format!("the gang of {NEGATIVE_SIZE} was bound but its Job did not complete"),
-            expected: format!("Job {big} Complete within {}s", COMPLETE_TIMEOUT.as_secs()),
-            observed: format!("{seen}; {}", api.group_state(ctx, big).await),
-        });
+    if let Some(failure) = completion_failure(ctx, api, big, NEGATIVE_SIZE).await? {
+        return Ok(failure);
     }
     let group = api.group_state(ctx, big).await;
     ctx.step(format!("{tag}: Job {big} completed; {group}"));
