@@ -52,6 +52,17 @@ pub struct CheckContext {
     evidence: Arc<Mutex<Evidence>>,
 }
 
+#[cfg(test)]
+impl CheckContext {
+    /// A context for tests that only build objects: namespace `ns`, run `r1`, and a client pointing at a
+    /// closed port that is never used. Call it inside a Tokio runtime (the client spawns a task).
+    pub fn offline(check_id: &'static str, options: CheckOptions) -> Self {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().expect("a valid URL"));
+        let client = Client::try_from(config).expect("a client for a fixed URL");
+        Self::new(client, "ns".into(), "r1".into(), check_id, Capabilities::default(), options)
+    }
+}
+
 impl CheckContext {
     pub fn new(
         client: Client,

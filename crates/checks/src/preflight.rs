@@ -42,38 +42,45 @@ pub enum PreflightError {
 }
 
 /// The permissions kaic checks for up front: (verb, group, resource), and the capability that makes
-/// them needed (`None`: always). Cluster-scoped "list" means across all namespaces.
-const NEEDED: &[(&str, &str, &str, Option<Capability>)] = &[
-    ("create", "", "namespaces", None),
-    ("delete", "", "namespaces", None),
-    ("list", "", "nodes", None),
-    ("list", "", "pods", None),
-    ("create", "", "pods", None),
-    ("get", "", "pods/log", None),
-    ("list", "", "events", None),
-    ("create", "batch", "jobs", None),
-    ("create", "resource.k8s.io", "deviceclasses", Some(Capability::Dra)),
-    ("update", "resource.k8s.io", "deviceclasses", Some(Capability::Dra)),
-    ("delete", "resource.k8s.io", "deviceclasses", Some(Capability::Dra)),
-    ("create", "resource.k8s.io", "resourceslices", Some(Capability::Dra)),
-    ("delete", "resource.k8s.io", "resourceslices", Some(Capability::Dra)),
-    ("list", "resource.k8s.io", "resourceslices", Some(Capability::Dra)),
-    ("create", "resource.k8s.io", "resourceclaims", Some(Capability::Dra)),
-    ("list", "resource.k8s.io", "resourceclaims", Some(Capability::Dra)),
-    ("create", "resource.k8s.io", "resourceclaimtemplates", Some(Capability::Dra)),
-    ("create", "scheduling.k8s.io", "workloads", Some(Capability::NativeWorkload)),
-    ("create", "scheduling.k8s.io", "podgroups", Some(Capability::NativeWorkload)),
-    ("list", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
-    ("create", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
-    ("delete", "kueue.x-k8s.io", "clusterqueues", Some(Capability::Kueue)),
-    ("create", "kueue.x-k8s.io", "resourceflavors", Some(Capability::Kueue)),
-    ("create", "kueue.x-k8s.io", "localqueues", Some(Capability::Kueue)),
-    ("list", "apiextensions.k8s.io", "customresourcedefinitions", Some(Capability::Kueue)),
-    ("list", "admissionregistration.k8s.io", "validatingwebhookconfigurations", Some(Capability::Kueue)),
-    ("list", "discovery.k8s.io", "endpointslices", Some(Capability::Kueue)),
-    ("create", "scheduling.volcano.sh", "podgroups", Some(Capability::Volcano)),
-    ("create", "scheduling.run.ai", "podgroups", Some(Capability::KaiScheduler)),
-    ("create", "scheduling.x-k8s.io", "podgroups", Some(Capability::Coscheduling)),
+/// them needed (any of them; none listed: always). Cluster-scoped "list" means across all namespaces.
+const NEEDED: &[(&str, &str, &str, &[Capability])] = &[
+    ("create", "", "namespaces", &[]),
+    ("delete", "", "namespaces", &[]),
+    ("list", "", "nodes", &[]),
+    ("list", "", "pods", &[]),
+    ("create", "", "pods", &[]),
+    ("get", "", "pods/log", &[]),
+    ("list", "", "events", &[]),
+    ("create", "batch", "jobs", &[]),
+    ("create", "resource.k8s.io", "deviceclasses", &[Capability::Dra]),
+    ("update", "resource.k8s.io", "deviceclasses", &[Capability::Dra]),
+    ("delete", "resource.k8s.io", "deviceclasses", &[Capability::Dra]),
+    ("create", "resource.k8s.io", "resourceslices", &[Capability::Dra]),
+    ("delete", "resource.k8s.io", "resourceslices", &[Capability::Dra]),
+    ("list", "resource.k8s.io", "resourceslices", &[Capability::Dra]),
+    ("create", "resource.k8s.io", "resourceclaims", &[Capability::Dra]),
+    ("list", "resource.k8s.io", "resourceclaims", &[Capability::Dra]),
+    ("create", "resource.k8s.io", "resourceclaimtemplates", &[Capability::Dra]),
+    ("create", "scheduling.k8s.io", "workloads", &[Capability::NativeWorkload]),
+    ("create", "scheduling.k8s.io", "podgroups", &[Capability::NativeWorkload]),
+    ("list", "kueue.x-k8s.io", "clusterqueues", &[Capability::Kueue]),
+    ("create", "kueue.x-k8s.io", "clusterqueues", &[Capability::Kueue]),
+    ("delete", "kueue.x-k8s.io", "clusterqueues", &[Capability::Kueue]),
+    ("create", "kueue.x-k8s.io", "resourceflavors", &[Capability::Kueue]),
+    ("create", "kueue.x-k8s.io", "localqueues", &[Capability::Kueue]),
+    // robust_controller, with any operator it exercises.
+    ("list", "apiextensions.k8s.io", "customresourcedefinitions", &[Capability::Kueue, Capability::JobSet]),
+    (
+        "list",
+        "admissionregistration.k8s.io",
+        "validatingwebhookconfigurations",
+        &[Capability::Kueue, Capability::JobSet],
+    ),
+    ("list", "discovery.k8s.io", "endpointslices", &[Capability::Kueue, Capability::JobSet]),
+    ("create", "jobset.x-k8s.io", "jobsets", &[Capability::JobSet]),
+    ("create", "scheduling.volcano.sh", "podgroups", &[Capability::Volcano]),
+    ("create", "scheduling.run.ai", "podgroups", &[Capability::KaiScheduler]),
+    ("create", "scheduling.x-k8s.io", "podgroups", &[Capability::Coscheduling]),
 ];
 
 /// Chooses the catalogue for a server version, honouring an explicit choice.
@@ -158,7 +165,7 @@ async fn discover(client: &Client) -> Result<Capabilities, PreflightError> {
 /// A review that cannot be made at all counts as missing, so the report says so.
 async fn missing_permissions(client: &Client, capabilities: &Capabilities) -> Vec<String> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let needed = NEEDED.iter().filter(|(_, _, _, cap)| cap.is_none_or(|c| capabilities.has(c)));
+    let needed = NEEDED.iter().filter(|(_, _, _, when)| when.is_empty() || when.iter().any(|c| capabilities.has(*c)));
     let reviews = needed.map(|(verb, group, resource, _)| {
         let api = api.clone();
         async move {

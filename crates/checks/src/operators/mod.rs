@@ -1,5 +1,6 @@
 //! Operators area: `robust_controller` ([`robust_controller`]), with one module per operator kaic exercises
-//! ([`kueue`]).
+//! ([`kueue`], [`jobset`]).
 
+pub mod jobset;
 pub mod kueue;
 pub mod robust_controller;

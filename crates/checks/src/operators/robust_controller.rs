@@ -1,5 +1,5 @@
 //! `robust_controller`: an AI operator with CRDs and webhooks works. For each operator kaic can exercise
-//! (today Kueue, through [`super::kueue`]):
+//! (an [`Operator`]: Kueue in [`super::kueue`], JobSet in [`super::jobset`]), [`exercise`] checks that:
 //!
 //! 1. its CRDs are Established;
 //! 2. a validating webhook covers its objects, and the pods behind the webhook's Service are Ready (a
@@ -10,8 +10,8 @@
 //!    runs persist nothing, so a broken webhook leaves no object behind;
 //! 4. its controller reconciles a valid object to its ready condition.
 //!
-//! Other operators kaic recognises (JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer) are named with what
-//! to verify by hand. The requirement asks for one working operator: one that passes is enough; one that
+//! Other operators kaic recognises (LeaderWorkerSet, KubeRay, Kubeflow Trainer) are named with what to
+//! verify by hand. The requirement asks for one working operator: one that passes is enough; one that
 //! fails is reported with the pass of another; none exercisable is unknown, never a false fail.
 
 use std::collections::BTreeMap;
@@ -25,15 +25,17 @@ use kaic_model::Verdict;
 use kube::Api;
 use kube::api::ListParams;
 
-use super::kueue;
+use kube::api::{DynamicObject, PostParams};
+use serde_json::Value;
+
+use super::{jobset, kueue};
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{Check, CheckContext, CheckError, from_json};
 
 pub struct RobustController;
 
 /// Operators kaic recognises but does not exercise yet: (capability, name, API group).
-const BY_HAND: [(Capability, &str, &str); 4] = [
-    (Capability::JobSet, "JobSet", "jobset.x-k8s.io"),
+const BY_HAND: [(Capability, &str, &str); 3] = [
     (Capability::LeaderWorkerSet, "LeaderWorkerSet", "leaderworkerset.x-k8s.io"),
     (Capability::KubeRay, "KubeRay", "ray.io"),
     (Capability::KubeflowTrainer, "Kubeflow Trainer", "trainer.kubeflow.org"),
@@ -62,8 +64,12 @@ impl Check for RobustController {
     }
 
     fn creates(&self) -> &'static [&'static str] {
-        &["Kueue: server-side dry runs of two ResourceFlavors (persist nothing); ResourceFlavor and ClusterQueue \
-           kaic-operator-<run> (the ClusterQueue admits only kaic's own namespace)"]
+        &[
+            "Kueue: server-side dry runs of two ResourceFlavors (persist nothing); ResourceFlavor and ClusterQueue \
+             kaic-operator-<run> (the ClusterQueue admits only kaic's own namespace)",
+            "JobSet: server-side dry runs of two JobSets (persist nothing); JobSet kaic-operator with one Job of one \
+             pod that exits at once",
+        ]
     }
 
     async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError> {
@@ -72,10 +78,11 @@ impl Check for RobustController {
             .filter(|(capability, _, _)| ctx.capabilities.has(*capability))
             .map(|(_, name, group)| format!("{name} ({group})"))
             .collect();
+        let operators: [&dyn Operator; 2] = [&kueue::Kueue, &jobset::JobSet];
         let mut results = Vec::new();
-        if ctx.capabilities.has(Capability::Kueue) {
-            let result = kueue::run(ctx).await.unwrap_or_else(|e| OperatorResult::Error(e.to_string()));
-            results.push(("Kueue", result));
+        for operator in operators.into_iter().filter(|o| ctx.capabilities.has(o.capability())) {
+            let result = exercise(ctx, operator).await.unwrap_or_else(|e| OperatorResult::Error(e.to_string()));
+            results.push((operator.name(), result));
         }
         ctx.record(|e| {
             let exercised = results.iter().map(|(name, _)| *name).collect::<Vec<_>>().join(", ");
@@ -85,6 +92,132 @@ impl Check for RobustController {
             }
         });
         Ok(roll_up(&results, &by_hand))
+    }
+}
+
+/// One operator kaic exercises: where its API is, which object its webhook must refuse, and what its
+/// controller must reconcile.
+#[async_trait::async_trait]
+pub trait Operator: Send + Sync {
+    /// Its name in reports.
+    fn name(&self) -> &'static str;
+    fn capability(&self) -> Capability;
+    /// Its API group.
+    fn group(&self) -> &'static str;
+    /// The resource (plural) whose validating webhook kaic exercises.
+    fn webhook_resource(&self) -> &'static str;
+    /// The API the dry-run twins go to.
+    async fn twin_api(&self, ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError>;
+    /// The dry-run object: valid, or differing from the valid one in one field that only the webhook checks.
+    fn twin(&self, ctx: &CheckContext, valid: bool) -> Value;
+    /// The invalid twin in words, for sentences.
+    fn invalid_twin(&self) -> String;
+    /// Creates a valid object and waits for its ready condition: `Ok(Ok(what happened))`, or
+    /// `Ok(Err((expected, observed)))` when the controller did not reconcile it in time.
+    async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError>;
+}
+
+/// A server-side dry run of creating `value`: what admission said.
+async fn dry_run(api: &Api<DynamicObject>, value: Value) -> Result<Admission, CheckError> {
+    let object: DynamicObject = from_json(value)?;
+    match api.create(&PostParams { dry_run: true, ..PostParams::default() }, &object).await {
+        Ok(_) => Ok(Admission::Accepted),
+        Err(kube::Error::Api(status)) => Ok(classify(&status.message)),
+        Err(e) => Err(CheckError::api("dry-run create", e)),
+    }
+}
+
+/// Exercises one operator: CRDs Established, a webhook with running pods, the webhook's denial of the
+/// invalid twin while the valid one is admitted, and reconciliation of a valid object.
+///
+/// # Errors
+/// [`CheckError`] when an API call fails for another reason than the behaviour under test.
+pub async fn exercise(ctx: &CheckContext, operator: &dyn Operator) -> Result<OperatorResult, CheckError> {
+    let (name, group) = (operator.name(), operator.group());
+    let view = ClusterView::read(ctx).await?;
+
+    let crds = established(&view.crds, group);
+    if crds.is_empty() {
+        return Ok(OperatorResult::Error(format!("{group} is served but no CustomResourceDefinition of it is listed")));
+    }
+    let pending: Vec<&str> = crds.iter().filter(|(_, ok)| !ok).map(|(crd, _)| crd.as_str()).collect();
+    if !pending.is_empty() {
+        return Ok(OperatorResult::Fail {
+            reason: format!("{} of {} CRDs of {group} are not Established", pending.len(), crds.len()),
+            expected: format!("every CRD of {group} Established"),
+            observed: format!("not Established: {}", pending.join(", ")),
+        });
+    }
+    ctx.step(format!("{name}: {n} of {n} CRDs of {group} Established", n = crds.len()));
+
+    let resource = operator.webhook_resource();
+    let hooks = covering(&view.webhooks, group, resource);
+    if hooks.is_empty() {
+        return Ok(OperatorResult::Fail {
+            reason: format!("no validating webhook covers CREATE of {group} {resource}"),
+            expected: format!("{name}'s validating webhook registered for {resource}"),
+            observed: format!("none of the {} ValidatingWebhookConfigurations covers them", view.webhooks.len()),
+        });
+    }
+    for hook in &hooks {
+        match webhook_backends(ctx, hook).await? {
+            Ok(where_) => ctx.step(format!("{name}: validating webhook {} is {where_}", hook.name)),
+            Err(missing) => {
+                return Ok(OperatorResult::Fail {
+                    reason: "the operator's webhook has no running pod behind it".into(),
+                    expected: format!("ready pods behind webhook {}", hook.name),
+                    observed: missing,
+                });
+            }
+        }
+    }
+
+    let api = operator.twin_api(ctx).await?;
+    let invalid = operator.invalid_twin();
+    match dry_run(&api, operator.twin(ctx, true)).await? {
+        Admission::Accepted => {}
+        other => {
+            return Ok(OperatorResult::Error(format!(
+                "the valid twin of kaic's invalid object was refused, so kaic cannot tell the webhook from schema \
+                 validation: {other:?}"
+            )));
+        }
+    }
+    let denied_by = match dry_run(&api, operator.twin(ctx, false)).await? {
+        Admission::DeniedByWebhook { webhook, message } => {
+            ctx.step(format!(
+                "{name}: dry run of {invalid} denied by admission webhook {webhook}: {message}; its valid twin was admitted"
+            ));
+            ctx.record(|e| e.value(format!("{name}: webhook denial"), format!("{webhook}: {message}")));
+            webhook
+        }
+        Admission::Accepted => {
+            return Ok(OperatorResult::Fail {
+                reason: "the operator's webhook admitted an invalid object".into(),
+                expected: format!("{invalid} denied by a validating admission webhook"),
+                observed: format!(
+                    "admitted (server-side dry run, nothing stored); webhooks covering {resource}: {}",
+                    hooks.iter().map(|h| h.name.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+            });
+        }
+        Admission::Refused(message) => {
+            return Ok(OperatorResult::Error(format!(
+                "kaic's invalid object was refused without a webhook, so the webhook was not exercised: {message}"
+            )));
+        }
+    };
+
+    match operator.reconcile(ctx).await? {
+        Ok(reconciled) => Ok(OperatorResult::Pass(format!(
+            "CRDs Established ({}); webhook {denied_by} denied {invalid}, which schema validation admits; {reconciled}",
+            crds.len()
+        ))),
+        Err((expected, observed)) => Ok(OperatorResult::Fail {
+            reason: "the operator's controller did not reconcile a valid object".into(),
+            expected,
+            observed,
+        }),
     }
 }
 

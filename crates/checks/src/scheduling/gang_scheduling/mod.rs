@@ -279,21 +279,10 @@ pub fn secs(duration: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capability::Capabilities;
     use crate::check::CheckOptions;
 
     fn ctx() -> CheckContext {
-        // A client that is never used: building objects needs only the context's names and labels.
-        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
-        let client = kube::Client::try_from(config).unwrap();
-        CheckContext::new(
-            client,
-            "ns".into(),
-            "r1".into(),
-            "gang_scheduling",
-            Capabilities::default(),
-            CheckOptions::default(),
-        )
+        CheckContext::offline("gang_scheduling", CheckOptions::default())
     }
 
     #[tokio::test]
