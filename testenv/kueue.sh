@@ -54,10 +54,10 @@ Y
           else . end)
     | {apiVersion: "v1", kind: "List", items: .}' >"$kd/crds.json"
   kc apply --server-side --force-conflicts -f "$kd/crds.json" >"$STATE/logs/apply-kueue-crds.log"
-  # KUEUE_WEBHOOKS=dead (profile kueue-dead-webhooks): every webhook points at 127.0.0.1:1, where nothing
+  # WEBHOOKS=dead (profile dead-webhooks): every webhook points at 127.0.0.1:1, where nothing
   # listens, with failurePolicy Ignore — a Kueue whose webhook pods are gone and whose API admits anything.
   kc create --dry-run=client -o json -f "$KUEUE_SRC/config/components/webhook/manifests.yaml" \
-    | jq --arg base "$url" --arg ca "$ca" --argjson dead "$([ "$KUEUE_WEBHOOKS" = dead ] && echo true || echo false)" '
+    | jq --arg base "$url" --arg ca "$ca" --argjson dead "$([ "$WEBHOOKS" = dead ] && echo true || echo false)" '
     (if .kind == "List" then .items else [.] end)
     | map(.metadata.name = "kueue-" + .metadata.name
       | .webhooks |= map(
@@ -106,7 +106,7 @@ Y
 # Kueue is ready when: /readyz ok, the Job webhook suspends a queued Job (server dry-run),
 # and the ClusterQueue is Active.
 wait_kueue_ready() {
-  [ "$KUEUE_WEBHOOKS" = dead ] || wait_for "Kueue Job webhook (dry-run Job is suspended)" 60 bash -c '
+  [ "$WEBHOOKS" = dead ] || wait_for "Kueue Job webhook (dry-run Job is suspended)" 60 bash -c '
     out=$("$0" kubectl --kubeconfig "$1" create --dry-run=server -o jsonpath="{.spec.suspend}" -f - <<J
 apiVersion: batch/v1
 kind: Job

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Profile table (sourced by up/down/smoke). Each profile has its own block of
-# 20 ports starting at PORT_BASE + 20*index, so profiles can run side by side.
+# 30 ports starting at PORT_BASE + 30*index, so profiles can run side by side.
 #
 # Port offsets inside a block:
 #   +0 kube-apiserver   +1 etcd client   +2 etcd peer   +3 kube-controller-manager
@@ -10,9 +10,10 @@
 #   +12 coscheduling scheduler  +13 coscheduling controller health  +14 its metrics
 #   +15 volcano health  +16 volcano metrics
 #   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health
+#   +20 JobSet webhook  +21 JobSet health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups kueue-dead-webhooks)
+  partial-pod-groups dead-webhooks)
 
 profile_index() {
   local i
@@ -25,13 +26,14 @@ load_profile() {
   PROFILE=$1
   local idx
   idx=$(profile_index "$PROFILE") || die "unknown profile '$PROFILE' (known: ${PROFILES[*]})"
-  local b=$((PORT_BASE + 20 * idx))
+  local b=$((PORT_BASE + 30 * idx))
   P_API=$b P_ETCD=$((b + 1)) P_ETCD_PEER=$((b + 2)) P_KCM=$((b + 3)) P_SCHED=$((b + 4))
   P_KWOK=$((b + 5)) P_KUEUE_WH=$((b + 6)) P_KUEUE_METRICS=$((b + 7)) P_KUEUE_HEALTH=$((b + 8))
   P_SIM=$((b + 9)) P_PROM=$((b + 10)) P_CA=$((b + 11))
   P_COSCHED=$((b + 12)) P_COSCHED_CTL_HEALTH=$((b + 13)) P_COSCHED_CTL_METRICS=$((b + 14))
   P_VOLCANO_HEALTH=$((b + 15)) P_VOLCANO_METRICS=$((b + 16))
   P_KAI_METRICS=$((b + 17)) P_KAI_PLUGINS=$((b + 18)) P_KAI_BINDER=$((b + 19))
+  P_JOBSET_WH=$((b + 20)) P_JOBSET_HEALTH=$((b + 21))
   STATE="$HOME_DIR/clusters/$PROFILE"
   # Defaults: everything on.
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices
@@ -44,10 +46,12 @@ load_profile() {
   POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
   KUEUE_WAIT_FOR_PODS_READY=1
-  KUEUE_WEBHOOKS=live  # dead: Kueue's webhooks point where nothing listens, failurePolicy Ignore (kueue.sh)
+  WITH_JOBSET=0       # JobSet add-on (jobset.sh)
+  WEBHOOKS=live       # dead: Kueue's and JobSet's webhooks point where nothing listens, failures ignored
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
-    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 ;;
+    # JobSet as a second AI operator for robust_controller.
+    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -64,9 +68,9 @@ load_profile() {
     # their gang plugins (they bind a gang's pods one by one as they fit) and KAI, whose gang logic has no
     # switch, runs without its binder (nothing it schedules is ever bound).
     partial-pod-groups) WITH_KUEUE=0 WITH_GANG=0 WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 POD_GROUP_GANG=0 ;;
-    # Kueue runs, but its webhook configurations point at a port where nothing listens and ignore
-    # failures: an operator whose webhook pods are gone, so its API admits invalid objects.
-    kueue-dead-webhooks) WITH_GANG=0 KUEUE_WEBHOOKS=dead ;;
+    # Kueue and JobSet run, but their webhook configurations point at a port where nothing listens and
+    # ignore failures: operators whose webhook pods are gone, so their APIs admit invalid objects.
+    dead-webhooks) WITH_GANG=0 WITH_JOBSET=1 WEBHOOKS=dead ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
@@ -76,5 +80,6 @@ load_profile() {
   [ "$WITH_COSCHED" = 1 ] && ALL_PORTS+=(P_COSCHED P_COSCHED_CTL_HEALTH P_COSCHED_CTL_METRICS)
   [ "$WITH_VOLCANO" = 1 ] && ALL_PORTS+=(P_VOLCANO_HEALTH P_VOLCANO_METRICS)
   [ "$WITH_KAI" = 1 ] && ALL_PORTS+=(P_KAI_METRICS P_KAI_PLUGINS P_KAI_BINDER)
+  [ "$WITH_JOBSET" = 1 ] && ALL_PORTS+=(P_JOBSET_WH P_JOBSET_HEALTH)
   return 0
 }
