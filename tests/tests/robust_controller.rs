@@ -1,8 +1,9 @@
-//! `robust_controller` end to end on testenv, both ways: on `default` Kueue's CRDs are Established, its
-//! webhook denies an invalid ResourceFlavor that schema validation admits, and its controller reconciles a
-//! ClusterQueue to Active; on `kueue-dead-webhooks` (webhooks pointing where nothing listens, failures
-//! ignored) the invalid object is admitted and the check fails, leaving nothing behind; on `no-gang` (no
-//! operator kaic recognises) the check is unknown, never a false fail.
+//! `robust_controller` end to end on testenv, both ways: on `default` Kueue and JobSet each have their CRDs
+//! Established, their webhooks deny an invalid object that schema validation admits, and their controllers
+//! reconcile a valid one (a ClusterQueue to Active, a JobSet to Completed); on `dead-webhooks` (webhooks
+//! pointing where nothing listens, failures ignored) both invalid objects are admitted and the check fails,
+//! leaving nothing behind; on `no-gang` (no operator kaic recognises) the check is unknown, never a false
+//! fail.
 
 use kaic_e2e::{client, cluster, live_kueue, run_kaic};
 
@@ -12,20 +13,30 @@ fn steps(check: &serde_json::Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn robust_controller_passes_with_kueue_and_leaves_nothing_behind() {
+async fn robust_controller_passes_with_kueue_and_jobset_and_leaves_nothing_behind() {
     let kubeconfig = cluster("default");
     let run = run_kaic(&kubeconfig, &["--focus", "robust_controller"]);
     let check = run.check("robust_controller");
     assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.starts_with("an AI operator works — Kueue: "), "{reason}");
-    assert!(reason.contains("webhook vresourceflavor.kb.io denied an invalid ResourceFlavor"), "{reason}");
+    assert!(
+        reason.contains("Kueue: CRDs Established (11); webhook vresourceflavor.kb.io denied a ResourceFlavor"),
+        "{reason}"
+    );
+    assert!(reason.contains("JobSet: CRDs Established (1); webhook vjobset.kb.io denied a JobSet"), "{reason}");
+    assert!(reason.contains("JobSet kaic-operator ran its Job and reached Completed"), "{reason}");
     let steps = steps(&check);
     let denial = steps.iter().find(|s| s.contains("denied by admission webhook vresourceflavor.kb.io"));
     let denial = denial.unwrap_or_else(|| panic!("the webhook denial is a step: {steps:#?}"));
     assert!(denial.contains("spec.nodeTaints[0].value: Invalid value"), "the webhook's own message: {denial}");
-    assert!(denial.contains("the same object with value \"valid\" was admitted"), "{denial}");
-    assert!(steps.iter().any(|s| s.contains("CRDs of kueue.x-k8s.io are Established")), "{steps:#?}");
+    assert!(denial.contains("its valid twin was admitted"), "{denial}");
+    let jobset = steps.iter().find(|s| s.starts_with("JobSet: dry run")).unwrap_or_else(|| panic!("{steps:#?}"));
+    assert!(
+        jobset.contains("'kaic-missing' does not appear in .spec.ReplicatedJobs"),
+        "JobSet's own message: {jobset}"
+    );
+    assert!(steps.iter().any(|s| s.contains("CRDs of kueue.x-k8s.io Established")), "{steps:#?}");
     assert!(steps.iter().any(|s| s.contains("served by URL https://127.0.0.1:")), "testenv serves by URL: {steps:#?}");
     assert!(steps.iter().any(|s| s.contains("became Active")), "{steps:#?}");
 
@@ -38,16 +49,21 @@ async fn robust_controller_passes_with_kueue_and_leaves_nothing_behind() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn robust_controller_fails_when_the_webhook_admits_an_invalid_object() {
-    let kubeconfig = cluster("kueue-dead-webhooks");
+    let kubeconfig = cluster("dead-webhooks");
     let run = run_kaic(&kubeconfig, &["--focus", "robust_controller"]);
     let check = run.check("robust_controller");
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
-    assert_eq!(check["reason"], "Kueue: the operator's webhook admitted an invalid object");
+    assert_eq!(
+        check["reason"],
+        "Kueue: the operator's webhook admitted an invalid object; JobSet: the operator's webhook admitted an invalid object"
+    );
     let expected = check["expected"].as_str().unwrap();
-    assert!(expected.contains("denied by a validating admission webhook"), "{expected}");
+    assert_eq!(expected.matches("denied by a validating admission webhook").count(), 2, "{expected}");
     let observed = check["observed"].as_str().unwrap();
-    assert!(observed.contains("admitted (server-side dry run, nothing stored)"), "{observed}");
-    assert!(observed.contains("vresourceflavor.kb.io"), "names the webhook that should have denied: {observed}");
+    assert_eq!(observed.matches("admitted (server-side dry run, nothing stored)").count(), 2, "{observed}");
+    for webhook in ["vresourceflavor.kb.io", "vjobset.kb.io"] {
+        assert!(observed.contains(webhook), "names the webhook that should have denied: {observed}");
+    }
     // The dry run stored nothing: no ResourceFlavor with an invalid taint exists, labelled or not.
     let client = client(&kubeconfig).await;
     let names = live_kueue(&client, "ResourceFlavor", "app.kubernetes.io/managed-by=kaic").await;
