@@ -48,6 +48,10 @@ pub struct Flavor {
     pub scheduler: &'static str,
     pub member: Member,
     pub queue: Option<Queue>,
+    /// Submit the gang as bare pods instead of a Job. KAI's podgrouper gives every pod that has an owner a
+    /// PodGroup of its own making (for a batch Job: one group of one per pod, overwriting the pod's
+    /// `pod-group-name`); it leaves alone only pods without an owner that already name their group.
+    pub bare_pods: bool,
 }
 
 /// The PodGroup-based schedulers kaic drives, as data.
@@ -62,6 +66,7 @@ pub const FLAVORS: [Flavor; 3] = [
         member: Member::Annotation("scheduling.k8s.io/group-name"),
         // Volcano's scheduler creates the `default` queue itself.
         queue: Some(Queue { default: "default", pod_label: None }),
+        bare_pods: false,
     },
     Flavor {
         solution: Solution::Kai,
@@ -73,6 +78,7 @@ pub const FLAVORS: [Flavor; 3] = [
         member: Member::Annotation("pod-group-name"),
         // KAI's quick start creates `default-queue`; pods name their queue by label as well.
         queue: Some(Queue { default: "default-queue", pod_label: Some("kai.scheduler/queue") }),
+        bare_pods: true,
     },
     Flavor {
         solution: Solution::Coscheduling,
@@ -84,6 +90,7 @@ pub const FLAVORS: [Flavor; 3] = [
         scheduler: "scheduler-plugins-scheduler",
         member: Member::Label("scheduling.x-k8s.io/pod-group"),
         queue: None,
+        bare_pods: false,
     },
 ];
 
@@ -168,6 +175,10 @@ impl GroupApi for CrdGroups {
             .map_err(|e| CheckError::api(format!("create {} PodGroup {name}", self.flavor.group), e))?;
         ctx.object(&format!("PodGroup-{name}"), &created);
         Ok(())
+    }
+
+    fn bare_pods(&self) -> bool {
+        self.flavor.bare_pods
     }
 
     fn join(&self, name: &str) -> Join {

@@ -83,7 +83,8 @@ impl Check for GangScheduling {
             "native API: Workloads and PodGroups native-fit (minCount 3) and native-big (minCount 4), their Jobs, and a \
              blocker pod taking a quarter of one node's free CPU",
             "Volcano, KAI scheduler, coscheduling: PodGroups <tag>-fit (minMember 3) and <tag>-big (minMember 4) of that \
-             project's API (tag volcano, kai, cosched), their Jobs with schedulerName set, and a blocker pod as above",
+             project's API (tag volcano, kai, cosched), their Jobs with schedulerName set (for KAI bare pods <tag>-fit-N \
+             and <tag>-big-N, which its podgrouper leaves in kaic's group), and a blocker pod as above",
         ]
     }
 

@@ -82,6 +82,11 @@ impl GangPods {
         self.pods.values().filter(|p| super::capacity::holds_resources(p)).count()
     }
 
+    /// How many pods finished successfully.
+    pub fn succeeded(&self) -> usize {
+        self.pods.values().filter(|p| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Succeeded")).count()
+    }
+
     /// Pod name → node, for the pods bound now.
     pub fn bound(&self) -> BTreeMap<String, String> {
         self.pods.values().filter_map(|p| node_of(p).map(|n| (name_of(p), n.to_string()))).collect()
@@ -237,6 +242,35 @@ pub async fn wait_all_bound(
     size: usize,
     timeout: Duration,
 ) -> Result<Duration, String> {
+    wait_pods(api, selector, timeout, |state| state.bound().len() >= size)
+        .await
+        .map_err(|(state, error)| format!("{}{error}", state.describe(size)))
+}
+
+/// Watches the pods matching `selector` until `size` of them have succeeded (bare gang pods, which have no
+/// Job to report completion), for at most `timeout`.
+///
+/// # Errors
+/// `Err(description)` when the time runs out.
+pub async fn wait_all_succeeded(
+    api: &Api<Pod>,
+    selector: &str,
+    size: usize,
+    timeout: Duration,
+) -> Result<Duration, String> {
+    wait_pods(api, selector, timeout, |state| state.succeeded() >= size).await.map_err(|(state, error)| {
+        format!("{} of {size} pods succeeded; {}{error}", state.succeeded(), state.describe(size))
+    })
+}
+
+/// Watches the pods matching `selector` until `done` holds; on timeout, the pods as last listed and the
+/// last watch error (worded to append).
+async fn wait_pods(
+    api: &Api<Pod>,
+    selector: &str,
+    timeout: Duration,
+    done: impl Fn(&GangPods) -> bool,
+) -> Result<Duration, (GangPods, String)> {
     let started = Instant::now();
     let deadline = started + timeout;
     let mut state = GangPods::default();
@@ -249,7 +283,7 @@ pub async fn wait_all_bound(
             Ok(Some(Err(e))) => last_error = format!(" (last watch error: {e})"),
             Ok(Some(Ok(event))) => {
                 state.apply(event);
-                if state.bound().len() >= size {
+                if done(&state) {
                     return Ok(started.elapsed());
                 }
             }
@@ -258,7 +292,7 @@ pub async fn wait_all_bound(
     if let Ok(listing) = api.list(&ListParams::default().labels(selector)).await {
         state.reset(listing.items);
     }
-    Err(format!("{}{last_error}", state.describe(size)))
+    Err((state, last_error))
 }
 
 /// True once the Job finished, successfully or not.

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::Api;
-use kube::api::{DeleteParams, ListParams};
+use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 
 use super::capacity::{self, format_milli};
@@ -57,6 +57,10 @@ pub trait GroupApi: Send + Sync {
     async fn create_group(&self, ctx: &CheckContext, name: &str, min_member: usize) -> Result<(), CheckError>;
     /// What joins a pod to group `name`.
     fn join(&self, name: &str) -> Join;
+    /// Whether the gang is submitted as bare pods rather than a Job (see `crd_group::Flavor::bare_pods`).
+    fn bare_pods(&self) -> bool {
+        false
+    }
     /// The group's state in one line (its phase or conditions), recording the object.
     async fn group_state(&self, ctx: &CheckContext, name: &str) -> String;
 }
@@ -129,21 +133,54 @@ async fn free_cpu(ctx: &CheckContext, skip_namespace: Option<&str>) -> Result<BT
     Ok(capacity::free_per_node(&nodes.items, &pods, "cpu", &BTreeMap::new(), false))
 }
 
-/// Waits for the Job of a bound gang to complete: `Some(failure)` when it does not.
+/// Submits the gang `name`: a Job, or (where the solution needs it) bare pods `<name>-<i>` built from the
+/// same pod template.
+async fn submit(ctx: &CheckContext, api: &dyn GroupApi, gang: GangJob<'_>) -> Result<(), CheckError> {
+    if !api.bare_pods() {
+        gang.create(ctx).await?;
+        return Ok(());
+    }
+    let job = gang.build(ctx)?;
+    let template = job.spec.map(|s| s.template).unwrap_or_default();
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace);
+    for i in 0..gang.parallelism {
+        let name = format!("{}-{i}", gang.name);
+        let mut metadata = template.metadata.clone().unwrap_or_default();
+        metadata.name = Some(name.clone());
+        let pod = Pod { metadata, spec: template.spec.clone(), ..Pod::default() };
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+    }
+    Ok(())
+}
+
+/// The gang's workload in words: `Job <name>` or `bare pods <name>-N`.
+fn workload(api: &dyn GroupApi, gang: &str) -> String {
+    if api.bare_pods() { format!("bare pods {gang}-N") } else { format!("Job {gang}") }
+}
+
+/// Waits for a bound gang to finish (its Job to complete, or all its bare pods to succeed): `Some(failure)`
+/// when it does not.
 async fn completion_failure(
     ctx: &CheckContext,
     api: &dyn GroupApi,
-    job: &str,
+    gang: &str,
     size: usize,
 ) -> Result<Option<SubResult>, CheckError> {
-    Ok(match wait_complete(ctx, job).await? {
-        Ok(()) => None,
-        Err(seen) => Some(SubResult::Fail {
-            reason: format!("the gang of {size} was bound but its Job did not complete"),
-            expected: format!("Job {job} Complete within {}s", COMPLETE_TIMEOUT.as_secs()),
-            observed: format!("{seen}; {}", api.group_state(ctx, job).await),
-        }),
-    })
+    let outcome = if api.bare_pods() {
+        let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace);
+        observe::wait_all_succeeded(&pods, &gang_selector(gang), size, COMPLETE_TIMEOUT).await.map(|_| ())
+    } else {
+        wait_complete(ctx, gang).await?
+    };
+    let Err(seen) = outcome else { return Ok(None) };
+    let what = workload(api, gang);
+    Ok(Some(SubResult::Fail {
+        reason: format!("the gang of {size} was bound but did not complete"),
+        expected: format!("{what} finished successfully within {}s", COMPLETE_TIMEOUT.as_secs()),
+        observed: format!("{seen}; {}", api.group_state(ctx, gang).await),
+    }))
 }
 
 /// Runs the positive and the negative case through `api`.
@@ -158,10 +195,11 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
     let fit = format!("{tag}-fit");
     let fit = fit.as_str();
     api.create_group(ctx, fit, POSITIVE_SIZE).await?;
-    gang_job(fit, POSITIVE_SIZE, 10, api.join(fit), json!({})).create(ctx).await?;
+    submit(ctx, api, gang_job(fit, POSITIVE_SIZE, 10, api.join(fit), json!({}))).await?;
     let submitted = Instant::now();
     ctx.step(format!(
-        "{tag}: submitted Job {fit}, {POSITIVE_SIZE} pods in PodGroup {fit} ({})",
+        "{tag}: submitted {}, {POSITIVE_SIZE} pods in PodGroup {fit} ({})",
+        workload(api, fit),
         api.policy(POSITIVE_SIZE)
     ));
     if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(fit), POSITIVE_SIZE, BIND_TIMEOUT).await {
@@ -177,7 +215,7 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
     if let Some(failure) = completion_failure(ctx, api, fit, POSITIVE_SIZE).await? {
         return Ok(failure);
     }
-    ctx.step(format!("{tag}: Job {fit} completed; {}", api.group_state(ctx, fit).await));
+    ctx.step(format!("{tag}: {} finished; {}", workload(api, fit), api.group_state(ctx, fit).await));
 
     // Negative: on one node, a blocker takes a quarter of the free CPU; the gang of 4 asks for a quarter each.
     let free = free_cpu(ctx, None).await?;
@@ -209,9 +247,11 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
     let big = format!("{tag}-big");
     let big = big.as_str();
     api.create_group(ctx, big, NEGATIVE_SIZE).await?;
-    gang_job(big, NEGATIVE_SIZE, unit_milli, api.join(big), json!({"affinity": pin_to(&node)})).create(ctx).await?;
+    let gang = gang_job(big, NEGATIVE_SIZE, unit_milli, api.join(big), json!({"affinity": pin_to(&node)}));
+    submit(ctx, api, gang).await?;
     ctx.step(format!(
-        "{tag}: submitted Job {big}, {NEGATIVE_SIZE} pods of {unit} on {node} in PodGroup {big} ({})",
+        "{tag}: submitted {}, {NEGATIVE_SIZE} pods of {unit} on {node} in PodGroup {big} ({})",
+        workload(api, big),
         api.policy(NEGATIVE_SIZE)
     ));
     let window = observe::watch_window(&pods, &gang_selector(big), NEGATIVE_SIZE, WINDOW).await?;
@@ -285,7 +325,7 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
         return Ok(failure);
     }
     let group = api.group_state(ctx, big).await;
-    ctx.step(format!("{tag}: Job {big} completed; {group}"));
+    ctx.step(format!("{tag}: {} finished; {group}", workload(api, big)));
     Ok(SubResult::Pass(format!(
         "a gang of {POSITIVE_SIZE} ({}) was bound in {} and completed; a gang of {NEGATIVE_SIZE} on node {node} with room for \
          {} stayed with 0 pods bound for {}s, was bound whole {} after the blocker went, and completed",
