@@ -11,8 +11,9 @@
 #    --pod-max-in-unschedulable-pods-duration=5s: coscheduling retries a rejected gang only on a pod or
 #    PodGroup event, or when kube-scheduler flushes its unschedulable pool (5 min by default); in a quiet
 #    test cluster nothing else wakes it, and kaic allows for the full 5 min on real clusters.
-#  * NVIDIA KAI scheduler v0.12.0 (addons/kai), schedulerName `kai-scheduler`: scheduler and binder (the
-#    scheduler decides, the binder binds through BindRequests). CRDs from deployments/kai-scheduler/crds of
+#  * NVIDIA KAI scheduler v0.12.0 (addons/kai), schedulerName `kai-scheduler`: scheduler, binder (the
+#    scheduler decides, the binder binds through BindRequests) and podgrouper (which gives every pod with
+#    an owner a PodGroup of its own making, as on a real installation). CRDs from deployments/kai-scheduler/crds of
 #    the module zip, and the queues its Helm chart creates: default-parent-queue and its child
 #    default-queue, unlimited. The scheduler runs upstream's default configuration.
 #
@@ -128,6 +129,8 @@ Y
     start_proc kai-binder env KUBECONFIG="$KCFG" "$KAI" binder --metrics-bind-address=0 \
       --health-probe-bind-address="127.0.0.1:$P_KAI_BINDER"
   fi
+  start_proc kai-podgrouper env KUBECONFIG="$KCFG" "$KAI" podgrouper --metrics-bind-address=0 \
+    --health-probe-bind-address="127.0.0.1:$P_KAI_PODGROUPER"
 }
 
 wait_kai_ready() {
@@ -135,4 +138,5 @@ wait_kai_ready() {
   if [ "$POD_GROUP_GANG" = 1 ]; then
     wait_for "KAI binder" 60 curl -sS -o /dev/null "http://127.0.0.1:$P_KAI_BINDER/"
   fi
+  wait_for "KAI podgrouper /readyz" 60 curl -fsS "http://127.0.0.1:$P_KAI_PODGROUPER/readyz"
 }

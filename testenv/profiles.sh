@@ -9,8 +9,8 @@
 #   +9 sim DRA driver health   +10 reserved: prometheus   +11 reserved: cluster-autoscaler
 #   +12 coscheduling scheduler  +13 coscheduling controller health  +14 its metrics
 #   +15 volcano health  +16 volcano metrics
-#   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health
-#   +20 JobSet webhook  +21 JobSet health
+#   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health (+22 its podgrouper)
+#   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks)
@@ -33,7 +33,7 @@ load_profile() {
   P_COSCHED=$((b + 12)) P_COSCHED_CTL_HEALTH=$((b + 13)) P_COSCHED_CTL_METRICS=$((b + 14))
   P_VOLCANO_HEALTH=$((b + 15)) P_VOLCANO_METRICS=$((b + 16))
   P_KAI_METRICS=$((b + 17)) P_KAI_PLUGINS=$((b + 18)) P_KAI_BINDER=$((b + 19))
-  P_JOBSET_WH=$((b + 20)) P_JOBSET_HEALTH=$((b + 21))
+  P_JOBSET_WH=$((b + 20)) P_JOBSET_HEALTH=$((b + 21)) P_KAI_PODGROUPER=$((b + 22))
   STATE="$HOME_DIR/clusters/$PROFILE"
   # Defaults: everything on.
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices
@@ -79,7 +79,7 @@ load_profile() {
   ALL_PORTS+=(P_SIM)
   [ "$WITH_COSCHED" = 1 ] && ALL_PORTS+=(P_COSCHED P_COSCHED_CTL_HEALTH P_COSCHED_CTL_METRICS)
   [ "$WITH_VOLCANO" = 1 ] && ALL_PORTS+=(P_VOLCANO_HEALTH P_VOLCANO_METRICS)
-  [ "$WITH_KAI" = 1 ] && ALL_PORTS+=(P_KAI_METRICS P_KAI_PLUGINS P_KAI_BINDER)
+  [ "$WITH_KAI" = 1 ] && ALL_PORTS+=(P_KAI_METRICS P_KAI_PLUGINS P_KAI_BINDER P_KAI_PODGROUPER)
   [ "$WITH_JOBSET" = 1 ] && ALL_PORTS+=(P_JOBSET_WH P_JOBSET_HEALTH)
   return 0
 }

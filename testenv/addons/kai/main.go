@@ -2,6 +2,7 @@
 //
 //	kai scheduler [flags] [--plugin-server-address ADDR]   the scheduler (schedulerName kai-scheduler)
 //	kai binder [flags]                                     the binder, which binds what the scheduler decided
+//	kai podgrouper [flags]                                 the podgrouper, which gives owned pods PodGroups
 //
 // The scheduler is started the way KAI's own cmd/scheduler starts it, with one difference: its plugin HTTP
 // server listens on --plugin-server-address (127.0.0.1 in testenv) instead of every interface. testenv runs
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	binder "github.com/NVIDIA/KAI-scheduler/cmd/binder/app"
+	podgrouper "github.com/NVIDIA/KAI-scheduler/cmd/podgrouper/app"
 	scheduler "github.com/NVIDIA/KAI-scheduler/cmd/scheduler/app"
 	"github.com/NVIDIA/KAI-scheduler/cmd/scheduler/app/options"
 	"github.com/NVIDIA/KAI-scheduler/pkg/binder/plugins"
@@ -32,7 +34,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fail(2, "usage: kai scheduler|binder [flags]")
+		fail(2, "usage: kai scheduler|binder|podgrouper [flags]")
 	}
 	command := os.Args[1]
 	// Both commands parse the global flag set from os.Args[1:]: drop the command word.
@@ -42,8 +44,12 @@ func main() {
 		runScheduler()
 	case "binder":
 		runBinder()
+	case "podgrouper":
+		if err := podgrouper.Run(); err != nil {
+			fail(1, fmt.Sprintf("podgrouper: %v", err))
+		}
 	default:
-		fail(2, fmt.Sprintf("kai: unknown command %q (want scheduler or binder)", command))
+		fail(2, fmt.Sprintf("kai: unknown command %q (want scheduler, binder or podgrouper)", command))
 	}
 }
 
