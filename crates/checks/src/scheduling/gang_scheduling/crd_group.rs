@@ -293,6 +293,9 @@ mod tests {
             assert_eq!(flavor(solution).unwrap().group, solution.api());
         }
         assert!(flavor(Solution::Kueue).is_none() && flavor(Solution::Native).is_none());
+        // Only KAI's podgrouper takes over the PodGroup of owned pods, so only KAI's gangs are bare pods.
+        let bare: Vec<_> = FLAVORS.iter().filter(|f| f.bare_pods).map(|f| f.solution).collect();
+        assert_eq!(bare, [Solution::Kai]);
     }
 
     #[test]
