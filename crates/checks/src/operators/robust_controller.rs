@@ -396,13 +396,17 @@ pub async fn webhook_backends(ctx: &CheckContext, webhook: &Webhook) -> Result<R
             pods.len()
         )));
     }
-    let api = Api::<Pod>::namespaced(ctx.client.clone(), namespace);
-    let mut running = Vec::new();
-    for name in &ready {
-        if let Some(pod) = api.get_opt(name).await.map_err(|e| CheckError::api(format!("get pod {name}"), e))? {
-            running.push(format!("{name} ({})", crate::wait::describe_pod(&pod)));
-        }
-    }
+    // Listed rather than read one by one: kaic is granted list on pods in every namespace, not get.
+    let listed = Api::<Pod>::namespaced(ctx.client.clone(), namespace)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| CheckError::api(format!("list pods in {namespace}"), e))?;
+    let running: Vec<String> = listed
+        .items
+        .iter()
+        .filter(|pod| pod.metadata.name.as_ref().is_some_and(|n| ready.contains(&n)))
+        .map(|pod| format!("{} ({})", pod.metadata.name.clone().unwrap_or_default(), crate::wait::describe_pod(pod)))
+        .collect();
     Ok(Ok(format!("Service {namespace}/{service}: ready pods {}", running.join(", "))))
 }
 
