@@ -5,6 +5,7 @@ K8S_VERSION=v1.37.2
 KWOK_VERSION=v0.8.0
 KUEUE_VERSION=v0.19.2
 JOBSET_VERSION=v0.11.0
+LWS_VERSION=v0.7.0
 VOLCANO_VERSION=v1.10.0   # the newest volcano.sh/volcano release the module proxy here serves
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
@@ -43,6 +44,7 @@ kueue_bin() { echo "$CACHE/kueue-$KUEUE_VERSION/kueue"; }
 kai_bin() { echo "$CACHE/kai-$(cd "$TESTENV_DIR/addons/kai" && hash_files go.mod go.sum main.go)/kai"; }
 kai_src() { module_src "github.com/NVIDIA/KAI-scheduler@$(awk '$1=="github.com/NVIDIA/KAI-scheduler"{print $2}' "$TESTENV_DIR/addons/kai/go.mod")"; }
 jobset_bin() { echo "$CACHE/jobset-$JOBSET_VERSION/jobset"; }
+lws_bin() { echo "$CACHE/lws-$LWS_VERSION/lws"; }
 volcano_bin() { echo "$CACHE/volcano-$VOLCANO_VERSION/vc-scheduler"; }
 # scheduler-plugins coscheduling (scheduler + PodGroup controller), our wrapper module in addons/coscheduling.
 coscheduling_bin() {
@@ -57,6 +59,7 @@ module_src() { # module@version
 }
 volcano_src() { module_src "volcano.sh/volcano@$VOLCANO_VERSION"; }
 jobset_src() { module_src "sigs.k8s.io/jobset@$JOBSET_VERSION"; }
+lws_src() { module_src "sigs.k8s.io/lws@$LWS_VERSION"; }
 scheduler_plugins_src() {
   module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
 }

@@ -10,7 +10,7 @@
 #   +12 coscheduling scheduler  +13 coscheduling controller health  +14 its metrics
 #   +15 volcano health  +16 volcano metrics
 #   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health (+22 its podgrouper)
-#   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health
+#   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health  +23 LWS webhook  +24 LWS health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks)
@@ -34,6 +34,7 @@ load_profile() {
   P_VOLCANO_HEALTH=$((b + 15)) P_VOLCANO_METRICS=$((b + 16))
   P_KAI_METRICS=$((b + 17)) P_KAI_PLUGINS=$((b + 18)) P_KAI_BINDER=$((b + 19))
   P_JOBSET_WH=$((b + 20)) P_JOBSET_HEALTH=$((b + 21)) P_KAI_PODGROUPER=$((b + 22))
+  P_LWS_WH=$((b + 23)) P_LWS_HEALTH=$((b + 24))
   STATE="$HOME_DIR/clusters/$PROFILE"
   # Defaults: everything on.
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices
@@ -46,12 +47,13 @@ load_profile() {
   POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
   KUEUE_WAIT_FOR_PODS_READY=1
-  WITH_JOBSET=0       # JobSet add-on (jobset.sh)
-  WEBHOOKS=live       # dead: Kueue's and JobSet's webhooks point where nothing listens, failures ignored
+  WITH_JOBSET=0       # JobSet add-on (operators.sh)
+  WITH_LWS=0          # LeaderWorkerSet add-on (operators.sh)
+  WEBHOOKS=live       # dead: the operators' webhooks point where nothing listens, failures ignored
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
-    # JobSet as a second AI operator for robust_controller.
-    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 ;;
+    # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
+    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -68,9 +70,10 @@ load_profile() {
     # their gang plugins (they bind a gang's pods one by one as they fit) and KAI, whose gang logic has no
     # switch, runs without its binder (nothing it schedules is ever bound).
     partial-pod-groups) WITH_KUEUE=0 WITH_GANG=0 WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 POD_GROUP_GANG=0 ;;
-    # Kueue and JobSet run, but their webhook configurations point at a port where nothing listens and
-    # ignore failures: operators whose webhook pods are gone, so their APIs admit invalid objects.
-    dead-webhooks) WITH_GANG=0 WITH_JOBSET=1 WEBHOOKS=dead ;;
+    # Kueue, JobSet and LeaderWorkerSet run, but their webhook configurations point at a port where
+    # nothing listens and ignore failures: operators whose webhook pods are gone, so their APIs admit
+    # invalid objects.
+    dead-webhooks) WITH_GANG=0 WITH_JOBSET=1 WITH_LWS=1 WEBHOOKS=dead ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
@@ -81,5 +84,6 @@ load_profile() {
   [ "$WITH_VOLCANO" = 1 ] && ALL_PORTS+=(P_VOLCANO_HEALTH P_VOLCANO_METRICS)
   [ "$WITH_KAI" = 1 ] && ALL_PORTS+=(P_KAI_METRICS P_KAI_PLUGINS P_KAI_BINDER P_KAI_PODGROUPER)
   [ "$WITH_JOBSET" = 1 ] && ALL_PORTS+=(P_JOBSET_WH P_JOBSET_HEALTH)
+  [ "$WITH_LWS" = 1 ] && ALL_PORTS+=(P_LWS_WH P_LWS_HEALTH)
   return 0
 }

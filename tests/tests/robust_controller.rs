@@ -1,9 +1,9 @@
-//! `robust_controller` end to end on testenv, both ways: on `default` Kueue and JobSet each have their CRDs
-//! Established, their webhooks deny an invalid object that schema validation admits, and their controllers
-//! reconcile a valid one (a ClusterQueue to Active, a JobSet to Completed); on `dead-webhooks` (webhooks
-//! pointing where nothing listens, failures ignored) both invalid objects are admitted and the check fails,
-//! leaving nothing behind; on `no-gang` (no operator kaic recognises) the check is unknown, never a false
-//! fail.
+//! `robust_controller` end to end on testenv, both ways: on `default` Kueue, JobSet and LeaderWorkerSet
+//! each have their CRDs Established, their webhooks deny an invalid object that schema validation admits,
+//! and their controllers reconcile a valid one (a ClusterQueue to Active, a JobSet to Completed, a
+//! LeaderWorkerSet to Available); on `dead-webhooks` (webhooks pointing where nothing listens, failures
+//! ignored) every invalid object is admitted and the check fails, leaving nothing behind; on `no-gang` (no
+//! operator kaic recognises) the check is unknown, never a false fail.
 
 use kaic_e2e::{client, cluster, live_kueue, run_kaic};
 
@@ -13,7 +13,7 @@ fn steps(check: &serde_json::Value) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn robust_controller_passes_with_kueue_and_jobset_and_leaves_nothing_behind() {
+async fn robust_controller_passes_with_kueue_jobset_and_lws_and_leaves_nothing_behind() {
     let kubeconfig = cluster("default");
     let run = run_kaic(&kubeconfig, &["--focus", "robust_controller"]);
     let check = run.check("robust_controller");
@@ -26,6 +26,11 @@ async fn robust_controller_passes_with_kueue_and_jobset_and_leaves_nothing_behin
     );
     assert!(reason.contains("JobSet: CRDs Established (1); webhook vjobset.kb.io denied a JobSet"), "{reason}");
     assert!(reason.contains("JobSet kaic-operator ran its Job and reached Completed"), "{reason}");
+    assert!(
+        reason.contains("LeaderWorkerSet: CRDs Established (1); webhook vleaderworkerset.kb.io denied"),
+        "{reason}"
+    );
+    assert!(reason.contains("LeaderWorkerSet kaic-operator started its leader and became Available"), "{reason}");
     let steps = steps(&check);
     let denial = steps.iter().find(|s| s.contains("denied by admission webhook vresourceflavor.kb.io"));
     let denial = denial.unwrap_or_else(|| panic!("the webhook denial is a step: {steps:#?}"));
@@ -55,13 +60,14 @@ async fn robust_controller_fails_when_the_webhook_admits_an_invalid_object() {
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
     assert_eq!(
         check["reason"],
-        "Kueue: the operator's webhook admitted an invalid object; JobSet: the operator's webhook admitted an invalid object"
+        "Kueue: the operator's webhook admitted an invalid object; JobSet: the operator's webhook admitted an invalid \
+         object; LeaderWorkerSet: the operator's webhook admitted an invalid object"
     );
     let expected = check["expected"].as_str().unwrap();
-    assert_eq!(expected.matches("denied by a validating admission webhook").count(), 2, "{expected}");
+    assert_eq!(expected.matches("denied by a validating admission webhook").count(), 3, "{expected}");
     let observed = check["observed"].as_str().unwrap();
-    assert_eq!(observed.matches("admitted (server-side dry run, nothing stored)").count(), 2, "{observed}");
-    for webhook in ["vresourceflavor.kb.io", "vjobset.kb.io"] {
+    assert_eq!(observed.matches("admitted (server-side dry run, nothing stored)").count(), 3, "{observed}");
+    for webhook in ["vresourceflavor.kb.io", "vjobset.kb.io", "vleaderworkerset.kb.io"] {
         assert!(observed.contains(webhook), "names the webhook that should have denied: {observed}");
     }
     // The dry run stored nothing: no ResourceFlavor with an invalid taint exists, labelled or not.

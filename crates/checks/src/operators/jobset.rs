@@ -3,16 +3,15 @@
 //! JobSet's validating webhook (`vjobset.kb.io`) refuses it. The reconciled object is a JobSet of one Job of
 //! one pod that exits at once, which JobSet's controller must drive to `Completed`.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::Api;
-use kube::api::{DynamicObject, GroupVersionKind, PostParams};
+use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
-use super::robust_controller::Operator;
+use super::robust_controller::{Operator, create_until_condition, pinned_api};
 use crate::capability::Capability;
-use crate::check::{CheckContext, CheckError, from_json};
-use crate::wait;
+use crate::check::{CheckContext, CheckError};
 
 /// How long JobSet may take to run its one pod and report Completed.
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -22,14 +21,6 @@ const VERSION: &str = "v1alpha2";
 pub struct JobSet;
 
 impl JobSet {
-    async fn api(ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError> {
-        let gvk = GroupVersionKind::gvk(GROUP, VERSION, "JobSet");
-        let (resource, _) = kube::discovery::pinned_kind(&ctx.client, &gvk).await.map_err(|e| {
-            CheckError::Other(format!("JobSet is installed but {GROUP}/{VERSION} does not serve JobSets ({e})"))
-        })?;
-        Ok(Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource))
-    }
-
     /// A JobSet with one replicated job `workers` of one pod that exits at once, whose success policy
     /// targets `target`.
     fn object(ctx: &CheckContext, name: &str, target: &str) -> Value {
@@ -48,13 +39,6 @@ impl JobSet {
             }
         })
     }
-}
-
-/// Whether a JobSet has a condition of `kind` that is True.
-fn has_condition(object: &DynamicObject, kind: &str) -> bool {
-    object.data["status"]["conditions"]
-        .as_array()
-        .is_some_and(|c| c.iter().any(|c| c["type"] == kind && c["status"] == "True"))
 }
 
 #[async_trait::async_trait]
@@ -76,7 +60,7 @@ impl Operator for JobSet {
     }
 
     async fn twin_api(&self, ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError> {
-        Self::api(ctx).await
+        pinned_api(ctx, GROUP, VERSION, "JobSet").await
     }
 
     fn twin(&self, ctx: &CheckContext, valid: bool) -> Value {
@@ -88,35 +72,19 @@ impl Operator for JobSet {
     }
 
     async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError> {
-        let api = Self::api(ctx).await?;
-        let name = "kaic-operator";
-        let object: DynamicObject = from_json(Self::object(ctx, name, "workers"))?;
-        let created = Instant::now();
-        let stored = api
-            .create(&PostParams::default(), &object)
-            .await
-            .map_err(|e| CheckError::api(format!("create JobSet {name}"), e))?;
-        ctx.object(&format!("JobSet-{name}"), &stored);
-        let finished =
-            |j: Option<&DynamicObject>| j.is_some_and(|j| has_condition(j, "Completed") || has_condition(j, "Failed"));
-        let expected = format!("JobSet {name} Completed within {}s", RECONCILE_TIMEOUT.as_secs());
-        let jobset = match wait::until(&api, name, "the JobSet to finish", RECONCILE_TIMEOUT, finished, |j| {
-            format!("conditions: {}", j.data["status"]["conditions"])
-        })
-        .await
-        {
-            Ok(jobset) => jobset,
-            Err(CheckError::Timeout { last_seen, .. }) => return Ok(Err((expected, last_seen))),
-            Err(e) => return Err(e),
-        };
-        ctx.object(&format!("JobSet-{name}-finished"), &jobset);
-        if !has_condition(&jobset, "Completed") {
-            return Ok(Err((expected, format!("conditions: {}", jobset.data["status"]["conditions"]))));
-        }
-        let took = created.elapsed();
+        let api = pinned_api(ctx, GROUP, VERSION, "JobSet").await?;
+        let object = Self::object(ctx, "kaic-operator", "workers");
+        let took =
+            match create_until_condition(ctx, &api, object, "Completed", Some("Failed"), RECONCILE_TIMEOUT).await? {
+                Ok(took) => took,
+                Err(failure) => return Ok(Err(failure)),
+            };
         ctx.record(|e| e.timing("JobSet: created to Completed", took));
-        ctx.step(format!("JobSet: {name} ran its Job and became Completed {:.1}s after creation", took.as_secs_f64()));
-        Ok(Ok(format!("JobSet {name} ran its Job and reached Completed in {:.1}s", took.as_secs_f64())))
+        ctx.step(format!(
+            "JobSet: kaic-operator ran its Job and became Completed {:.1}s after creation",
+            took.as_secs_f64()
+        ));
+        Ok(Ok(format!("JobSet kaic-operator ran its Job and reached Completed in {:.1}s", took.as_secs_f64())))
     }
 }
 

@@ -1,5 +1,6 @@
 //! `robust_controller`: an AI operator with CRDs and webhooks works. For each operator kaic can exercise
-//! (an [`Operator`]: Kueue in [`super::kueue`], JobSet in [`super::jobset`]), [`exercise`] checks that:
+//! (an [`Operator`]: Kueue in [`super::kueue`], JobSet in [`super::jobset`], LeaderWorkerSet in
+//! [`super::lws`]), [`exercise`] checks that:
 //!
 //! 1. its CRDs are Established;
 //! 2. a validating webhook covers its objects, and the pods behind the webhook's Service are Ready (a
@@ -10,12 +11,11 @@
 //!    runs persist nothing, so a broken webhook leaves no object behind;
 //! 4. its controller reconciles a valid object to its ready condition.
 //!
-//! Other operators kaic recognises (LeaderWorkerSet, KubeRay, Kubeflow Trainer) are named with what to
-//! verify by hand. The requirement asks for one working operator: one that passes is enough; one that
+//! Other operators kaic recognises (KubeRay, Kubeflow Trainer) are named with what to verify by hand. The requirement asks for one working operator: one that passes is enough; one that
 //! fails is reported with the pass of another; none exercisable is unknown, never a false fail.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
 use k8s_openapi::api::core::v1::Pod;
@@ -25,18 +25,18 @@ use kaic_model::Verdict;
 use kube::Api;
 use kube::api::ListParams;
 
-use kube::api::{DynamicObject, PostParams};
+use kube::api::{DynamicObject, GroupVersionKind, PostParams};
 use serde_json::Value;
 
-use super::{jobset, kueue};
+use super::{jobset, kueue, lws};
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::wait;
 
 pub struct RobustController;
 
 /// Operators kaic recognises but does not exercise yet: (capability, name, API group).
-const BY_HAND: [(Capability, &str, &str); 3] = [
-    (Capability::LeaderWorkerSet, "LeaderWorkerSet", "leaderworkerset.x-k8s.io"),
+const BY_HAND: [(Capability, &str, &str); 2] = [
     (Capability::KubeRay, "KubeRay", "ray.io"),
     (Capability::KubeflowTrainer, "Kubeflow Trainer", "trainer.kubeflow.org"),
 ];
@@ -69,6 +69,8 @@ impl Check for RobustController {
              kaic-operator-<run> (the ClusterQueue admits only kaic's own namespace)",
             "JobSet: server-side dry runs of two JobSets (persist nothing); JobSet kaic-operator with one Job of one \
              pod that exits at once",
+            "LeaderWorkerSet: server-side dry runs of two LeaderWorkerSets (persist nothing); LeaderWorkerSet \
+             kaic-operator with one group of one pod (the pause image)",
         ]
     }
 
@@ -78,7 +80,7 @@ impl Check for RobustController {
             .filter(|(capability, _, _)| ctx.capabilities.has(*capability))
             .map(|(_, name, group)| format!("{name} ({group})"))
             .collect();
-        let operators: [&dyn Operator; 2] = [&kueue::Kueue, &jobset::JobSet];
+        let operators: [&dyn Operator; 3] = [&kueue::Kueue, &jobset::JobSet, &lws::LeaderWorkerSet];
         let mut results = Vec::new();
         for operator in operators.into_iter().filter(|o| ctx.capabilities.has(o.capability())) {
             let result = exercise(ctx, operator).await.unwrap_or_else(|e| OperatorResult::Error(e.to_string()));
@@ -115,6 +117,72 @@ pub trait Operator: Send + Sync {
     /// Creates a valid object and waits for its ready condition: `Ok(Ok(what happened))`, or
     /// `Ok(Err((expected, observed)))` when the controller did not reconcile it in time.
     async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError>;
+}
+
+/// The namespaced API of `kind` at `group`/`version`, in the check's namespace.
+///
+/// # Errors
+/// [`CheckError::Other`] naming the version kaic drives when it is not served.
+pub async fn pinned_api(
+    ctx: &CheckContext,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Result<Api<DynamicObject>, CheckError> {
+    let gvk = GroupVersionKind::gvk(group, version, kind);
+    let (resource, _) = kube::discovery::pinned_kind(&ctx.client, &gvk).await.map_err(|e| {
+        CheckError::Other(format!(
+            "{group} is installed but {group}/{version} does not serve {kind} ({e}); kaic drives that version"
+        ))
+    })?;
+    Ok(Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource))
+}
+
+/// Whether an object has a condition of `kind` that is True.
+pub fn has_condition(object: &DynamicObject, kind: &str) -> bool {
+    object.data["status"]["conditions"]
+        .as_array()
+        .is_some_and(|c| c.iter().any(|c| c["type"] == kind && c["status"] == "True"))
+}
+
+/// Creates `value` through `api`, records it, and waits until it has condition `ready` (or `failed`) True:
+/// `Ok(Ok(time to ready))`, or `Ok(Err((expected, observed)))` when it failed or did not get there in time.
+///
+/// # Errors
+/// [`CheckError`] when the object cannot be created or watched.
+pub async fn create_until_condition(
+    ctx: &CheckContext,
+    api: &Api<DynamicObject>,
+    value: Value,
+    ready: &str,
+    failed: Option<&str>,
+    timeout: Duration,
+) -> Result<Result<Duration, (String, String)>, CheckError> {
+    let object: DynamicObject = from_json(value)?;
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let kind = object.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+    let created = Instant::now();
+    let stored = api
+        .create(&PostParams::default(), &object)
+        .await
+        .map_err(|e| CheckError::api(format!("create {kind} {name}"), e))?;
+    ctx.object(&format!("{kind}-{name}"), &stored);
+    let expected = format!("{kind} {name} {ready} within {}s", timeout.as_secs());
+    let done = |o: Option<&DynamicObject>| {
+        o.is_some_and(|o| has_condition(o, ready) || failed.is_some_and(|f| has_condition(o, f)))
+    };
+    let conditions = |o: &DynamicObject| format!("conditions: {}", o.data["status"]["conditions"]);
+    let finished = match wait::until(api, &name, &format!("the {kind} to be {ready}"), timeout, done, conditions).await
+    {
+        Ok(object) => object,
+        Err(CheckError::Timeout { last_seen, .. }) => return Ok(Err((expected, last_seen))),
+        Err(e) => return Err(e),
+    };
+    ctx.object(&format!("{kind}-{name}-{ready}"), &finished);
+    if !has_condition(&finished, ready) {
+        return Ok(Err((expected, conditions(&finished))));
+    }
+    Ok(Ok(created.elapsed()))
 }
 
 /// A server-side dry run of creating `value`: what admission said.
