@@ -147,6 +147,46 @@ pub fn from_json<K: serde::de::DeserializeOwned>(value: serde_json::Value) -> Re
         .map_err(|e| CheckError::Other(format!("kaic built an invalid {}: {e}", std::any::type_name::<K>())))
 }
 
+/// Creates an object of a discovered kind (built as JSON with `apiVersion` and `kind`) and records it as
+/// evidence `<Kind>-<name>`.
+///
+/// # Errors
+/// [`CheckError::Other`] if kaic built an invalid object; [`CheckError::Api`] if the API server refuses it.
+pub async fn create_dynamic(
+    ctx: &CheckContext,
+    api: &kube::Api<kube::api::DynamicObject>,
+    value: serde_json::Value,
+) -> Result<kube::api::DynamicObject, CheckError> {
+    let object: kube::api::DynamicObject = from_json(value)?;
+    let kind = object.types.as_ref().map_or("object", |t| t.kind.as_str());
+    let what = format!("{kind} {}", object.metadata.name.as_deref().unwrap_or_default());
+    let created = api
+        .create(&kube::api::PostParams::default(), &object)
+        .await
+        .map_err(|e| CheckError::api(format!("create {what}"), e))?;
+    ctx.object(&what.replace(' ', "-"), &created);
+    Ok(created)
+}
+
+/// The resource of `kind` at exactly `group`/`version`, for add-ons whose API kaic drives at one version.
+///
+/// # Errors
+/// [`CheckError::Other`] naming the version kaic drives when the cluster does not serve it.
+pub async fn pinned_resource(
+    ctx: &CheckContext,
+    group: &str,
+    version: &str,
+    kind: &str,
+) -> Result<kube::api::ApiResource, CheckError> {
+    let gvk = kube::api::GroupVersionKind::gvk(group, version, kind);
+    let (resource, _) = kube::discovery::pinned_kind(&ctx.client, &gvk).await.map_err(|e| {
+        CheckError::Other(format!(
+            "{group} is installed but {group}/{version} does not serve {kind} ({e}); kaic drives that version only"
+        ))
+    })?;
+    Ok(resource)
+}
+
 /// A behavioural check of one or more requirements.
 #[async_trait::async_trait]
 pub trait Check: Send + Sync {

@@ -17,15 +17,16 @@ use crate::check::{CheckContext, CheckError};
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 const GROUP: &str = "jobset.x-k8s.io";
 const VERSION: &str = "v1alpha2";
+const API_VERSION: &str = "jobset.x-k8s.io/v1alpha2";
 
 pub struct JobSet;
 
 impl JobSet {
     /// A JobSet with one replicated job `workers` of one pod that exits at once, whose success policy
     /// targets `target`.
-    fn object(ctx: &CheckContext, name: &str, target: &str) -> Value {
+    fn object(ctx: &CheckContext, api_version: &str, name: &str, target: &str) -> Value {
         json!({
-            "apiVersion": format!("{GROUP}/{VERSION}"), "kind": "JobSet",
+            "apiVersion": api_version, "kind": "JobSet",
             "metadata": {"name": name, "labels": ctx.labels()},
             "spec": {
                 "successPolicy": {"operator": "All", "targetReplicatedJobs": [target]},
@@ -59,12 +60,12 @@ impl Operator for JobSet {
         "jobsets"
     }
 
-    async fn twin_api(&self, ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError> {
-        pinned_api(ctx, GROUP, VERSION, "JobSet").await
+    async fn twin_api(&self, ctx: &CheckContext) -> Result<(Api<DynamicObject>, String), CheckError> {
+        Ok((pinned_api(ctx, GROUP, VERSION, "JobSet").await?, API_VERSION.to_string()))
     }
 
-    fn twin(&self, ctx: &CheckContext, valid: bool) -> Value {
-        Self::object(ctx, "operator-dry-run", if valid { "workers" } else { "kaic-missing" })
+    fn twin(&self, ctx: &CheckContext, api_version: &str, valid: bool) -> Value {
+        Self::object(ctx, api_version, "operator-dry-run", if valid { "workers" } else { "kaic-missing" })
     }
 
     fn invalid_twin(&self) -> String {
@@ -73,7 +74,7 @@ impl Operator for JobSet {
 
     async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError> {
         let api = pinned_api(ctx, GROUP, VERSION, "JobSet").await?;
-        let object = Self::object(ctx, "kaic-operator", "workers");
+        let object = Self::object(ctx, API_VERSION, "kaic-operator", "workers");
         let took =
             match create_until_condition(ctx, &api, object, "Completed", Some("Failed"), RECONCILE_TIMEOUT).await? {
                 Ok(took) => took,
@@ -96,7 +97,7 @@ mod tests {
     #[tokio::test]
     async fn the_twins_differ_only_in_the_success_policy_target() {
         let ctx = CheckContext::offline("robust_controller", CheckOptions::default());
-        let (valid, invalid) = (JobSet.twin(&ctx, true), JobSet.twin(&ctx, false));
+        let (valid, invalid) = (JobSet.twin(&ctx, API_VERSION, true), JobSet.twin(&ctx, API_VERSION, false));
         assert_eq!(valid["spec"]["successPolicy"]["targetReplicatedJobs"], json!(["workers"]));
         assert_eq!(invalid["spec"]["successPolicy"]["targetReplicatedJobs"], json!(["kaic-missing"]));
         let mut patched = invalid.clone();

@@ -3,17 +3,16 @@
 //! webhook (`vresourceflavor.kb.io`) checks it. The reconciled object is a ClusterQueue, which Kueue's
 //! controller marks `Active` once its ResourceFlavor exists.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
 
-use super::robust_controller::Operator;
+use super::robust_controller::{Operator, create_until_condition};
 use crate::capability::Capability;
-use crate::check::{CheckContext, CheckError};
-use crate::scheduling::gang_scheduling::kueue::{Apis, QueueView, create_dynamic};
-use crate::wait;
+use crate::check::{CheckContext, CheckError, create_dynamic};
+use crate::scheduling::gang_scheduling::kueue::Apis;
 
 /// How long Kueue's controller may take to mark a valid ClusterQueue Active.
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
@@ -39,15 +38,15 @@ impl Operator for Kueue {
         "resourceflavors"
     }
 
-    async fn twin_api(&self, ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError> {
+    async fn twin_api(&self, ctx: &CheckContext) -> Result<(Api<DynamicObject>, String), CheckError> {
         let apis = Apis::discover(ctx).await?;
-        Ok(Api::all_with(ctx.client.clone(), &apis.flavors))
+        Ok((Api::all_with(ctx.client.clone(), &apis.flavors), apis.flavors.api_version))
     }
 
-    fn twin(&self, ctx: &CheckContext, valid: bool) -> Value {
+    fn twin(&self, ctx: &CheckContext, api_version: &str, valid: bool) -> Value {
         let value = if valid { "valid" } else { INVALID_TAINT_VALUE };
         json!({
-            "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "ResourceFlavor",
+            "apiVersion": api_version, "kind": "ResourceFlavor",
             "metadata": {"name": ctx.cluster_name("operator-dry-run"), "labels": ctx.labels()},
             "spec": {"nodeTaints": [{"key": "kaic.dev/robust-controller", "value": value, "effect": "NoSchedule"}]}
         })
@@ -69,39 +68,19 @@ impl Operator for Kueue {
         )
         .await?;
         let queues = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues);
-        let created = Instant::now();
-        create_dynamic(
-            ctx,
-            &queues,
-            json!({
-                "apiVersion": apis.cluster_queues.api_version, "kind": "ClusterQueue",
-                "metadata": {"name": name, "labels": ctx.labels()},
-                "spec": {
-                    "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.namespace}},
-                    "resourceGroups": [{"coveredResources": ["cpu"],
-                        "flavors": [{"name": name, "resources": [{"name": "cpu", "nominalQuota": "1"}]}]}]
-                }
-            }),
-        )
-        .await?;
-        match wait::until(
-            &queues,
-            &name,
-            "the ClusterQueue to become Active",
-            RECONCILE_TIMEOUT,
-            |q: Option<&DynamicObject>| q.is_some_and(|q| QueueView::parse(q).active),
-            |q| format!("conditions: {}", q.data["status"]["conditions"]),
-        )
-        .await
-        {
-            Ok(queue) => ctx.object(&format!("ClusterQueue-{name}-active"), &queue),
-            Err(CheckError::Timeout { last_seen, .. }) => {
-                let expected = format!("ClusterQueue {name} Active within {}s", RECONCILE_TIMEOUT.as_secs());
-                return Ok(Err((expected, last_seen)));
+        let queue = json!({
+            "apiVersion": apis.cluster_queues.api_version, "kind": "ClusterQueue",
+            "metadata": {"name": name, "labels": ctx.labels()},
+            "spec": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": ctx.namespace}},
+                "resourceGroups": [{"coveredResources": ["cpu"],
+                    "flavors": [{"name": name, "resources": [{"name": "cpu", "nominalQuota": "1"}]}]}]
             }
-            Err(e) => return Err(e),
-        }
-        let took = created.elapsed();
+        });
+        let took = match create_until_condition(ctx, &queues, queue, "Active", None, RECONCILE_TIMEOUT).await? {
+            Ok(took) => took,
+            Err(failure) => return Ok(Err(failure)),
+        };
         ctx.record(|e| e.timing("Kueue: ClusterQueue created to Active", took));
         ctx.step(format!("Kueue: ClusterQueue {name} became Active {} ms after creation", took.as_millis()));
         Ok(Ok(format!("ClusterQueue {name} reconciled to Active in {} ms", took.as_millis())))

@@ -17,14 +17,15 @@ use crate::check::{CheckContext, CheckError};
 const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 const GROUP: &str = "leaderworkerset.x-k8s.io";
 const VERSION: &str = "v1";
+const API_VERSION: &str = "leaderworkerset.x-k8s.io/v1";
 
 pub struct LeaderWorkerSet;
 
 impl LeaderWorkerSet {
     /// A LeaderWorkerSet of one group of `size` pods running the pause image.
-    fn object(ctx: &CheckContext, name: &str, size: u32) -> Value {
+    fn object(ctx: &CheckContext, api_version: &str, name: &str, size: u32) -> Value {
         json!({
-            "apiVersion": format!("{GROUP}/{VERSION}"), "kind": "LeaderWorkerSet",
+            "apiVersion": api_version, "kind": "LeaderWorkerSet",
             "metadata": {"name": name, "labels": ctx.labels()},
             "spec": {
                 "replicas": 1,
@@ -58,12 +59,12 @@ impl Operator for LeaderWorkerSet {
         "leaderworkersets"
     }
 
-    async fn twin_api(&self, ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError> {
-        pinned_api(ctx, GROUP, VERSION, "LeaderWorkerSet").await
+    async fn twin_api(&self, ctx: &CheckContext) -> Result<(Api<DynamicObject>, String), CheckError> {
+        Ok((pinned_api(ctx, GROUP, VERSION, "LeaderWorkerSet").await?, API_VERSION.to_string()))
     }
 
-    fn twin(&self, ctx: &CheckContext, valid: bool) -> Value {
-        Self::object(ctx, "operator-dry-run", if valid { 1 } else { 0 })
+    fn twin(&self, ctx: &CheckContext, api_version: &str, valid: bool) -> Value {
+        Self::object(ctx, api_version, "operator-dry-run", if valid { 1 } else { 0 })
     }
 
     fn invalid_twin(&self) -> String {
@@ -72,7 +73,7 @@ impl Operator for LeaderWorkerSet {
 
     async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError> {
         let api = pinned_api(ctx, GROUP, VERSION, "LeaderWorkerSet").await?;
-        let object = Self::object(ctx, "kaic-operator", 1);
+        let object = Self::object(ctx, API_VERSION, "kaic-operator", 1);
         let took = match create_until_condition(ctx, &api, object, "Available", None, RECONCILE_TIMEOUT).await? {
             Ok(took) => took,
             Err(failure) => return Ok(Err(failure)),
@@ -94,7 +95,8 @@ mod tests {
     #[tokio::test]
     async fn the_twins_differ_only_in_the_group_size() {
         let ctx = CheckContext::offline("robust_controller", CheckOptions::default());
-        let (valid, invalid) = (LeaderWorkerSet.twin(&ctx, true), LeaderWorkerSet.twin(&ctx, false));
+        let (valid, invalid) =
+            (LeaderWorkerSet.twin(&ctx, API_VERSION, true), LeaderWorkerSet.twin(&ctx, API_VERSION, false));
         assert_eq!(valid["spec"]["leaderWorkerTemplate"]["size"], 1);
         let mut patched = invalid.clone();
         patched["spec"]["leaderWorkerTemplate"]["size"] = json!(1);

@@ -25,12 +25,12 @@ use kaic_model::Verdict;
 use kube::Api;
 use kube::api::ListParams;
 
-use kube::api::{DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{DynamicObject, PostParams};
 use serde_json::Value;
 
 use super::{jobset, kueue, lws};
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json, pinned_resource};
 use crate::wait;
 
 pub struct RobustController;
@@ -108,10 +108,10 @@ pub trait Operator: Send + Sync {
     fn group(&self) -> &'static str;
     /// The resource (plural) whose validating webhook kaic exercises.
     fn webhook_resource(&self) -> &'static str;
-    /// The API the dry-run twins go to.
-    async fn twin_api(&self, ctx: &CheckContext) -> Result<Api<DynamicObject>, CheckError>;
+    /// The API the dry-run twins go to, and the `apiVersion` they carry (the version discovered there).
+    async fn twin_api(&self, ctx: &CheckContext) -> Result<(Api<DynamicObject>, String), CheckError>;
     /// The dry-run object: valid, or differing from the valid one in one field that only the webhook checks.
-    fn twin(&self, ctx: &CheckContext, valid: bool) -> Value;
+    fn twin(&self, ctx: &CheckContext, api_version: &str, valid: bool) -> Value;
     /// The invalid twin in words, for sentences.
     fn invalid_twin(&self) -> String;
     /// Creates a valid object and waits for its ready condition: `Ok(Ok(what happened))`, or
@@ -129,12 +129,7 @@ pub async fn pinned_api(
     version: &str,
     kind: &str,
 ) -> Result<Api<DynamicObject>, CheckError> {
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (resource, _) = kube::discovery::pinned_kind(&ctx.client, &gvk).await.map_err(|e| {
-        CheckError::Other(format!(
-            "{group} is installed but {group}/{version} does not serve {kind} ({e}); kaic drives that version"
-        ))
-    })?;
+    let resource = pinned_resource(ctx, group, version, kind).await?;
     Ok(Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource))
 }
 
@@ -158,15 +153,10 @@ pub async fn create_until_condition(
     failed: Option<&str>,
     timeout: Duration,
 ) -> Result<Result<Duration, (String, String)>, CheckError> {
-    let object: DynamicObject = from_json(value)?;
-    let name = object.metadata.name.clone().unwrap_or_default();
-    let kind = object.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
     let created = Instant::now();
-    let stored = api
-        .create(&PostParams::default(), &object)
-        .await
-        .map_err(|e| CheckError::api(format!("create {kind} {name}"), e))?;
-    ctx.object(&format!("{kind}-{name}"), &stored);
+    let stored = create_dynamic(ctx, api, value).await?;
+    let name = stored.metadata.name.clone().unwrap_or_default();
+    let kind = stored.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
     let expected = format!("{kind} {name} {ready} within {}s", timeout.as_secs());
     let done = |o: Option<&DynamicObject>| {
         o.is_some_and(|o| has_condition(o, ready) || failed.is_some_and(|f| has_condition(o, f)))
@@ -240,9 +230,9 @@ pub async fn exercise(ctx: &CheckContext, operator: &dyn Operator) -> Result<Ope
         }
     }
 
-    let api = operator.twin_api(ctx).await?;
+    let (api, api_version) = operator.twin_api(ctx).await?;
     let invalid = operator.invalid_twin();
-    match dry_run(&api, operator.twin(ctx, true)).await? {
+    match dry_run(&api, operator.twin(ctx, &api_version, true)).await? {
         Admission::Accepted => {}
         other => {
             return Ok(OperatorResult::Error(format!(
@@ -251,7 +241,7 @@ pub async fn exercise(ctx: &CheckContext, operator: &dyn Operator) -> Result<Ope
             )));
         }
     }
-    let denied_by = match dry_run(&api, operator.twin(ctx, false)).await? {
+    let denied_by = match dry_run(&api, operator.twin(ctx, &api_version, false)).await? {
         Admission::DeniedByWebhook { webhook, message } => {
             ctx.step(format!(
                 "{name}: dry run of {invalid} denied by admission webhook {webhook}: {message}; its valid twin was admitted"

@@ -9,12 +9,12 @@
 
 use std::collections::BTreeMap;
 
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject};
 use serde_json::{Value, json};
 
 use super::detect::Solution;
 use super::pod_group::{GroupApi, Join};
-use crate::check::{CheckContext, CheckError, from_json};
+use crate::check::{CheckContext, CheckError, create_dynamic, pinned_resource};
 
 /// How a pod names the group it belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,15 +114,7 @@ impl CrdGroups {
     /// # Errors
     /// [`CheckError::Other`] naming the group and version when that version does not serve PodGroups.
     pub async fn resolve(ctx: &CheckContext, flavor: &'static Flavor) -> Result<Self, CheckError> {
-        let gvk = GroupVersionKind::gvk(flavor.group, flavor.version, "PodGroup");
-        let (resource, _) = kube::discovery::pinned_kind(&ctx.client, &gvk).await.map_err(|e| {
-            CheckError::Other(format!(
-                "{} is installed but {}/{} does not serve PodGroups ({e}); kaic drives that version only",
-                flavor.solution.name(),
-                flavor.group,
-                flavor.version
-            ))
-        })?;
+        let resource = pinned_resource(ctx, flavor.group, flavor.version, "PodGroup").await?;
         Ok(Self::with_resource(ctx, flavor, resource))
     }
 
@@ -133,22 +125,17 @@ impl CrdGroups {
     }
 
     /// The PodGroup object for a gang named `name` of at least `min_member` pods.
-    pub fn group_object(&self, ctx: &CheckContext, name: &str, min_member: usize) -> Result<DynamicObject, CheckError> {
+    pub fn group_object(&self, ctx: &CheckContext, name: &str, min_member: usize) -> Value {
         let mut spec = json!({"minMember": min_member});
         if let Some(queue) = &self.queue {
             spec["queue"] = json!(queue);
         }
-        let mut object: DynamicObject = from_json(json!({
+        json!({
             "apiVersion": self.resource.api_version,
             "kind": self.resource.kind,
             "metadata": {"name": name, "labels": ctx.labels()},
             "spec": spec
-        }))?;
-        object.types = Some(kube::api::TypeMeta {
-            api_version: self.resource.api_version.clone(),
-            kind: self.resource.kind.clone(),
-        });
-        Ok(object)
+        })
     }
 
     fn api(&self, ctx: &CheckContext) -> Api<DynamicObject> {
@@ -168,12 +155,7 @@ impl GroupApi for CrdGroups {
     }
 
     async fn create_group(&self, ctx: &CheckContext, name: &str, min_member: usize) -> Result<(), CheckError> {
-        let created = self
-            .api(ctx)
-            .create(&PostParams::default(), &self.group_object(ctx, name, min_member)?)
-            .await
-            .map_err(|e| CheckError::api(format!("create {} PodGroup {name}", self.flavor.group), e))?;
-        ctx.object(&format!("PodGroup-{name}"), &created);
+        create_dynamic(ctx, &self.api(ctx), self.group_object(ctx, name, min_member)).await?;
         Ok(())
     }
 
@@ -230,6 +212,7 @@ pub fn describe_status(name: &str, status: &Value) -> String {
 mod tests {
     use super::*;
     use crate::check::CheckOptions;
+    use kube::api::GroupVersionKind;
 
     fn ctx(options: CheckOptions) -> CheckContext {
         CheckContext::offline("gang_scheduling", options)
@@ -245,7 +228,7 @@ mod tests {
     async fn volcano_groups_carry_the_queue_and_pods_name_them_by_annotation() {
         let ctx = ctx(CheckOptions::default());
         let volcano = groups(&ctx, Solution::Volcano);
-        let group = serde_json::to_value(volcano.group_object(&ctx, "volcano-big", 4).unwrap()).unwrap();
+        let group = volcano.group_object(&ctx, "volcano-big", 4);
         assert_eq!(group["apiVersion"], "scheduling.volcano.sh/v1beta1");
         assert_eq!(group["kind"], "PodGroup");
         assert_eq!(group["spec"], json!({"minMember": 4, "queue": "default"}));
@@ -261,7 +244,7 @@ mod tests {
     async fn coscheduling_pods_name_their_group_by_label_and_have_no_queue() {
         let ctx = ctx(CheckOptions::default());
         let cosched = groups(&ctx, Solution::Coscheduling);
-        let group = serde_json::to_value(cosched.group_object(&ctx, "cosched-fit", 3).unwrap()).unwrap();
+        let group = cosched.group_object(&ctx, "cosched-fit", 3);
         assert_eq!(group["apiVersion"], "scheduling.x-k8s.io/v1alpha1");
         assert_eq!(group["spec"], json!({"minMember": 3}));
         let join = cosched.join("cosched-fit");
@@ -280,7 +263,7 @@ mod tests {
         assert_eq!(join.pod_spec["schedulerName"], "kai-prod");
         assert_eq!(join.annotations["pod-group-name"], "kai-big");
         assert_eq!(join.labels["kai.scheduler/queue"], "team-a");
-        let group = serde_json::to_value(kai.group_object(&ctx, "kai-big", 4).unwrap()).unwrap();
+        let group = kai.group_object(&ctx, "kai-big", 4);
         assert_eq!(group["apiVersion"], "scheduling.run.ai/v2alpha2");
         assert_eq!(group["spec"]["queue"], "team-a");
     }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams, PostParams};
+use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
@@ -34,8 +34,7 @@ use super::capacity::{self, milli};
 use super::detect::SubResult;
 use super::observe::{self, describe_job};
 use super::{BIND_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, gang_selector, secs};
-use crate::check::from_json;
-use crate::check::{CheckContext, CheckError};
+use crate::check::{CheckContext, CheckError, create_dynamic};
 use crate::labels;
 use crate::wait;
 
@@ -401,20 +400,6 @@ async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Option<PlatformPlan>,
         ctx.step(format!("Kueue: {note}"));
     }
     Ok(plan)
-}
-
-/// Creates an object of a discovered kind and records it.
-pub(crate) async fn create_dynamic(
-    ctx: &CheckContext,
-    api: &Api<DynamicObject>,
-    value: Value,
-) -> Result<DynamicObject, CheckError> {
-    let object: DynamicObject = from_json(value)?;
-    let what = format!("{} {}", object.types.as_ref().map(|t| t.kind.as_str()).unwrap_or("object"), object.name_any());
-    let created =
-        api.create(&PostParams::default(), &object).await.map_err(|e| CheckError::api(format!("create {what}"), e))?;
-    ctx.object(&what.replace(' ', "-"), &created);
-    Ok(created)
 }
 
 fn api_version(resource: &ApiResource) -> String {

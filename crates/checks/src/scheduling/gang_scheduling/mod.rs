@@ -177,9 +177,7 @@ impl GangJob<'_> {
                 "resources": self.resources,
             }]
         });
-        if let (Some(spec), Some(extra)) = (pod_spec.as_object_mut(), self.pod_spec.as_object()) {
-            spec.extend(extra.clone());
-        }
+        merge_fields(&mut pod_spec, &self.pod_spec);
         from_json(json!({
             "metadata": {"name": self.name, "labels": job_labels},
             "spec": {
@@ -255,9 +253,7 @@ pub async fn create_blocker(
         "terminationGracePeriodSeconds": 0,
         "containers": [{"name": "main", "image": ctx.options.pause_image, "resources": resources}]
     });
-    if let (Some(spec), Some(extra)) = (spec.as_object_mut(), placement.as_object()) {
-        spec.extend(extra.clone());
-    }
+    merge_fields(&mut spec, &placement);
     let pod: Pod = from_json(json!({"metadata": {"name": name, "labels": labels}, "spec": spec}))?;
     let created = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
         .create(&PostParams::default(), &pod)
@@ -265,6 +261,14 @@ pub async fn create_blocker(
         .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
     ctx.object(&format!("Pod-{name}"), &created);
     Ok(())
+}
+
+/// Adds the fields of the JSON object `extra` to the JSON object `target`, replacing fields of the same name
+/// (pod-spec fragments: placement, scheduling group, scheduler name).
+pub fn merge_fields(target: &mut serde_json::Value, extra: &serde_json::Value) {
+    if let (Some(target), Some(extra)) = (target.as_object_mut(), extra.as_object()) {
+        target.extend(extra.clone());
+    }
 }
 
 /// The label selector of a gang's pods.

@@ -23,7 +23,8 @@ use super::capacity::{self, format_milli};
 use super::detect::SubResult;
 use super::observe;
 use super::{
-    BIND_TIMEOUT, COMPLETE_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, create_blocker, gang_selector, secs, wait_complete,
+    BIND_TIMEOUT, COMPLETE_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, create_blocker, gang_selector, merge_fields, secs,
+    wait_complete,
 };
 use crate::check::{CheckContext, CheckError};
 
@@ -98,9 +99,7 @@ pub fn pin_to(node: &str) -> Value {
 /// fields (affinity).
 pub fn gang_job<'a>(name: &'a str, size: usize, cpu_milli: i128, join: Join, extra: Value) -> GangJob<'a> {
     let mut pod_spec = join.pod_spec;
-    if let (Some(spec), Some(extra)) = (pod_spec.as_object_mut(), extra.as_object()) {
-        spec.extend(extra.clone());
-    }
+    merge_fields(&mut pod_spec, &extra);
     GangJob {
         name,
         parallelism: size,
