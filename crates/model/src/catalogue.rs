@@ -2,8 +2,8 @@
 //! conformance version, with kaic's own short titles.
 //!
 //! These are facts copied from the official checklists (a unit test cross-checks them against the
-//! templates in `shared/checklists/`). The official description texts are deliberately not in the binary:
-//! the checklist filler reads them from the template the user supplies.
+//! templates kept as test data in `crates/certify/testdata/checklists/`). The official description texts
+//! are deliberately not in the binary: the checklist filler reads them from the template the user supplies.
 
 use std::fmt;
 use std::str::FromStr;
@@ -162,6 +162,26 @@ pub struct Requirement {
     /// For conditional requirements ("if the platform provides …"), the condition in a few words.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub condition: Option<&'static str>,
+}
+
+/// Keeps "not applicable" for requirements that have a condition ("if the platform provides …") only.
+/// For an unconditional requirement, a check that found nothing to test (no accelerator node: a GPU pool
+/// scaled to zero looks exactly like that) cannot say the requirement does not apply: the verdict becomes
+/// unknown, with what to do. `requirements` are the check's requirements in the run's catalogue; with none
+/// known the verdict is kept.
+pub fn honest_not_applicable(verdict: crate::Verdict, requirements: &[&Requirement]) -> crate::Verdict {
+    if verdict.outcome != crate::Outcome::NotApplicable
+        || requirements.is_empty()
+        || requirements.iter().any(|r| r.condition.is_some())
+    {
+        return verdict;
+    }
+    let ids = requirements.iter().map(|r| r.id).collect::<Vec<_>>().join(", ");
+    crate::Verdict::unknown(format!(
+        "{}; {ids} applies to every platform (it has no \"if\" condition), so this is not \"not applicable\": make what \
+         the check needs available (e.g. scale an accelerator node pool to at least one node) and rerun, or verify by hand",
+        verdict.reason
+    ))
 }
 
 /// One row of the master table: a requirement and its level in each version (`None`: not in that version).
@@ -337,7 +357,7 @@ mod tests {
     /// The ids, sections and levels of every official template, read the plain way.
     fn official(version: ConformanceVersion) -> Vec<(String, String, String)> {
         let path = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-            .join("../../../shared/checklists")
+            .join("../certify/testdata/checklists")
             .join(format!("AIConformance-{version}.yaml"));
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("failed to read {}: {e}", path.display()));
         let doc: serde_json::Value = serde_saphyr::from_str(&text).expect("template is YAML");

@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 pub struct Evidence {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub items: Vec<EvidenceItem>,
+    /// For a requirement that several solutions (or allocation paths) can meet: how each one fared, as
+    /// rolled up by [`crate::solutions::roll_up`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub solutions: Vec<crate::solutions::SolutionResult>,
 }
 
 /// One piece of evidence.
@@ -49,6 +53,12 @@ impl Evidence {
 
     pub fn value(&mut self, name: impl Into<String>, value: impl Into<String>) {
         self.items.push(EvidenceItem::Value { name: name.into(), value: value.into() });
+    }
+
+    /// Records how one solution fared (replacing an earlier result for the same solution).
+    pub fn solution(&mut self, result: crate::solutions::SolutionResult) {
+        self.solutions.retain(|r| r.name != result.name);
+        self.solutions.push(result);
     }
 
     /// The recorded timings, in order.

@@ -6,14 +6,17 @@
 //! - [`evidence`]: what a check saw, kept so a human can audit the verdict.
 //! - [`report`]: the versioned run report written as `results.json`.
 //! - [`render`]: JUnit and Markdown renderers of a report.
+//! - [`solutions`]: the one roll-up policy for requirements that several solutions can meet.
 
 pub mod catalogue;
 pub mod evidence;
 pub mod outcome;
 pub mod render;
 pub mod report;
+pub mod solutions;
 
 pub use catalogue::{Area, ConformanceVersion, Level, Requirement, RequirementId};
 pub use evidence::Evidence;
 pub use outcome::{Outcome, RequirementStatus, Verdict};
 pub use report::{CheckReport, RequirementReport, RunReport};
+pub use solutions::{SolutionResult, SolutionStatus};

@@ -32,6 +32,42 @@ pub struct RunReport {
     /// One entry per check that was selected, in the order they finished.
     pub checks: Vec<CheckReport>,
     pub summary: Summary,
+    /// What `--focus`, `--skip` and `--include-opt-in` asked for. Recorded so that a reader (and `kaic
+    /// checklist fill`, `kaic validate`) can tell a check that was never run from one that ran.
+    #[serde(default)]
+    pub selection: RunSelection,
+    /// The checks kaic has but this run left out, and why. A requirement whose check is here was not
+    /// tested because the user chose so, not because kaic cannot test it.
+    #[serde(default)]
+    pub left_out: Vec<LeftOutCheck>,
+    /// Whether the run was stopped (Ctrl-C) before every check finished: the report is then partial.
+    #[serde(default)]
+    pub interrupted: bool,
+}
+
+/// The check selection of a run, as given on the command line. Files of older kaic versions lack it
+/// and read as the default selection.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RunSelection {
+    /// `--focus`: only these check ids (empty: all).
+    #[serde(default)]
+    pub focus: Vec<String>,
+    /// `--skip`: not these check ids.
+    #[serde(default)]
+    pub skip: Vec<String>,
+    /// `--include-opt-in`: opt-in checks were run too.
+    #[serde(default)]
+    pub include_opt_in: bool,
+}
+
+/// A check the run's selection left out.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct LeftOutCheck {
+    pub id: String,
+    /// The requirements this check would have proved.
+    pub requirements: Vec<String>,
+    /// Why it was left out (e.g. `in --skip`).
+    pub why: String,
 }
 
 /// What preflight learnt about the cluster.
@@ -91,8 +127,15 @@ pub struct Summary {
     pub checks: BTreeMap<String, usize>,
     /// Requirement statuses by label (`met`, `not met`, …).
     pub requirements: BTreeMap<String, usize>,
-    /// MUST requirements that are not met or could not be decided.
+    /// MUST requirements that are not met or could not be decided (the union of the two lists below).
     pub musts_not_met: Vec<String>,
+    /// MUST requirements that a check showed are not met (a failure).
+    #[serde(default)]
+    pub musts_failed: Vec<String>,
+    /// MUST requirements that nothing failed but nothing proved either: unknown, error, partial, or no
+    /// automated check. A human must verify them (or kaic rerun once what they need is there).
+    #[serde(default)]
+    pub musts_not_verified: Vec<String>,
     /// True when every MUST is met or not applicable.
     pub all_musts_met: bool,
 }
@@ -102,7 +145,15 @@ impl RequirementReport {
     pub fn roll_up(requirement: &Requirement, checks: &[CheckReport]) -> Self {
         let mine: Vec<&CheckReport> =
             checks.iter().filter(|c| c.requirements.iter().any(|r| r == requirement.id)).collect();
-        let outcomes: Vec<Outcome> = mine.iter().map(|c| c.verdict.outcome).collect();
+        // Invariant: only a requirement with a condition can be "not applicable" (see
+        // `catalogue::honest_not_applicable`); for any other, a check's "not applicable" counts as unknown.
+        let outcomes: Vec<Outcome> = mine
+            .iter()
+            .map(|c| match c.verdict.outcome {
+                Outcome::NotApplicable if requirement.condition.is_none() => Outcome::Unknown,
+                outcome => outcome,
+            })
+            .collect();
         let status = RequirementStatus::roll_up(&outcomes);
         let reason = if mine.is_empty() {
             "no automated check ran for this requirement: verify it by hand and record the evidence".to_string()
@@ -132,10 +183,37 @@ impl Summary {
             *summary.requirements.entry(requirement.status.label().to_string()).or_default() += 1;
             if requirement.level == Level::Must && !requirement.status.satisfies() {
                 summary.musts_not_met.push(requirement.id.clone());
+                if requirement.status == RequirementStatus::NotMet {
+                    summary.musts_failed.push(requirement.id.clone());
+                } else {
+                    summary.musts_not_verified.push(requirement.id.clone());
+                }
             }
         }
         summary.all_musts_met = summary.musts_not_met.is_empty();
         summary
+    }
+}
+
+impl Summary {
+    /// The verdict in a line per finding, for the terminal and `report.md`: every MUST met, or the MUSTs that
+    /// failed and those not verified, named apart (a failure is a finding about the platform; "not verified"
+    /// is work left for a person or a rerun).
+    pub fn verdict_lines(&self) -> Vec<String> {
+        if self.all_musts_met {
+            return vec!["every MUST requirement is met".to_string()];
+        }
+        let mut lines = Vec::new();
+        if !self.musts_failed.is_empty() {
+            lines.push(format!("failed: {}", self.musts_failed.join(", ")));
+        }
+        if !self.musts_not_verified.is_empty() {
+            lines.push(format!(
+                "not verified: {} (unknown, error or no automated check)",
+                self.musts_not_verified.join(", ")
+            ));
+        }
+        lines
     }
 }
 
@@ -202,6 +280,9 @@ pub(crate) mod fixtures {
             requirements: reqs,
             checks,
             summary,
+            selection: RunSelection::default(),
+            left_out: vec![],
+            interrupted: false,
         }
     }
 }
@@ -224,6 +305,53 @@ mod tests {
     }
 
     #[test]
+    fn failed_and_not_verified_musts_are_named_apart() {
+        let report = sample_report();
+        assert_eq!(report.summary.musts_failed, vec!["gang_scheduling".to_string()]);
+        assert!(report.summary.musts_not_verified.contains(&"robust_controller".to_string()));
+        assert!(!report.summary.musts_not_verified.contains(&"gang_scheduling".to_string()));
+        let union = report.summary.musts_failed.len() + report.summary.musts_not_verified.len();
+        assert_eq!(union, report.summary.musts_not_met.len());
+    }
+
+    #[test]
+    fn only_a_conditional_requirement_can_be_not_applicable() {
+        use crate::catalogue::requirements;
+        let all = requirements(ConformanceVersion::V1_35);
+        let check = |id: &str| CheckReport {
+            id: id.into(),
+            requirements: vec![id.into()],
+            verdict: Verdict::not_applicable("no accelerator node seen"),
+            duration_millis: 1,
+            namespace: None,
+            evidence: Evidence::default(),
+            evidence_files: vec![],
+        };
+        // Every requirement of every catalogue, with a "not applicable" check: only conditional ones stay so.
+        for version in ConformanceVersion::ALL {
+            for requirement in requirements(version).iter() {
+                let rolled = RequirementReport::roll_up(requirement, &[check(requirement.id)]);
+                if requirement.condition.is_some() {
+                    assert_eq!(rolled.status, RequirementStatus::NotApplicable, "{}", requirement.id);
+                } else {
+                    assert_eq!(rolled.status, RequirementStatus::Unknown, "{} has no condition", requirement.id);
+                }
+            }
+        }
+        let secure = all.iter().find(|r| r.id == "secure_accelerator_access").unwrap();
+        let verdict =
+            crate::catalogue::honest_not_applicable(Verdict::not_applicable("no accelerator node seen"), &[secure]);
+        assert_eq!(verdict.outcome, Outcome::Unknown);
+        assert!(
+            verdict.reason.starts_with("no accelerator node seen; secure_accelerator_access applies to every platform")
+        );
+        assert!(verdict.reason.contains("scale an accelerator node pool to at least one node"), "{}", verdict.reason);
+        let sharing = all.iter().find(|r| r.id == "gpu_sharing").unwrap();
+        let kept = crate::catalogue::honest_not_applicable(Verdict::not_applicable("no sharing"), &[sharing]);
+        assert_eq!(kept.outcome, Outcome::NotApplicable, "gpu_sharing has a condition");
+    }
+
+    #[test]
     fn report_round_trips_through_json() {
         let report = sample_report();
         let text = serde_json::to_string(&report).unwrap();
@@ -232,10 +360,40 @@ mod tests {
     }
 
     #[test]
+    fn results_of_older_kaic_without_selection_still_parse() {
+        let mut value = serde_json::to_value(sample_report()).unwrap();
+        let map = value.as_object_mut().unwrap();
+        for field in ["selection", "left_out", "interrupted"] {
+            assert!(map.remove(field).is_some(), "{field} is written");
+        }
+        let back: RunReport = serde_json::from_value(value).unwrap();
+        assert_eq!(back.selection, RunSelection::default());
+        assert!(back.left_out.is_empty());
+        assert!(!back.interrupted);
+    }
+
+    #[test]
+    fn selection_left_out_and_interruption_round_trip() {
+        let mut report = sample_report();
+        report.selection = RunSelection { focus: vec![], skip: vec!["gang_scheduling".into()], include_opt_in: true };
+        report.left_out = vec![LeftOutCheck {
+            id: "gang_scheduling".into(),
+            requirements: vec!["gang_scheduling".into()],
+            why: "in --skip".into(),
+        }];
+        report.interrupted = true;
+        let text = serde_json::to_string(&report).unwrap();
+        assert!(text.contains("\"left_out\":[{\"id\":\"gang_scheduling\""), "{text}");
+        assert_eq!(serde_json::from_str::<RunReport>(&text).unwrap(), report);
+    }
+
+    #[test]
     fn schema_names_the_top_level_fields() {
         let schema = RunReport::json_schema();
         let props = schema["properties"].as_object().unwrap();
-        for field in ["schema", "run_id", "cluster", "requirements", "checks", "summary"] {
+        for field in
+            ["schema", "run_id", "cluster", "requirements", "checks", "summary", "selection", "left_out", "interrupted"]
+        {
             assert!(props.contains_key(field), "schema lacks {field}");
         }
     }

@@ -13,7 +13,13 @@ pub fn render(report: &RunReport) -> String {
     let verdict = if report.summary.all_musts_met {
         "**All MUST requirements are met.**".to_string()
     } else {
-        format!("**MUST requirements not met: {}.**", report.summary.musts_not_met.join(", "))
+        report
+            .summary
+            .verdict_lines()
+            .iter()
+            .map(|l| format!("**MUST requirements {l}.**"))
+            .collect::<Vec<_>>()
+            .join("\n\n")
     };
     let _ = writeln!(out, "# kaic conformance report\n");
     let _ = writeln!(out, "{verdict}\n");
@@ -29,6 +35,32 @@ pub fn render(report: &RunReport) -> String {
     let _ = writeln!(out, "| kaic | {} |", report.kaic_version);
     if !cluster.missing_permissions.is_empty() {
         let _ = writeln!(out, "| Missing permissions | {} |", cluster.missing_permissions.join(", "));
+    }
+    // A partial run, and checks the user chose not to run, must be visible where the verdict is read.
+    if report.interrupted {
+        let _ = writeln!(
+            out,
+            "| Interrupted | yes: the run was stopped before every check finished; this report is partial |"
+        );
+    }
+    let selection = &report.selection;
+    let mut given = Vec::new();
+    if !selection.focus.is_empty() {
+        given.push(format!("--focus {}", selection.focus.join(",")));
+    }
+    if !selection.skip.is_empty() {
+        given.push(format!("--skip {}", selection.skip.join(",")));
+    }
+    if selection.include_opt_in {
+        given.push("--include-opt-in".to_string());
+    }
+    if !given.is_empty() {
+        let _ = writeln!(out, "| Selection | `{}` |", given.join(" "));
+    }
+    if !report.left_out.is_empty() {
+        let left: Vec<String> =
+            report.left_out.iter().map(|l| format!("`{}` ({})", l.id, escape_cell(&l.why))).collect();
+        let _ = writeln!(out, "| Checks left out | {} |", left.join(", "));
     }
 
     let _ = writeln!(out, "\n## Requirements\n");
@@ -109,6 +141,24 @@ mod tests {
     #[test]
     fn markdown_snapshot() {
         insta::assert_snapshot!(render(&sample_report()));
+    }
+
+    #[test]
+    fn interruption_selection_and_left_out_checks_are_shown() {
+        let mut report = sample_report();
+        let plain = render(&report);
+        assert!(!plain.contains("| Interrupted |") && !plain.contains("| Selection |"), "{plain}");
+        report.interrupted = true;
+        report.selection.skip = vec!["gang_scheduling".into()];
+        report.left_out = vec![crate::report::LeftOutCheck {
+            id: "gang_scheduling".into(),
+            requirements: vec!["gang_scheduling".into()],
+            why: "in --skip".into(),
+        }];
+        let md = render(&report);
+        assert!(md.contains("| Interrupted | yes: the run was stopped before every check finished"), "{md}");
+        assert!(md.contains("| Selection | `--skip gang_scheduling` |"), "{md}");
+        assert!(md.contains("| Checks left out | `gang_scheduling` (in --skip) |"), "{md}");
     }
 
     #[test]
