@@ -33,7 +33,7 @@ fn main() {
     let per_version = if quick { 25 } else { 100 };
     let tmp = tempfile::tempdir().expect("a temporary folder");
     let checklists = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../../shared/checklists");
+        .join("testdata/checklists");
 
     let started = Instant::now();
     let mut files: Vec<(PathBuf, Template)> = Vec::new();

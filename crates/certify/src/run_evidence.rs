@@ -34,6 +34,11 @@ pub struct KaicRun {
     pub version: Option<ConformanceVersion>,
     pub run_id: Option<String>,
     pub requirements: BTreeMap<String, KaicVerdict>,
+    /// Per requirement id, its checks that the run did not complete: left out by the selection
+    /// (`--skip`, `--focus`; results.json only) or ended in error. Each says which check and why.
+    pub not_run: BTreeMap<String, Vec<String>>,
+    /// Whether the run was interrupted before every check finished (results.json only).
+    pub interrupted: bool,
 }
 
 /// The outcome of looking at a cited file.
@@ -88,11 +93,27 @@ pub fn parse_results(text: &str) -> Reading {
         .iter()
         .map(|r| (r.id.clone(), KaicVerdict { status: r.status, reason: r.reason.clone() }))
         .collect();
+    let mut not_run: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for left in &report.left_out {
+        for id in &left.requirements {
+            not_run.entry(id.clone()).or_default().push(format!("{} was left out of the run ({})", left.id, left.why));
+        }
+    }
+    for check in report.checks.iter().filter(|c| c.verdict.outcome == Outcome::Error) {
+        for id in &check.requirements {
+            not_run
+                .entry(id.clone())
+                .or_default()
+                .push(format!("{} ended in error: {}", check.id, check.verdict.reason));
+        }
+    }
     Reading::Kaic(KaicRun {
         kind: "results.json",
         version: Some(report.cluster.conformance_version),
         run_id: Some(report.run_id),
         requirements,
+        not_run,
+        interrupted: report.interrupted,
     })
 }
 
@@ -107,6 +128,7 @@ pub fn parse_junit(text: &str) -> Reading {
     };
     let version = version_text.parse().ok();
     let mut outcomes: BTreeMap<String, (Vec<Outcome>, Vec<String>)> = BTreeMap::new();
+    let mut not_run: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for case in report.test_suites.iter().flat_map(|s| &s.test_cases) {
         let Some(class) = &case.classname else { continue };
         let id = class.as_str().rsplit('.').next().unwrap_or_default().to_string();
@@ -125,6 +147,12 @@ pub fn parse_junit(text: &str) -> Reading {
                 (outcome, message.clone())
             }
         };
+        if outcome == Outcome::Error {
+            // kaic's JUnit message starts with the outcome ("error: timed out …").
+            let why = message.as_ref().map(|m| m.as_str()).unwrap_or_default();
+            let why = why.strip_prefix("error: ").unwrap_or(why);
+            not_run.entry(id.clone()).or_default().push(format!("{} ended in error: {why}", case.name.as_str()));
+        }
         let entry = outcomes.entry(id).or_default();
         // A requirement with no check appears as one skipped case named after it: that is no outcome.
         if !(case.name.as_str() == class.as_str().rsplit('.').next().unwrap_or_default()
@@ -144,7 +172,7 @@ pub fn parse_junit(text: &str) -> Reading {
             (id, KaicVerdict { status: RequirementStatus::roll_up(&outcomes), reason: reasons.join("; ") })
         })
         .collect();
-    Reading::Kaic(KaicRun { kind: "junit.xml", version, run_id: None, requirements })
+    Reading::Kaic(KaicRun { kind: "junit.xml", version, run_id: None, requirements, not_run, interrupted: false })
 }
 
 #[cfg(test)]

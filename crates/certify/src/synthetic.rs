@@ -10,7 +10,9 @@ use std::path::Path;
 use kaic_model::catalogue::{ConformanceVersion, requirements};
 use kaic_model::evidence::Evidence;
 use kaic_model::outcome::{Outcome, Verdict};
-use kaic_model::report::{CheckReport, ClusterInfo, RequirementReport, RunReport, SCHEMA_VERSION, Summary};
+use kaic_model::report::{
+    CheckReport, ClusterInfo, LeftOutCheck, RequirementReport, RunReport, RunSelection, SCHEMA_VERSION, Summary,
+};
 
 use crate::fill::RunArtifacts;
 use crate::platform_info::{Metadata, PlatformInfo};
@@ -58,7 +60,25 @@ pub fn report(version: ConformanceVersion, outcome_of: impl Fn(&str) -> Option<O
         requirements: reqs,
         checks,
         summary,
+        selection: RunSelection::default(),
+        left_out: vec![],
+        interrupted: false,
     }
+}
+
+/// `report` as if its check `check_id` had been left out with `--skip`: the check is gone from the
+/// checks, recorded as left out, and the requirements and summary are rolled up again.
+pub fn skip(mut report: RunReport, check_id: &str) -> RunReport {
+    let Some(at) = report.checks.iter().position(|c| c.id == check_id) else {
+        return report;
+    };
+    let check = report.checks.remove(at);
+    report.selection.skip.push(check.id.clone());
+    report.left_out.push(LeftOutCheck { id: check.id, requirements: check.requirements, why: "in --skip".into() });
+    let version = report.cluster.conformance_version;
+    report.requirements = requirements(version).iter().map(|r| RequirementReport::roll_up(r, &report.checks)).collect();
+    report.summary = Summary::of(&report.requirements, &report.checks);
+    report
 }
 
 /// The fictional vendor's platform-info for `version`: every metadata field, general notes, and

@@ -1,10 +1,22 @@
-//! Command-line behaviour that needs no cluster: the catalogue listing, argument errors and exit codes.
+//! Command-line behaviour that needs no cluster: the catalogue listing, argument errors, exit codes,
+//! and the certification commands on synthetic runs. Every file read is inside this repository.
+
+use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
+use kaic_certify::synthetic;
+use kaic_model::ConformanceVersion;
+use kaic_model::outcome::Outcome;
 use predicates::prelude::*;
 
 fn kaic() -> Command {
     Command::cargo_bin("kaic").expect("kaic is built")
+}
+
+/// An official template, from the copies kept as test data in this repository.
+fn template(version: ConformanceVersion) -> PathBuf {
+    Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+        .join(format!("../certify/testdata/checklists/AIConformance-{version}.yaml"))
 }
 
 #[test]
@@ -124,14 +136,25 @@ fn schema_describes_results_json() {
 
 #[test]
 fn help_documents_exit_codes() {
-    kaic().arg("--help").assert().success().stdout(predicate::str::contains("Exit codes: 0 every MUST met"));
+    kaic().arg("--help").assert().success().stdout(
+        predicate::str::contains("Exit codes: 0 every MUST met, 1 some MUST failed, 3 no MUST failed but some are undecided"),
+    );
+}
+
+#[test]
+fn a_timeout_scale_that_is_no_positive_factor_is_refused_with_the_fix() {
+    for (given, said) in [
+        ("0", "--timeout-scale 0 is out of range: give a factor between 0.1 and 100"),
+        ("fast", "'fast' is not a number: give a factor such as 2 or 1.5"),
+    ] {
+        kaic().args(["run", "--timeout-scale", given]).assert().code(2).stderr(predicate::str::contains(said));
+    }
 }
 
 #[test]
 fn validate_and_render_work_from_the_binary() {
     let dir = tempfile::tempdir().unwrap();
-    let template = std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
-        .join("../../../shared/checklists/AIConformance-1.36.yaml");
+    let template = template(ConformanceVersion::V1_36);
     // The bare template is not a valid submission: placeholders and empty statuses, exit 1.
     let product = dir.path().join("PRODUCT.yaml");
     std::fs::copy(&template, &product).unwrap();
@@ -186,4 +209,90 @@ fn keyed_options_name_the_known_keys() {
     ] {
         kaic().args(["run", flag, value]).assert().code(2).stderr(predicate::str::contains(said));
     }
+}
+
+/// A run folder of 1.36 with kaic's files (gang_scheduling left out with --skip) and a platform-info
+/// holding the metadata plus `extra`.
+fn skipped_gang_run(extra: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let version = ConformanceVersion::V1_36;
+    let report =
+        synthetic::report(version, |id| Some(if id == "gpu_sharing" { Outcome::NotApplicable } else { Outcome::Pass }));
+    synthetic::write_run_files(dir.path(), &synthetic::skip(report, "gang_scheduling")).unwrap();
+    let mut info = String::from("metadata:\n");
+    for (key, value) in synthetic::platform_info(version).metadata.fields() {
+        info.push_str(&format!("  {key}: \"{value}\"\n"));
+    }
+    info.push_str(extra);
+    std::fs::write(dir.path().join("platform-info.yaml"), info).unwrap();
+    std::fs::create_dir(dir.path().join("docs")).unwrap();
+    std::fs::write(dir.path().join("docs/gang.md"), "# Gang scheduling with Kueue\n").unwrap();
+    dir
+}
+
+fn fill_command(dir: &Path) -> Command {
+    let mut cmd = kaic();
+    cmd.args(["checklist", "fill", "--results"])
+        .arg(dir.join("results.json"))
+        .arg("--template")
+        .arg(template(ConformanceVersion::V1_36))
+        .arg("--platform-info")
+        .arg(dir.join("platform-info.yaml"));
+    cmd
+}
+
+#[test]
+fn a_vendor_cannot_overrule_a_check_left_out_of_the_run() {
+    // The vendor's status for the skipped check is refused; nothing is written.
+    let dir =
+        skipped_gang_run("requirements:\n  gang_scheduling:\n    status: Implemented\n    evidence: [docs/gang.md]\n");
+    fill_command(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it sets requirements.gang_scheduling.status to 'Implemented'"))
+        .stderr(predicate::str::contains("kaic's check gang_scheduling (in --skip) was left out of run r-test"))
+        .stderr(predicate::str::contains("nothing was written"));
+    assert!(!dir.path().join("PRODUCT.yaml").exists());
+
+    // Without it the fill leaves gang_scheduling to verify (exit 1) ...
+    let dir = skipped_gang_run("");
+    fill_command(dir.path()).assert().code(1).stdout(predicate::str::contains("  - gang_scheduling (MUST)"));
+    // ... and marking it Implemented by hand, citing one's own page, does not validate.
+    let product = dir.path().join("PRODUCT.yaml");
+    let text = std::fs::read_to_string(&product).unwrap();
+    let start = text.find("- id: gang_scheduling").unwrap();
+    let (before, item) = text.split_at(start);
+    let item = item.replacen("status: \"\"", "status: \"Implemented\"", 1).replacen(
+        "evidence: []",
+        "evidence: [\"docs/gang.md\"]",
+        1,
+    );
+    std::fs::write(&product, format!("{before}{item}")).unwrap();
+    kaic()
+        .arg("validate")
+        .arg(&product)
+        .arg("--template")
+        .arg(template(ConformanceVersion::V1_36))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "error   spec.schedulingOrchestration[0] (gang_scheduling).status: a MUST marked 'Implemented' but \
+             kaic's results.json 'results.json' shows its check gang_scheduling was left out of the run (in --skip)",
+        ))
+        .stdout(predicate::str::contains("INVALID by kaic's own stricter rules"));
+}
+
+#[test]
+fn an_interrupted_run_is_not_filled_from() {
+    let dir = skipped_gang_run("");
+    let results = dir.path().join("results.json");
+    let mut report: serde_json::Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    report["interrupted"] = true.into();
+    std::fs::write(&results, report.to_string()).unwrap();
+    fill_command(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("it was interrupted before every check finished"))
+        .stderr(predicate::str::contains("rerun `kaic run` to completion"));
+    assert!(!dir.path().join("PRODUCT.yaml").exists());
 }
