@@ -1,6 +1,9 @@
 //! Accelerator checks end to end on testenv, both ways: the conformant `default` cluster, and the broken
 //! profiles `leaky-devices` (every container on a GPU node sees every device) and `wrong-driver-version`
-//! (the runtime reports another driver than the one advertised).
+//! (the runtime reports another driver than the one advertised). testenv's simulated runtime prints what
+//! kaic's probe prints on a real node (device nodes, `nvidia-smi -L` output), so kaic's parsing runs as it
+//! would there. Nodes with broken runtimes, busy devices and a broken vendor DeviceClass are in
+//! `exotic_nodes.rs`.
 
 use kaic_e2e::{Run, cluster, run_kaic};
 
@@ -9,6 +12,28 @@ const ACCELERATOR_CHECKS: &str =
 
 fn steps(check: &serde_json::Value) -> Vec<String> {
     check["evidence"]["items"].as_array().unwrap().iter().filter_map(|i| i["text"].as_str().map(String::from)).collect()
+}
+
+/// The text of the evidence file of a probe log, by its name.
+fn log_file(run: &Run, check: &serde_json::Value, name: &str) -> String {
+    let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    let file = files
+        .iter()
+        .find(|f| f.ends_with(&format!("-{name}.log")))
+        .unwrap_or_else(|| panic!("no log {name}: {files:?}"));
+    std::fs::read_to_string(run.dir.path().join(file)).unwrap()
+}
+
+/// (name, status) of the solution results recorded for a check, one per case.
+fn solutions(check: &serde_json::Value) -> Vec<(String, String)> {
+    check["evidence"]["solutions"]
+        .as_array()
+        .map(|s| {
+            s.iter()
+                .map(|r| (r["name"].as_str().unwrap().to_string(), r["status"].as_str().unwrap().to_string()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn outcome(run: &Run, id: &str) -> (String, String) {
@@ -24,10 +49,30 @@ fn accelerator_checks_pass_on_a_conformant_cluster() {
 
     let (outcome_, reason) = outcome(&run, "secure_accelerator_access");
     assert_eq!(outcome_, "pass", "{reason}\n{stderr}");
-    // Both allocation paths were exercised, each with the two-pod case.
+    // Both allocation paths were exercised, each with the two-pod case; on DRA the second pod allocated
+    // through the platform's own DeviceClass (not mig.nvidia.com, which selects none of the free GPUs).
     assert!(reason.contains("device-plugin: on gpu-node-") && reason.contains("DRA: on gpu-node-"), "{reason}");
     assert!(reason.contains("a second pod saw another device"), "{reason}");
+    assert!(
+        reason
+            .contains("a second pod, allocated through the platform's DeviceClass gpu.nvidia.com, saw another device"),
+        "{reason}"
+    );
+    // The env-var escalation is its own case.
+    assert!(
+        reason.contains("NVIDIA_VISIBLE_DEVICES escalation: on gpu-node-")
+            && reason.contains("a container without a grant that sets NVIDIA_VISIBLE_DEVICES=all saw no device"),
+        "{reason}"
+    );
     let secure = run.check("secure_accelerator_access");
+    assert_eq!(
+        solutions(&secure),
+        vec![
+            ("device-plugin".to_string(), "pass".to_string()),
+            ("NVIDIA_VISIBLE_DEVICES escalation".to_string(), "pass".to_string()),
+            ("DRA".to_string(), "pass".to_string()),
+        ]
+    );
     let logs: Vec<&str> = secure["evidence"]["items"]
         .as_array()
         .unwrap()
@@ -35,9 +80,40 @@ fn accelerator_checks_pass_on_a_conformant_cluster() {
         .filter(|i| i["kind"] == "log")
         .filter_map(|i| i["name"].as_str())
         .collect();
-    for expected in ["dra-holder-holder", "dra-holder-sidecar", "dra-no-request-probe", "dp-second-holder"] {
+    for expected in [
+        "dra-holder-holder",
+        "dra-holder-sidecar",
+        "dra-no-request-probe",
+        "dp-second-holder",
+        "dp-no-request-escalate",
+    ] {
         assert!(logs.contains(&expected), "probe log {expected} kept as evidence: {logs:?}");
     }
+    // The probe logs carry the tool's own output, which kaic parsed.
+    let holder = log_file(&run, &secure, "dra-holder-holder");
+    assert!(
+        holder.contains("KAIC-TOOL-BEGIN list nvidia-smi -L\nGPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-"),
+        "{holder}"
+    );
+    let sidecar = log_file(&run, &secure, "dra-holder-sidecar");
+    assert!(sidecar.contains("KAIC-TOOL-MISSING list nvidia-smi -L"), "{sidecar}");
+    // Every probe pod was pinned by node affinity and hardened.
+    let pod = std::fs::read_to_string(
+        run.dir.path().join(
+            secure["evidence_files"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.contains("Pod-dra-holder"))
+                .unwrap(),
+        ),
+    )
+    .unwrap();
+    assert!(
+        pod.contains("matchFields") && pod.contains("runAsNonRoot: true") && pod.contains("NVIDIA_VISIBLE_DEVICES"),
+        "{pod}"
+    );
 
     let (outcome_, reason) = outcome(&run, "driver_runtime_management");
     assert_eq!(outcome_, "pass", "{reason}");
@@ -46,6 +122,7 @@ fn accelerator_checks_pass_on_a_conformant_cluster() {
     let (outcome_, reason) = outcome(&run, "gpu_sharing");
     assert_eq!(outcome_, "pass", "{reason}");
     assert!(reason.contains("DRA shared claim: 2 pods saw the same device"), "{reason}");
+    assert_eq!(solutions(&run.check("gpu_sharing")), vec![("DRA shared claim".to_string(), "pass".to_string())]);
 
     let (outcome_, reason) = outcome(&run, "virtualized_accelerator");
     assert_eq!(outcome_, "not_applicable", "{reason}");
@@ -65,6 +142,12 @@ fn a_node_leaking_devices_fails_secure_access() {
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("a pod without a request on the same node sees devices"), "{reason}");
     assert!(reason.contains("a container without a grant in the same pod sees devices"), "{reason}");
+    assert!(
+        reason.contains(
+            "NVIDIA_VISIBLE_DEVICES escalation: a container without a grant that sets NVIDIA_VISIBLE_DEVICES=all sees devices"
+        ),
+        "{reason}"
+    );
     let observed = check["observed"].as_str().unwrap();
     assert!(observed.contains("/dev/nvidia3"), "{observed}");
     assert_eq!(run.code(), 1);

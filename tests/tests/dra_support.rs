@@ -12,10 +12,13 @@ async fn dra_support_passes_on_a_conformant_cluster_and_leaves_nothing_behind() 
     let run = run_kaic(&kubeconfig, &["--focus", "dra_support", "--conformance-version", "1.35"]);
     let check = run.check("dra_support");
     assert_eq!(check["outcome"], "pass", "dra_support did not pass: {check:#}\nstderr:\n{}", run.stderr());
-    // The other MUSTs had no check, so they are unknown and the run exits 1 (not all MUSTs met).
-    assert_eq!(run.code(), 1, "stderr:\n{}", run.stderr());
+    // The other MUSTs had no check, so they are unknown: none failed, some undecided → exit code 3.
+    assert_eq!(run.code(), 3, "stderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.contains("gpu.nvidia.com"), "the reason names the real driver used: {reason}");
+    // Allocated as a user would too: through the platform's own class (the simulated NVIDIA driver installs
+    // gpu.nvidia.com and mig.nvidia.com; only the first selects the free whole GPUs).
+    assert!(reason.contains("through the platform's DeviceClass gpu.nvidia.com a claim got gpu-node-"), "{reason}");
 
     // Evidence: the round trip steps, the allocation timing, the claim and pod as files.
     let steps: Vec<&str> =
@@ -28,6 +31,12 @@ async fn dra_support_passes_on_a_conformant_cluster_and_leaves_nothing_behind() 
     }
     let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
     assert!(files.iter().any(|f| f.contains("ResourceClaim-")), "claim evidence written: {files:?}");
+    assert!(files.iter().any(|f| f.contains("Pod-dra-consumer-platform")), "the platform-class pod kept: {files:?}");
+    assert!(
+        steps.iter().any(|s| s
+            .starts_with("DRA: allocating through gpu.nvidia.com: the platform's DeviceClass gpu.nvidia.com selects")),
+        "which class and why: {steps:#?}"
+    );
     for file in &files {
         assert!(run.dir.path().join(file).is_file(), "{file} listed but not written");
     }

@@ -9,6 +9,10 @@ use std::fmt;
 pub enum Capability {
     /// `resource.k8s.io/v1` (Dynamic Resource Allocation) is served.
     Dra,
+    /// `resource.k8s.io` is served at a beta version (`v1beta2` or `v1beta1`). Without [`Self::Dra`] the
+    /// cluster serves DRA at a beta version only (Kubernetes 1.32–1.33, or a later one with v1 switched
+    /// off), which kaic does not drive: its DRA steps are reported unknown, never failed.
+    DraBeta,
     /// `gateway.networking.k8s.io` (Gateway API) is served.
     GatewayApi,
     /// The Gateway API Inference Extension (`inference.networking.k8s.io` or its x-k8s.io predecessor).
@@ -46,6 +50,7 @@ impl Capability {
     fn evidence(self) -> &'static [(&'static str, Option<&'static str>)] {
         match self {
             Self::Dra => &[("resource.k8s.io", Some("v1"))],
+            Self::DraBeta => &[("resource.k8s.io", Some("v1beta2")), ("resource.k8s.io", Some("v1beta1"))],
             Self::GatewayApi => &[("gateway.networking.k8s.io", Some("v1"))],
             Self::InferenceExtension => {
                 &[("inference.networking.k8s.io", None), ("inference.networking.x-k8s.io", None)]
@@ -70,8 +75,9 @@ impl Capability {
         }
     }
 
-    pub const ALL: [Capability; 16] = [
+    pub const ALL: [Capability; 17] = [
         Self::Dra,
+        Self::DraBeta,
         Self::GatewayApi,
         Self::InferenceExtension,
         Self::Kueue,
@@ -93,6 +99,7 @@ impl Capability {
     pub fn name(self) -> &'static str {
         match self {
             Self::Dra => "dra",
+            Self::DraBeta => "dra-beta",
             Self::GatewayApi => "gateway-api",
             Self::InferenceExtension => "inference-extension",
             Self::Kueue => "kueue",
@@ -148,6 +155,11 @@ impl Capabilities {
     pub fn insert(&mut self, capability: Capability) {
         self.0.insert(capability);
     }
+
+    /// Whether DRA is served at a beta version only (no `resource.k8s.io/v1`).
+    pub fn dra_beta_only(&self) -> bool {
+        self.has(Capability::DraBeta) && !self.has(Capability::Dra)
+    }
 }
 
 #[cfg(test)]
@@ -156,10 +168,14 @@ mod tests {
 
     #[test]
     fn dra_needs_the_v1_version() {
-        let beta_only = Capabilities::from_groups([("resource.k8s.io", vec!["v1beta2"])]);
+        let beta_only = Capabilities::from_groups([("resource.k8s.io", vec!["v1beta2", "v1beta1"])]);
         assert!(!beta_only.has(Capability::Dra));
+        assert!(beta_only.dra_beta_only());
+        assert!(Capabilities::from_groups([("resource.k8s.io", vec!["v1beta1"])]).dra_beta_only());
         let ga = Capabilities::from_groups([("resource.k8s.io", vec!["v1", "v1beta2"])]);
         assert!(ga.has(Capability::Dra));
+        assert!(!ga.dra_beta_only());
+        assert!(!Capabilities::from_groups([]).dra_beta_only());
     }
 
     #[test]

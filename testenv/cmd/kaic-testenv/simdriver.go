@@ -1,6 +1,8 @@
-// The simulated NVIDIA DRA driver and probe-pod runtime: publishes ResourceSlices and a DeviceClass for
-// every node labelled nvidia.com/gpu.present=true, and writes, for each probe pod, the devices each
-// container was allocated (DRA claim or extended resource) as kwok Logs, as a container runtime would show them.
+// The simulated NVIDIA DRA driver and probe-pod runtime: publishes ResourceSlices for every node labelled
+// nvidia.com/gpu.present=true and the DeviceClasses NVIDIA's driver installs, and writes, for each probe
+// pod, what kaic's probe script would print in each container given the devices that container was
+// allocated (DRA claim or extended resource): the device nodes the runtime injects and the raw output of
+// nvidia-smi (probe.go), as kwok Logs.
 package main
 
 import (
@@ -27,8 +29,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -38,9 +38,13 @@ import (
 )
 
 const (
-	driverName    = "gpu.nvidia.com"
-	gpuResource   = corev1.ResourceName("nvidia.com/gpu")
-	gpuNodeLabel  = "nvidia.com/gpu.present"
+	driverName   = "gpu.nvidia.com"
+	gpuResource  = corev1.ResourceName("nvidia.com/gpu")
+	gpuNodeLabel = "nvidia.com/gpu.present"
+	// runtimeLabel on a GPU node changes how its simulated NVIDIA runtime behaves (see probe.go):
+	// accept-env (honours NVIDIA_VISIBLE_DEVICES from containers without a grant, the toolkit's
+	// default) or driver-down (nvidia-smi cannot reach the driver).
+	runtimeLabel  = "testenv.kaic.dev/nvidia-runtime"
 	probeLabel    = "kaic.dev/probe"
 	probeValue    = "nvidia"
 	managedByKey  = "app.kubernetes.io/managed-by"
@@ -255,13 +259,18 @@ func runSimDriver(args []string) error {
 
 // ---------------------------------------------------------------- DRA publishing
 
-func (d *simDriver) deviceClass() *resourcev1.DeviceClass {
-	return &resourcev1.DeviceClass{
-		ObjectMeta: metav1.ObjectMeta{Name: driverName, Labels: map[string]string{managedByKey: managedByName}},
-		Spec: resourcev1.DeviceClassSpec{Selectors: []resourcev1.DeviceSelector{{CEL: &resourcev1.CELDeviceSelector{
-			Expression: fmt.Sprintf("device.driver == '%s' && device.attributes['%s'].type == 'gpu'", driverName, driverName),
-		}}}},
+// deviceClasses are the classes NVIDIA's DRA driver installs: whole GPUs and MIG instances. This
+// driver publishes whole GPUs only, so mig.nvidia.com selects none of them (as on a node without MIG).
+func (d *simDriver) deviceClasses() []*resourcev1.DeviceClass {
+	class := func(name, kind string) *resourcev1.DeviceClass {
+		return &resourcev1.DeviceClass{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{managedByKey: managedByName}},
+			Spec: resourcev1.DeviceClassSpec{Selectors: []resourcev1.DeviceSelector{{CEL: &resourcev1.CELDeviceSelector{
+				Expression: fmt.Sprintf("device.driver == '%s' && device.attributes['%s'].type == '%s'", driverName, driverName, kind),
+			}}}},
+		}
 	}
+	return []*resourcev1.DeviceClass{class(driverName, "gpu"), class("mig.nvidia.com", "mig")}
 }
 
 func (d *simDriver) slice(node *corev1.Node) *resourcev1.ResourceSlice {
@@ -310,13 +319,15 @@ func (d *simDriver) reconcileDRA(ctx context.Context, nodes []any) error {
 	if !d.dra {
 		return nil
 	}
-	if _, err := d.cs.ResourceV1().DeviceClasses().Get(ctx, driverName, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		if _, err := d.cs.ResourceV1().DeviceClasses().Create(ctx, d.deviceClass(), metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create DeviceClass: %w", err)
+	for _, class := range d.deviceClasses() {
+		if _, err := d.cs.ResourceV1().DeviceClasses().Get(ctx, class.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			if _, err := d.cs.ResourceV1().DeviceClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return fmt.Errorf("create DeviceClass %s: %w", class.Name, err)
+			}
+			log.Printf("created DeviceClass %s", class.Name)
+		} else if err != nil {
+			return err
 		}
-		log.Printf("created DeviceClass %s", driverName)
-	} else if err != nil {
-		return err
 	}
 	gpuNodes := 0
 	for _, o := range nodes {
@@ -582,78 +593,4 @@ func (d *simDriver) releaseExtOnly(p *corev1.Pod) {
 		}
 	}
 	delete(d.extPods, k)
-}
-
-var logsGVR = schema.GroupVersionResource{Group: "kwok.x-k8s.io", Version: "v1alpha1", Resource: "logs"}
-
-func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, gpuNode bool, ext map[string][]int, dra map[string][]gpuDev) error {
-	driver := d.g.driverVersion
-	if d.mode == "wrong-driver" {
-		driver = d.g.wrongDriver
-	}
-	var logs []any
-	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
-	now := time.Now().UTC()
-	for _, c := range containers {
-		var devs []gpuDev
-		if d.mode == "leaky" && gpuNode {
-			for i := 0; i < d.g.perNode; i++ {
-				devs = append(devs, gpuDev{index: i, uuid: gpuUUID(p.Spec.NodeName, i)})
-			}
-		} else {
-			seen := map[int]bool{}
-			for _, i := range ext[c.Name] {
-				if !seen[i] {
-					seen[i] = true
-					devs = append(devs, gpuDev{index: i, uuid: gpuUUID(p.Spec.NodeName, i)})
-				}
-			}
-			for _, g := range dra[c.Name] {
-				if !seen[g.index] {
-					seen[g.index] = true
-					devs = append(devs, g)
-				}
-			}
-		}
-		sort.Slice(devs, func(a, b int) bool { return devs[a].index < devs[b].index })
-		var lines []string
-		for _, g := range devs {
-			lines = append(lines, fmt.Sprintf("KAIC-DEVICE /dev/nvidia%d", g.index))
-		}
-		for _, g := range devs {
-			lines = append(lines, fmt.Sprintf("KAIC-GPU %s %s %s", g.uuid, driver, d.g.product))
-		}
-		lines = append(lines, "KAIC-END")
-		// CRI log format, which kwok's log server parses.
-		var b strings.Builder
-		for i, l := range lines {
-			ts := now.Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano)
-			fmt.Fprintf(&b, "%s stdout F %s\n", ts, l)
-		}
-		file := filepath.Join(d.logDir, fmt.Sprintf("%s_%s_%s_%s.log", p.Namespace, p.Name, p.UID, c.Name))
-		if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
-			return err
-		}
-		logs = append(logs, map[string]any{"containers": []any{c.Name}, "logsFile": file})
-		log.Printf("probe pod %s/%s container %s on %s: %d device(s) %v", p.Namespace, p.Name, c.Name, p.Spec.NodeName, len(devs), devs)
-	}
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-		"metadata": map[string]any{
-			"name": p.Name, "namespace": p.Namespace,
-			"labels":          map[string]any{managedByKey: managedByName},
-			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "Pod", "name": p.Name, "uid": string(p.UID)}},
-		},
-		"spec": map[string]any{"logs": logs},
-	}}
-	_, err := d.dyn.Resource(logsGVR).Namespace(p.Namespace).Create(ctx, obj, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		old, gerr := d.dyn.Resource(logsGVR).Namespace(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return gerr
-		}
-		obj.SetResourceVersion(old.GetResourceVersion())
-		_, err = d.dyn.Resource(logsGVR).Namespace(p.Namespace).Update(ctx, obj, metav1.UpdateOptions{})
-	}
-	return err
 }

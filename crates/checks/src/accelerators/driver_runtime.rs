@@ -14,8 +14,9 @@ use kaic_model::Verdict;
 
 use super::inventory::{AcceleratorNode, Inventory, Path};
 use super::probe::{self, ProbePod};
-use super::{CaseResult, Finding, conclude};
+use super::{CaseResult, Finding, Policy, finish};
 use crate::check::{Check, CheckContext, CheckError};
+use crate::timeouts::Wait;
 
 pub struct DriverRuntimeManagement;
 
@@ -37,6 +38,10 @@ impl Check for DriverRuntimeManagement {
         Duration::from_secs(300)
     }
 
+    fn waits(&self) -> &'static [(Wait, u32)] {
+        &[(Wait::ProbePod, 1)]
+    }
+
     fn creates(&self) -> &'static [&'static str] {
         &[
             "one probe pod with one device on an accelerator node (DRA claim when the driver publishes devices, else the extended resource)",
@@ -51,11 +56,14 @@ impl Check for DriverRuntimeManagement {
         // DRA first: the requirement prefers DRA as the mechanism for advertising versions.
         let paths: Vec<Path> = inventory.paths(ctx.options.allocation_mode).into_iter().rev().collect();
         let chosen = paths.iter().find_map(|p| inventory.best_node(*p, 1).map(|n| (*p, n)));
-        let case = match chosen {
-            None => CaseResult::Skipped("no accelerator node has a free device for the probe".into()),
-            Some((path, node)) => compare(ctx, node, path).await?,
+        let case = match (chosen, paths.first()) {
+            (Some((path, node)), _) => compare(ctx, node, path).await?,
+            (None, Some(path)) => CaseResult::Skipped(inventory.no_free_device(*path)),
+            (None, None) => CaseResult::Skipped(
+                "no accelerator node offers the allocation path chosen with --allocation-mode".into(),
+            ),
         };
-        Ok(conclude(&[("driver version".into(), case)], &inventory))
+        Ok(finish(ctx, Policy::EveryCase, &[("driver version".into(), case)], &inventory))
     }
 }
 
@@ -90,18 +98,13 @@ async fn compare(ctx: &CheckContext, node: &AcceleratorNode, path: Path) -> Resu
         ctx.step(format!("node {} advertises driver {version} via {source}", node.name));
     }
     let (grant, claims) = probe::prepare_one_device(ctx, node, path, "one-device").await?;
-    let pod = ProbePod {
-        name: "driver-probe".into(),
-        node: node.name.clone(),
-        vendor: node.vendor,
-        containers: vec![("probe".into(), grant)],
-        claims,
-    };
-    let results = probe::run(ctx, &[pod], Duration::from_secs(180)).await?;
+    let pod = ProbePod::on(node, "driver-probe", vec![("probe".into(), grant)], claims);
+    let results = probe::run(ctx, &[pod]).await?;
+    if let Some(error) = results.unusable(&[], &[("driver-probe", "probe")]) {
+        return Ok(error);
+    }
     let seen = results.get("driver-probe", "probe");
-    let mut reported: Vec<&str> = seen.gpus.iter().map(|g| g.driver_version.as_str()).collect();
-    reported.dedup();
-    let Some(runtime) = reported.first().copied() else {
+    let Some(runtime) = seen.driver_version.as_deref() else {
         return Ok(CaseResult::Skipped(format!(
             "the {} probe could not read a driver version in a container on {} (it saw {}): verify by hand with the vendor's tool",
             node.vendor.name,
@@ -149,6 +152,11 @@ fn same_version(a: &str, b: &str) -> bool {
 mod tests {
     use super::*;
     use crate::accelerators::inventory::tests::{gpu_node, slice};
+
+    #[test]
+    fn the_budget_covers_the_waits() {
+        assert!(DriverRuntimeManagement.timeout() >= crate::timeouts::sum(DriverRuntimeManagement.waits()));
+    }
 
     #[test]
     fn versions_compare_by_numbers() {

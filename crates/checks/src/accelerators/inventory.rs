@@ -1,19 +1,32 @@
 //! The accelerator inventory: which nodes carry which vendor's devices, through which allocation path
-//! (device-plugin extended resources, DRA ResourceSlices), how many are free, and which accelerators kaic
-//! does not recognise.
+//! (device-plugin extended resources, DRA ResourceSlices), how many are free, whether kaic may place a
+//! pod there (Ready, not cordoned), and which accelerators kaic does not recognise.
+//!
+//! Cluster-wide lists are paginated, and pods are listed per accelerator node (field selector
+//! `spec.nodeName`), so a large cluster is never read in one response.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use std::fmt::Debug;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
 use k8s_openapi::api::resource::v1::{DeviceAttribute, ResourceClaim, ResourceSlice};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::ListParams;
-use kube::{Api, ResourceExt};
+use kube::{Api, Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::vendor::{Vendor, looks_like_accelerator};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError};
-use crate::labels;
+use crate::{labels, pods};
+
+/// Page size of cluster-wide lists.
+const PAGE: u32 = 250;
+
+/// Above this many accelerator nodes the pods are listed cluster-wide (paginated) rather than per node.
+const PER_NODE_POD_LISTS: usize = 32;
 
 /// How a pod asks for an accelerator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -70,6 +83,10 @@ pub struct AcceleratorNode {
     pub name: String,
     pub vendor: &'static Vendor,
     pub labels: BTreeMap<String, String>,
+    /// Ready and not cordoned: kaic places pods only on such nodes.
+    pub schedulable: bool,
+    /// Tolerations for the node's own dedicated taints, never its cordon or NotReady taints.
+    pub tolerations: Value,
     /// Extended resource name → (allocatable, requested by running pods).
     pub extended: BTreeMap<String, (i64, i64)>,
     pub dra: Vec<DraDevice>,
@@ -119,30 +136,38 @@ pub struct Inventory {
 }
 
 impl Inventory {
-    /// Reads nodes, running pods, ResourceSlices and ResourceClaims.
+    /// Reads nodes, ResourceSlices and ResourceClaims, then the running pods of the accelerator nodes.
     ///
     /// # Errors
     /// [`CheckError::Api`] when a list call fails.
     pub async fn read(ctx: &CheckContext) -> Result<Self, CheckError> {
-        let nodes: Api<Node> = Api::all(ctx.client.clone());
-        let nodes = nodes.list(&ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?.items;
-        let pods: Api<Pod> = Api::all(ctx.client.clone());
-        let pods = pods
-            .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
-            .await
-            .map_err(|e| CheckError::api("list pods", e))?
-            .items;
+        let nodes: Vec<Node> = list_all(&Api::all(ctx.client.clone()), ListParams::default(), "nodes").await?;
         let (slices, claims) = if ctx.capabilities.has(Capability::Dra) {
-            let slices: Api<ResourceSlice> = Api::all(ctx.client.clone());
-            let claims: Api<ResourceClaim> = Api::all(ctx.client.clone());
             (
-                slices.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceSlices", e))?.items,
-                claims.list(&ListParams::default()).await.map_err(|e| CheckError::api("list ResourceClaims", e))?.items,
+                list_all(&Api::all(ctx.client.clone()), ListParams::default(), "ResourceSlices").await?,
+                list_all(&Api::all(ctx.client.clone()), ListParams::default(), "ResourceClaims").await?,
             )
         } else {
             (Vec::new(), Vec::new())
         };
-        Ok(Self::from_objects(&nodes, &pods, &slices, &claims))
+        // Pods matter only on accelerator nodes (for the extended resources they hold).
+        let accelerator_nodes = Self::from_objects(&nodes, &[], &slices, &claims).nodes;
+        let running = "status.phase!=Succeeded,status.phase!=Failed";
+        let pods_api: Api<Pod> = Api::all(ctx.client.clone());
+        let mut pods = Vec::new();
+        if accelerator_nodes.len() <= PER_NODE_POD_LISTS {
+            for node in &accelerator_nodes {
+                let fields = format!("spec.nodeName={},{running}", node.name);
+                pods.extend(list_all(&pods_api, ListParams::default().fields(&fields), "pods").await?);
+            }
+        } else {
+            pods = list_all(&pods_api, ListParams::default().fields(running), "pods").await?;
+        }
+        let inventory = Self::from_objects(&nodes, &pods, &slices, &claims);
+        for node in inventory.nodes.iter().filter(|n| !n.schedulable) {
+            ctx.step(format!("node {} is cordoned or not Ready: kaic places no pod there", node.name));
+        }
+        Ok(inventory)
     }
 
     /// Builds the inventory from listed objects (pure, so it is unit-tested).
@@ -223,17 +248,26 @@ impl Inventory {
                     .find(|v| v.presence_labels.iter().any(|l| labels.get(*l).is_some_and(|x| x == "true")))
             });
             if let Some(vendor) = vendor {
-                result.push(AcceleratorNode { name, vendor, labels, extended, dra });
+                result.push(AcceleratorNode {
+                    name,
+                    vendor,
+                    labels,
+                    schedulable: pods::node_ready_and_schedulable(node),
+                    tolerations: pods::tolerations_for(node),
+                    extended,
+                    dra,
+                });
             }
         }
         Self { nodes: result, unrecognised: unrecognised.into_iter().collect() }
     }
 
-    /// The node with the most free devices through `path`, among those with at least `need` free.
+    /// The node with the most free devices through `path`, among the Ready, uncordoned nodes with at least
+    /// `need` free.
     pub fn best_node(&self, path: Path, need: i64) -> Option<&AcceleratorNode> {
         self.nodes
             .iter()
-            .filter(|n| n.free(path) >= need)
+            .filter(|n| n.schedulable && n.free(path) >= need)
             .max_by_key(|n| (n.free(path), std::cmp::Reverse(n.name.clone())))
     }
 
@@ -253,6 +287,50 @@ impl Inventory {
                 self.unrecognised.join(", ")
             )
         })
+    }
+
+    /// Why no node was chosen for `path`: every device in use, or the nodes with free devices cordoned or
+    /// not Ready. Says what a person can do, for an unknown verdict.
+    pub fn no_free_device(&self, path: Path) -> String {
+        let unusable: Vec<&str> =
+            self.nodes.iter().filter(|n| !n.schedulable && n.free(path) > 0).map(|n| n.name.as_str()).collect();
+        if unusable.is_empty() {
+            format!(
+                "every {} device is in use: free one device on an accelerator node and rerun, or verify by hand",
+                path.name()
+            )
+        } else {
+            format!(
+                "the nodes with a free {} device ({}) are cordoned or not Ready: make one schedulable and rerun, or verify by hand",
+                path.name(),
+                unusable.join(", ")
+            )
+        }
+    }
+
+    /// The attributes of every DRA device of `driver`, for choosing the platform's DeviceClass.
+    pub fn dra_attributes(&self, driver: &str) -> Vec<&BTreeMap<String, String>> {
+        self.nodes.iter().flat_map(|n| &n.dra).filter(|d| d.driver == driver).map(|d| &d.attributes).collect()
+    }
+}
+
+/// Lists every object of a kind, a page at a time.
+///
+/// # Errors
+/// [`CheckError::Api`] naming `what` when a page cannot be read.
+pub async fn list_all<K>(api: &Api<K>, params: ListParams, what: &str) -> Result<Vec<K>, CheckError>
+where
+    K: Resource + Clone + Debug + DeserializeOwned,
+{
+    let mut items = Vec::new();
+    let mut params = params.limit(PAGE);
+    loop {
+        let page = api.list(&params).await.map_err(|e| CheckError::api(format!("list {what}"), e))?;
+        items.extend(page.items);
+        match page.metadata.continue_ {
+            Some(token) if !token.is_empty() => params = params.continue_token(&token),
+            _ => return Ok(items),
+        }
     }
 }
 
@@ -303,9 +381,15 @@ pub(crate) mod tests {
     pub fn gpu_node(name: &str, gpus: i64) -> Node {
         serde_json::from_value(json!({
             "metadata": {"name": name, "labels": {"nvidia.com/gpu.present": "true", "nvidia.com/cuda.driver-version.full": "580.95.05"}},
-            "status": {"allocatable": {"cpu": "64", "nvidia.com/gpu": gpus.to_string()}}
+            "status": {"allocatable": {"cpu": "64", "nvidia.com/gpu": gpus.to_string()},
+                       "conditions": [{"type": "Ready", "status": "True"}]}
         }))
         .unwrap()
+    }
+
+    fn cordoned(mut node: Node) -> Node {
+        node.spec.get_or_insert_with(Default::default).unschedulable = Some(true);
+        node
     }
 
     pub fn slice(node: &str, devices: &[&str]) -> ResourceSlice {
@@ -356,6 +440,40 @@ pub(crate) mod tests {
         assert_eq!(inv.paths(AllocationMode::Auto), vec![Path::DevicePlugin, Path::Dra]);
         assert_eq!(inv.paths(AllocationMode::Dra), vec![Path::Dra]);
         assert_eq!(n0.dra[0].attributes["uuid"], "GPU-gpu-0-gpu-0");
+    }
+
+    #[test]
+    fn cordoned_or_not_ready_nodes_are_never_chosen() {
+        let mut not_ready = gpu_node("gpu-2", 4);
+        not_ready.status.as_mut().unwrap().conditions.as_mut().unwrap()[0].status = "False".into();
+        let inv =
+            Inventory::from_objects(&[cordoned(gpu_node("gpu-0", 4)), gpu_node("gpu-1", 1), not_ready], &[], &[], &[]);
+        assert_eq!(inv.nodes.len(), 3, "still accelerator nodes");
+        assert_eq!(inv.best_node(Path::DevicePlugin, 1).unwrap().name, "gpu-1");
+        assert!(inv.best_node(Path::DevicePlugin, 2).is_none());
+        assert_eq!(
+            inv.no_free_device(Path::DevicePlugin),
+            "the nodes with a free device-plugin device (gpu-0, gpu-2) are cordoned or not Ready: make one schedulable and rerun, or verify by hand"
+        );
+        let busy = Inventory::from_objects(&[gpu_node("gpu-0", 3)], &[pod_using("gpu-0", 3)], &[], &[]);
+        assert!(busy.no_free_device(Path::DevicePlugin).starts_with("every device-plugin device is in use"));
+    }
+
+    #[test]
+    fn tolerations_cover_dedicated_taints_only() {
+        let mut node = gpu_node("gpu-0", 4);
+        node.spec = Some(
+            serde_json::from_value(json!({"taints": [
+                {"key": "nvidia.com/gpu", "effect": "NoSchedule"},
+                {"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"}
+            ]}))
+            .unwrap(),
+        );
+        let inv = Inventory::from_objects(&[node], &[], &[], &[]);
+        assert_eq!(
+            inv.nodes[0].tolerations,
+            json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}])
+        );
     }
 
     #[test]

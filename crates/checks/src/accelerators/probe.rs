@@ -1,6 +1,7 @@
 //! Probe pods: pods whose containers report the accelerator devices they can see (see
-//! [`vendor`](super::vendor) for the line protocol). Builds them pinned to one node with a given
-//! allocation per container, runs them, and parses their logs.
+//! [`vendor`](super::vendor) for what the probe prints). Builds them pinned to one node with a given
+//! allocation per container, hardened for the `restricted` Pod Security Standard, runs them, and parses
+//! their logs with the vendors' tool parsers ([`tools`](super::tools)).
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -9,11 +10,15 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::resource::v1::DeviceClass;
 use kube::api::{LogParams, PostParams};
 use kube::{Api, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 
+use super::CaseResult;
 use super::inventory::{AcceleratorNode, Path};
+use super::tools::{self, Listing};
 use super::vendor::Vendor;
 use crate::check::{CheckContext, CheckError, from_json};
+use crate::pods;
+use crate::timeouts::Wait;
 use crate::wait;
 
 /// What one container may use.
@@ -21,6 +26,9 @@ use crate::wait;
 pub enum Grant {
     /// Nothing: the container must see no accelerator.
     Nothing,
+    /// Nothing granted, but the container asks the vendor's runtime for every device through its variable
+    /// (`NVIDIA_VISIBLE_DEVICES=all`): it must still see none.
+    AskForAll,
     /// `count` of an extended resource (device-plugin path).
     Extended { resource: String, count: i64 },
     /// The pod-level claim entry of this name (DRA path).
@@ -39,73 +47,135 @@ pub enum PodClaim {
 pub struct ProbePod {
     pub name: String,
     pub node: String,
+    /// Tolerations for the node's own dedicated taints ([`pods::tolerations_for`]).
+    pub tolerations: Value,
     pub vendor: &'static Vendor,
     /// (container name, grant)
     pub containers: Vec<(String, Grant)>,
     pub claims: Vec<PodClaim>,
 }
 
+impl ProbePod {
+    /// A probe pod pinned to `node`.
+    pub fn on(node: &AcceleratorNode, name: &str, containers: Vec<(String, Grant)>, claims: Vec<PodClaim>) -> Self {
+        Self {
+            name: name.to_string(),
+            node: node.name.clone(),
+            tolerations: node.tolerations.clone(),
+            vendor: node.vendor,
+            containers,
+            claims,
+        }
+    }
+}
+
 /// What one container saw.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Seen {
     /// Real device nodes (control nodes filtered out).
     pub devices: Vec<String>,
-    /// Devices the vendor tool listed.
-    pub gpus: Vec<Gpu>,
+    /// What the vendor's listing tool said.
+    pub listing: Listing,
+    /// The driver version the vendor's tool reported, if it reports one.
+    pub driver_version: Option<String>,
 }
 
-/// One `KAIC-GPU` line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Gpu {
-    pub uuid: String,
-    pub driver_version: String,
-    pub product: String,
+impl Default for Seen {
+    fn default() -> Self {
+        Self { devices: Vec::new(), listing: Listing::Missing, driver_version: None }
+    }
 }
 
 /// Parses a probe log. `None` when the log lacks `KAIC-END` (the probe has not finished or was cut off).
 pub fn parse(log: &str, vendor: &Vendor) -> Option<Seen> {
     let mut seen = Seen::default();
-    let mut ended = false;
+    // The tool section being read: (section, command, raw lines).
+    let mut open: Option<(String, String, Vec<&str>)> = None;
     for line in log.lines() {
+        if let Some((section, command, lines)) = open.as_mut() {
+            if let Some(rest) = line.trim().strip_prefix("KAIC-TOOL-END ") {
+                let code = rest.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(-1);
+                let output = lines.join("\n");
+                match section.as_str() {
+                    "list" => {
+                        seen.listing = tools::parse_listing(command, code, &output);
+                        // hl-smi's listing carries the driver version too.
+                        if seen.driver_version.is_none() {
+                            seen.driver_version = tools::parse_driver_version(command, code, &output);
+                        }
+                    }
+                    "version" => seen.driver_version = tools::parse_driver_version(command, code, &output),
+                    _ => {}
+                }
+                open = None;
+            } else {
+                lines.push(line);
+            }
+            continue;
+        }
         let line = line.trim();
         if let Some(path) = line.strip_prefix("KAIC-DEVICE ") {
             let path = path.trim();
             if vendor.is_device_node(path) && !seen.devices.iter().any(|d| d == path) {
                 seen.devices.push(path.to_string());
             }
-        } else if let Some(rest) = line.strip_prefix("KAIC-GPU ") {
-            let mut parts = rest.splitn(3, ' ');
-            let (Some(uuid), Some(driver)) = (parts.next(), parts.next()) else { continue };
-            seen.gpus.push(Gpu {
-                uuid: uuid.to_string(),
-                driver_version: driver.to_string(),
-                product: parts.next().unwrap_or_default().trim().to_string(),
-            });
+        } else if let Some(rest) = line.strip_prefix("KAIC-TOOL-BEGIN ") {
+            let (section, command) = rest.split_once(' ').unwrap_or((rest, ""));
+            open = Some((section.to_string(), command.to_string(), Vec::new()));
         } else if line == "KAIC-END" {
-            ended = true;
+            return Some(seen);
         }
     }
-    ended.then_some(seen)
+    None
 }
 
 impl Seen {
-    /// A short description for evidence and verdicts: `/dev/nvidia1 (GPU-…)`.
-    pub fn describe(&self) -> String {
-        if self.devices.is_empty() && self.gpus.is_empty() {
-            return "no device".into();
-        }
-        let uuids: Vec<&str> = self.gpus.iter().map(|g| g.uuid.as_str()).collect();
-        format!("{} [{}]", self.devices.join(", "), uuids.join(", "))
+    /// How many devices the container can use: the device nodes it can open or the devices the tool
+    /// lists, whichever is more (a MIG instance has its parent's node; a runtime that leaks nodes is
+    /// caught even where the tool lists one).
+    pub fn count(&self) -> usize {
+        self.devices.len().max(self.listing.devices().len())
     }
 
-    /// The identities of the devices seen: uuids when the vendor tool reports them, else device paths.
+    /// Whether the container can use no device at all. A failed tool lists nothing.
+    pub fn sees_nothing(&self) -> bool {
+        self.count() == 0
+    }
+
+    /// Why this container's view cannot be judged: its listing tool failed.
+    pub fn tool_failure(&self) -> Option<String> {
+        match &self.listing {
+            Listing::Failed { command, code, output } => Some(format!(
+                "`{command}` failed (exit code {code}): {}",
+                output.lines().collect::<Vec<_>>().join(" / ")
+            )),
+            _ => None,
+        }
+    }
+
+    /// A short description for evidence and verdicts: `/dev/nvidia1 [GPU-…]`.
+    pub fn describe(&self) -> String {
+        let ids: Vec<&str> = self.listing.devices().iter().map(|d| d.id.as_str()).collect();
+        let mut text = match (self.devices.is_empty(), ids.is_empty()) {
+            (true, true) => "no device".to_string(),
+            (false, true) => self.devices.join(", "),
+            (_, false) => format!("{} [{}]", self.devices.join(", "), ids.join(", ")).trim_start().to_string(),
+        };
+        if let Listing::Failed { command, code, .. } = &self.listing {
+            text.push_str(&format!(" (`{command}` failed with exit code {code})"));
+        }
+        text
+    }
+
+    /// The identities of the devices seen: the tool's ids when it lists devices, else device paths.
     pub fn ids(&self) -> Vec<String> {
-        if self.gpus.is_empty() { self.devices.clone() } else { self.gpus.iter().map(|g| g.uuid.clone()).collect() }
+        let listed = self.listing.devices();
+        if listed.is_empty() { self.devices.clone() } else { listed.iter().map(|d| d.id.clone()).collect() }
     }
 }
 
 impl ProbePod {
-    fn manifest(&self, ctx: &CheckContext) -> serde_json::Value {
+    fn manifest(&self, ctx: &CheckContext) -> Value {
         let image = ctx
             .options
             .probe_images
@@ -114,20 +184,22 @@ impl ProbePod {
             .unwrap_or_else(|| self.vendor.probe_image.to_string());
         let mut labels = ctx.labels();
         labels.insert("kaic.dev/probe".into(), self.vendor.probe_label.into());
-        let containers: Vec<serde_json::Value> = self
+        let script = format!("{}\nsleep 5", self.vendor.probe_script());
+        let containers: Vec<Value> = self
             .containers
             .iter()
             .map(|(name, grant)| {
                 let resources = match grant {
-                    Grant::Nothing => json!({}),
+                    Grant::Nothing | Grant::AskForAll => json!({}),
                     Grant::Extended { resource, count } => json!({"limits": {resource.as_str(): count.to_string()}}),
                     Grant::Claim { entry } => json!({"claims": [{"name": entry}]}),
                 };
                 // The probe prints and then stays up briefly so logs are readable before the pod completes.
-                json!({"name": name, "image": image, "command": ["sh", "-c", format!("{}\nsleep 5", self.vendor.probe_script)], "resources": resources})
+                json!({"name": name, "image": image, "command": ["sh", "-c", script], "resources": resources,
+                       "env": visible_devices_env(self.vendor, grant)})
             })
             .collect();
-        let claims: Vec<serde_json::Value> = self
+        let claims: Vec<Value> = self
             .claims
             .iter()
             .map(|c| match c {
@@ -135,93 +207,183 @@ impl ProbePod {
                 PodClaim::Existing { entry, claim } => json!({"name": entry, "resourceClaimName": claim}),
             })
             .collect();
-        json!({
-            "metadata": {"name": self.name, "labels": labels},
-            "spec": {
-                "restartPolicy": "Never",
-                "terminationGracePeriodSeconds": 0,
-                // Pinned by node name label, not spec.nodeName: DRA claims are allocated by the scheduler.
-                "nodeSelector": {"kubernetes.io/hostname": self.node},
-                "tolerations": [{"operator": "Exists", "effect": "NoSchedule"}],
-                "resourceClaims": claims,
-                "containers": containers
-            }
-        })
+        let mut spec = json!({
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 0,
+            // Pinned by node affinity, not spec.nodeName: DRA claims are allocated by the scheduler.
+            "affinity": pods::pin_to(&self.node),
+            "tolerations": self.tolerations,
+            "resourceClaims": claims,
+            "containers": containers
+        });
+        pods::harden(&mut spec);
+        json!({"metadata": {"name": self.name, "labels": labels}, "spec": spec})
     }
 }
 
-/// The result of running probe pods: what each (pod, container) saw, and the node each pod ran on.
+/// The vendor runtime's variable for a container. Without a grant it is set to the value that injects
+/// nothing (`void`), so a runtime that honours it (and an image that defaults it to `all`, as CUDA images
+/// do) cannot hand the container every device; a DRA container gets `void` too, because its devices come
+/// from CDI, whose NVIDIA specs set the same. A device-plugin container gets none: with the plugin's
+/// env-var strategy the plugin sets it, and a value in the pod spec would override its allocation.
+fn visible_devices_env(vendor: &Vendor, grant: &Grant) -> Value {
+    let Some(variable) = vendor.visible_devices_env else { return json!([]) };
+    match grant {
+        Grant::Nothing | Grant::Claim { .. } => json!([{"name": variable, "value": "void"}]),
+        Grant::AskForAll => json!([{"name": variable, "value": "all"}]),
+        Grant::Extended { .. } => json!([]),
+    }
+}
+
+/// Why a probe pod gave no output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PodProblem {
+    /// It will not start without a person fixing something (image pull back-off, a failed pod).
+    Fatal(String),
+    /// The scheduler could not place it; the scheduler's message.
+    Unschedulable(String),
+    /// It did not run, or its probe did not finish, in time; the last state seen.
+    TimedOut(String),
+}
+
+/// The result of running probe pods: what each (pod, container) saw, the node each pod ran on, and the
+/// pods that gave no output.
 #[derive(Debug, Clone, Default)]
 pub struct ProbeResults {
     pub seen: BTreeMap<(String, String), Seen>,
     pub nodes: BTreeMap<String, String>,
+    pub problems: BTreeMap<String, PodProblem>,
 }
 
 impl ProbeResults {
     pub fn get(&self, pod: &str, container: &str) -> &Seen {
-        static NOTHING: Seen = Seen { devices: Vec::new(), gpus: Vec::new() };
+        static NOTHING: Seen = Seen { devices: Vec::new(), listing: Listing::Missing, driver_version: None };
         self.seen.get(&(pod.to_string(), container.to_string())).unwrap_or(&NOTHING)
+    }
+
+    /// An error case for the first pod (not in `except`) that gave no output, or whose holder container's
+    /// tool failed: without output nothing about the pod can be judged, and a missing output must never
+    /// read as "sees no device".
+    pub fn unusable(&self, except: &[&str], holders: &[(&str, &str)]) -> Option<CaseResult> {
+        if let Some((pod, problem)) = self.problems.iter().find(|(pod, _)| !except.contains(&pod.as_str())) {
+            let text = match problem {
+                PodProblem::Fatal(why) => why.clone(),
+                PodProblem::Unschedulable(why) => format!("probe pod {pod} was never scheduled: {why}"),
+                PodProblem::TimedOut(why) => format!("probe pod {pod} gave no probe output in time: {why}"),
+            };
+            return Some(CaseResult::Error(text));
+        }
+        holders.iter().find_map(|(pod, container)| {
+            let failure = self.seen.get(&(pod.to_string(), container.to_string()))?.tool_failure()?;
+            Some(CaseResult::Error(format!(
+                "the vendor tool in {pod}/{container}, which holds a device, failed, so what it sees cannot be told: {failure}"
+            )))
+        })
     }
 }
 
-/// Creates the pods, waits until each runs, and reads each container's probe output.
+/// Creates the pods, waits until each runs, and reads each container's probe output, all within one
+/// [`Wait::ProbePod`] (the pods run side by side). A pod that cannot start (image pull back-off, …) is
+/// reported at once, not after the wait.
 ///
 /// # Errors
-/// [`CheckError`] when a pod cannot be created, is never scheduled (with the scheduler's message), or its
-/// probe output never completes.
-pub async fn run(ctx: &CheckContext, pods: &[ProbePod], timeout: Duration) -> Result<ProbeResults, CheckError> {
+/// [`CheckError`] when a pod cannot be created; pods that give no output are in
+/// [`ProbeResults::problems`].
+pub async fn run(ctx: &CheckContext, pods: &[ProbePod]) -> Result<ProbeResults, CheckError> {
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let submitted = Instant::now();
     for pod in pods {
         let manifest: Pod = from_json(pod.manifest(ctx))?;
         api.create(&PostParams::default(), &manifest)
             .await
             .map_err(|e| CheckError::api(format!("create probe pod {}", pod.name), e))?;
     }
+    let deadline = submitted + ctx.wait(Wait::ProbePod);
     let mut results = ProbeResults::default();
     for pod in pods {
-        let started = Instant::now();
-        let running =
-            wait::until(&api, &pod.name, "the probe pod to run", timeout, wait::pod_running, wait::describe_pod)
-                .await?;
-        ctx.record(|e| e.timing(format!("probe pod {}: submit to running", pod.name), started.elapsed()));
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        let started_or_stuck =
+            |p: Option<&Pod>| wait::pod_running(p) || p.is_some_and(|p| pods::fatal_state(p).is_some());
+        let running = match wait::until(
+            &api,
+            &pod.name,
+            "the probe pod to run",
+            left,
+            started_or_stuck,
+            wait::describe_pod,
+        )
+        .await
+        {
+            Ok(running) => running,
+            Err(CheckError::Timeout { last_seen, .. }) => {
+                let problem = match api.get_opt(&pod.name).await.ok().flatten().as_ref().and_then(unschedulable) {
+                    Some(message) => PodProblem::Unschedulable(message),
+                    None => PodProblem::TimedOut(last_seen),
+                };
+                results.problems.insert(pod.name.clone(), problem);
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        ctx.object(&format!("Pod-{}", pod.name), &running);
+        if let Some(why) = pods::fatal_state(&running) {
+            results.problems.insert(pod.name.clone(), PodProblem::Fatal(why));
+            continue;
+        }
+        ctx.record(|e| e.timing(format!("probe pod {}: submit to running", pod.name), submitted.elapsed()));
         let node = running.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
         results.nodes.insert(pod.name.clone(), node);
-        ctx.object(&format!("Pod-{}", pod.name), &running);
         for (container, _) in &pod.containers {
-            let log = read_probe_log(&api, &pod.name, container, timeout).await?;
-            ctx.record(|e| e.log(format!("{}-{container}", pod.name), log.clone()));
-            let seen = parse(&log, pod.vendor)
-                .ok_or_else(|| CheckError::Other(format!("probe {}/{container} printed no KAIC-END", pod.name)))?;
-            results.seen.insert((pod.name.clone(), container.clone()), seen);
+            match read_probe_log(&api, &pod.name, container, deadline).await {
+                Ok(log) => {
+                    ctx.record(|e| e.log(format!("{}-{container}", pod.name), log.clone()));
+                    match parse(&log, pod.vendor) {
+                        Some(seen) => {
+                            results.seen.insert((pod.name.clone(), container.clone()), seen);
+                        }
+                        // An end marker inside a tool's output: never read an unparsed log as "no device".
+                        None => {
+                            let why = format!("{container}: the probe output ends inside a tool's output");
+                            results.problems.insert(pod.name.clone(), PodProblem::TimedOut(why));
+                        }
+                    }
+                }
+                Err(last) => {
+                    results.problems.insert(pod.name.clone(), PodProblem::TimedOut(format!("{container}: {last}")));
+                }
+            }
         }
     }
     Ok(results)
 }
 
+/// The scheduler's message when it could not place the pod.
+fn unschedulable(pod: &Pod) -> Option<String> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let condition = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    (condition.reason.as_deref() == Some("Unschedulable")).then(|| condition.message.clone().unwrap_or_default())
+}
+
 /// Reads a container's log until the probe's end marker appears. Logs are not watchable, so this asks
-/// again at a short interval, bounded by `timeout`.
-async fn read_probe_log(api: &Api<Pod>, pod: &str, container: &str, timeout: Duration) -> Result<String, CheckError> {
-    let deadline = Instant::now() + timeout;
+/// again at a short interval, until `deadline`; the error is the last thing seen.
+async fn read_probe_log(api: &Api<Pod>, pod: &str, container: &str, deadline: Instant) -> Result<String, String> {
     let params = LogParams { container: Some(container.to_string()), ..Default::default() };
     loop {
         let last = match api.logs(pod, &params).await {
-            Ok(log) if log.contains("KAIC-END") => return Ok(log),
+            Ok(log) if log.lines().any(|l| l.trim() == "KAIC-END") => return Ok(log),
             Ok(log) => format!("log so far: {:?}", log.chars().take(200).collect::<String>()),
             Err(e) => format!("log not readable: {e}"),
         };
         if Instant::now() >= deadline {
-            return Err(CheckError::Timeout {
-                what: format!("probe output of {pod}/{container}"),
-                after: timeout,
-                last_seen: last,
-            });
+            return Err(last);
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
 /// Creates a DeviceClass selecting every device of `driver`, labelled and named for this run and check,
-/// and returns its name. kaic uses its own class so it never depends on how a platform named theirs.
+/// and returns its name. kaic uses its own class so its verdicts never depend on how a platform named
+/// its classes; [`super::classes`] picks the platform's class to try as well.
 ///
 /// # Errors
 /// [`CheckError::Api`] when the class cannot be created.
@@ -274,6 +436,7 @@ pub async fn prepare_one_device(
         let driver = node.free_dra().first().map(|d| d.driver.clone()).unwrap_or_default();
         let class = device_class(ctx, &driver).await?;
         claim_template(ctx, template, &class, 1).await?;
+        ctx.step(format!("DRA: one device of {driver} through kaic's DeviceClass {class}"));
     }
     let resource = node.free_extended().map(|(r, _)| r.to_string()).unwrap_or_default();
     Ok(one_device(path, &resource, template))
@@ -295,33 +458,65 @@ pub fn one_device(path: Path, resource: &str, template: &str) -> (Grant, Vec<Pod
 mod tests {
     use super::*;
     use crate::accelerators::vendor::VENDORS;
+    use crate::check::CheckOptions;
 
-    const LOG: &str = "KAIC-DEVICE /dev/nvidia2\nKAIC-DEVICE /dev/nvidiactl\nKAIC-DEVICE /dev/nvidia-uvm\n\
-                       KAIC-GPU GPU-1234 580.95.05 NVIDIA H100 80GB HBM3\nKAIC-END\n";
+    /// What the probe prints in a container holding one H100 on a real node (nvidia-smi injected with it).
+    const HOLDER_LOG: &str = "KAIC-DEVICE /dev/nvidia-uvm\nKAIC-DEVICE /dev/nvidia-uvm-tools\nKAIC-DEVICE /dev/nvidia2\n\
+        KAIC-DEVICE /dev/nvidiactl\nKAIC-TOOL-BEGIN list nvidia-smi -L\n\
+        GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-8e27b4d1-90fa-13c6-5d2e-a4f81c6b7d03)\nKAIC-TOOL-END list 0\n\
+        KAIC-TOOL-BEGIN version nvidia-smi --query-gpu=driver_version --format=csv,noheader\n580.95.05\n\
+        KAIC-TOOL-END version 0\nKAIC-END\n";
 
     #[test]
-    fn parses_devices_and_gpus_and_ignores_control_nodes() {
-        let nvidia = &VENDORS[0];
-        let seen = parse(LOG, nvidia).unwrap();
+    fn parses_device_nodes_and_the_tools_raw_output() {
+        let seen = parse(HOLDER_LOG, &VENDORS[0]).unwrap();
         assert_eq!(seen.devices, vec!["/dev/nvidia2"]);
-        assert_eq!(
-            seen.gpus,
-            vec![Gpu {
-                uuid: "GPU-1234".into(),
-                driver_version: "580.95.05".into(),
-                product: "NVIDIA H100 80GB HBM3".into()
-            }]
+        assert_eq!(seen.ids(), vec!["GPU-8e27b4d1-90fa-13c6-5d2e-a4f81c6b7d03"]);
+        assert_eq!(seen.driver_version.as_deref(), Some("580.95.05"));
+        assert_eq!(seen.count(), 1);
+        assert_eq!(seen.describe(), "/dev/nvidia2 [GPU-8e27b4d1-90fa-13c6-5d2e-a4f81c6b7d03]");
+        assert_eq!(seen.tool_failure(), None);
+    }
+
+    #[test]
+    fn a_container_without_devices_has_no_tool_and_sees_nothing() {
+        let log = "KAIC-TOOL-MISSING list nvidia-smi -L\nKAIC-TOOL-MISSING version nvidia-smi --query-gpu=driver_version \
+                   --format=csv,noheader\nKAIC-END\n";
+        let seen = parse(log, &VENDORS[0]).unwrap();
+        assert!(seen.sees_nothing());
+        assert_eq!(seen.listing, Listing::Missing);
+        assert_eq!(seen.describe(), "no device");
+        assert!(seen.ids().is_empty());
+    }
+
+    #[test]
+    fn a_failing_tool_is_a_failure_not_a_device() {
+        let log = format!(
+            "KAIC-DEVICE /dev/nvidia0\nKAIC-TOOL-BEGIN list nvidia-smi -L\n{}KAIC-TOOL-END list 9\nKAIC-END\n",
+            include_str!("testdata/nvidia-smi-L.no-driver")
         );
-        assert_eq!(seen.ids(), vec!["GPU-1234"]);
-        assert_eq!(seen.describe(), "/dev/nvidia2 [GPU-1234]");
+        let seen = parse(&log, &VENDORS[0]).unwrap();
+        assert!(seen.listing.devices().is_empty());
+        let failure = seen.tool_failure().unwrap();
+        assert!(failure.starts_with("`nvidia-smi -L` failed (exit code 9): NVIDIA-SMI has failed"), "{failure}");
+        assert_eq!(seen.describe(), "/dev/nvidia0 (`nvidia-smi -L` failed with exit code 9)");
+        assert_eq!(seen.driver_version, None);
     }
 
     #[test]
     fn unfinished_output_is_not_a_result() {
-        assert!(parse("KAIC-DEVICE /dev/nvidia0\n", &VENDORS[0]).is_none());
-        let empty = parse("KAIC-END\n", &VENDORS[0]).unwrap();
-        assert_eq!(empty.describe(), "no device");
-        assert!(empty.ids().is_empty());
+        assert!(parse("KAIC-DEVICE /dev/nvidia0\nKAIC-TOOL-BEGIN list nvidia-smi -L\n", &VENDORS[0]).is_none());
+        // A device line inside a tool's output is the tool's, not a device node.
+        let seen =
+            parse("KAIC-TOOL-BEGIN list x\nKAIC-DEVICE /dev/nvidia0\nKAIC-TOOL-END list 0\nKAIC-END\n", &VENDORS[0]);
+        assert!(seen.unwrap().devices.is_empty());
+    }
+
+    #[test]
+    fn a_leaking_runtime_is_counted_by_its_device_nodes() {
+        let log = "KAIC-DEVICE /dev/nvidia0\nKAIC-DEVICE /dev/nvidia1\nKAIC-TOOL-BEGIN list nvidia-smi -L\n\
+                   GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\nKAIC-TOOL-END list 0\nKAIC-END\n";
+        assert_eq!(parse(log, &VENDORS[0]).unwrap().count(), 2);
     }
 
     #[test]
@@ -332,5 +527,56 @@ mod tests {
         let (grant, claims) = one_device(Path::Dra, "", "one");
         assert_eq!(grant, Grant::Claim { entry: "accel".into() });
         assert_eq!(claims, vec![PodClaim::Template { entry: "accel".into(), template: "one".into() }]);
+    }
+
+    #[tokio::test]
+    async fn probe_pods_are_pinned_hardened_and_set_the_runtime_variable() {
+        let ctx = CheckContext::offline("secure_accelerator_access", CheckOptions::default());
+        let pod = ProbePod {
+            name: "p".into(),
+            node: "gpu-0".into(),
+            tolerations: json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]),
+            vendor: &VENDORS[0],
+            containers: vec![
+                ("plugin".into(), Grant::Extended { resource: "nvidia.com/gpu".into(), count: 1 }),
+                ("claim".into(), Grant::Claim { entry: "accel".into() }),
+                ("none".into(), Grant::Nothing),
+                ("escalate".into(), Grant::AskForAll),
+            ],
+            claims: vec![PodClaim::Template { entry: "accel".into(), template: "t".into() }],
+        };
+        let manifest = pod.manifest(&ctx);
+        let spec = &manifest["spec"];
+        assert_eq!(spec["affinity"], pods::pin_to("gpu-0"));
+        assert!(spec.get("nodeSelector").is_none());
+        assert_eq!(spec["tolerations"][0]["key"], "nvidia.com/gpu");
+        assert_eq!(spec["securityContext"]["runAsNonRoot"], true);
+        let env = |i: usize| spec["containers"][i]["env"].clone();
+        assert_eq!(env(0), json!([]), "the device plugin sets the variable itself");
+        assert_eq!(env(1), json!([{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]));
+        assert_eq!(env(2), json!([{"name": "NVIDIA_VISIBLE_DEVICES", "value": "void"}]));
+        assert_eq!(env(3), json!([{"name": "NVIDIA_VISIBLE_DEVICES", "value": "all"}]));
+        assert_eq!(spec["containers"][3]["securityContext"]["allowPrivilegeEscalation"], false);
+        assert_eq!(manifest["metadata"]["labels"]["kaic.dev/probe"], "nvidia");
+        let _: Pod = from_json(manifest).unwrap();
+    }
+
+    #[test]
+    fn a_missing_output_is_an_error_never_no_device() {
+        let mut results = ProbeResults::default();
+        results
+            .problems
+            .insert("b".into(), PodProblem::Fatal("pod b: container probe cannot start: ImagePullBackOff".into()));
+        let Some(CaseResult::Error(why)) = results.unusable(&[], &[]) else { panic!() };
+        assert!(why.contains("ImagePullBackOff"), "{why}");
+        assert!(results.unusable(&["b"], &[]).is_none());
+        results.problems.clear();
+        let failed = format!(
+            "KAIC-TOOL-BEGIN list nvidia-smi -L\n{}KAIC-TOOL-END list 6\nKAIC-END\n",
+            include_str!("testdata/nvidia-smi-L.none")
+        );
+        results.seen.insert(("h".into(), "holder".into()), parse(&failed, &VENDORS[0]).unwrap());
+        let Some(CaseResult::Error(why)) = results.unusable(&[], &[("h", "holder")]) else { panic!() };
+        assert!(why.contains("No devices were found"), "{why}");
     }
 }

@@ -1,10 +1,12 @@
 //! Accelerator vendors as data: resource names, DRA driver names, node labels, device paths and the probe
 //! each vendor's containers run. Supporting another vendor means adding a row here, not new code.
 //!
-//! The probe prints one line per fact so that any image with a POSIX shell can run it:
-//! `KAIC-DEVICE <path>` for every device node it can see (the parser keeps only real device nodes,
-//! not control nodes such as `/dev/nvidiactl`), `KAIC-GPU <uuid> <driver version> <product>` for every
-//! device the vendor's tool lists, then `KAIC-END`.
+//! The probe runs in any image with a POSIX shell. It prints `KAIC-DEVICE <path>` for every device node it
+//! can see (the parser keeps only real device nodes, not control nodes such as `/dev/nvidiactl`); then,
+//! for each of the vendor's tools, the tool's raw output and exit code between
+//! `KAIC-TOOL-BEGIN <section> <command>` and `KAIC-TOOL-END <section> <exit code>` (or
+//! `KAIC-TOOL-MISSING <section> <commands>` when the container has none of them); then `KAIC-END`.
+//! kaic parses the tools' output itself ([`tools`](super::tools)), so the probe never interprets it.
 
 /// One accelerator vendor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,8 +31,15 @@ pub struct Vendor {
     pub device_prefix: &'static str,
     /// Default probe image, pinned by tag (override with `--probe-image`).
     pub probe_image: &'static str,
-    /// The probe script (run with `sh -c`).
-    pub probe_script: &'static str,
+    /// The device nodes the probe lists (shell globs).
+    pub device_globs: &'static str,
+    /// The tools the probe runs, by section: `list` (the devices the container can use) and `version`
+    /// (the driver version). Each section runs the first of its commands that the container has.
+    pub tools: &'static [(&'static str, &'static [&'static str])],
+    /// The variable the vendor's container runtime reads to decide which devices to inject
+    /// (`NVIDIA_VISIBLE_DEVICES`): probe containers set it explicitly, and a container without a grant
+    /// that sets it to `all` must still see nothing.
+    pub visible_devices_env: Option<&'static str>,
     /// Node label with the number of replicas each physical device is shared into (time-slicing, MPS).
     pub replicas_label: Option<&'static str>,
     /// Node label with the physical device count.
@@ -41,19 +50,21 @@ pub struct Vendor {
     pub virtual_labels: &'static [&'static str],
 }
 
-const NVIDIA_PROBE: &str = r#"for d in /dev/nvidia*; do [ -e "$d" ] && echo "KAIC-DEVICE $d"; done
-if command -v nvidia-smi >/dev/null 2>&1; then
-  nvidia-smi --query-gpu=uuid,driver_version,name --format=csv,noheader | while IFS=, read -r uuid driver name; do
-    echo "KAIC-GPU $(echo $uuid) $(echo $driver) $(echo $name)"
+/// Runs the first available command of a section and prints its raw output and exit code between markers.
+/// Command substitution drops trailing newlines, so the end marker always starts a line of its own.
+const PROBE_PREAMBLE: &str = r#"kaic_tool() {
+  section=$1; shift
+  for cmd in "$@"; do
+    if command -v "${cmd%% *}" >/dev/null 2>&1; then
+      echo "KAIC-TOOL-BEGIN $section $cmd"
+      out=$($cmd 2>&1); rc=$?
+      [ -n "$out" ] && printf '%s\n' "$out"
+      echo "KAIC-TOOL-END $section $rc"
+      return 0
+    fi
   done
-fi
-echo KAIC-END"#;
-
-const DRI_PROBE: &str = r#"for d in /dev/dri/* /dev/kfd; do [ -e "$d" ] && echo "KAIC-DEVICE $d"; done
-echo KAIC-END"#;
-
-const ACCEL_PROBE: &str = r#"for d in /dev/accel/*; do [ -e "$d" ] && echo "KAIC-DEVICE $d"; done
-echo KAIC-END"#;
+  echo "KAIC-TOOL-MISSING $section $*"
+}"#;
 
 /// Every vendor kaic recognises.
 pub const VENDORS: &[Vendor] = &[
@@ -68,7 +79,13 @@ pub const VENDORS: &[Vendor] = &[
         uuid_attribute: Some("uuid"),
         device_prefix: "/dev/nvidia",
         probe_image: "nvcr.io/nvidia/cuda:12.6.3-base-ubuntu24.04",
-        probe_script: NVIDIA_PROBE,
+        device_globs: "/dev/nvidia*",
+        // The NVIDIA runtime injects nvidia-smi with the devices, so a container without one has none.
+        tools: &[
+            ("list", &["nvidia-smi -L"]),
+            ("version", &["nvidia-smi --query-gpu=driver_version --format=csv,noheader"]),
+        ],
+        visible_devices_env: Some("NVIDIA_VISIBLE_DEVICES"),
         replicas_label: Some("nvidia.com/gpu.replicas"),
         count_label: Some("nvidia.com/gpu.count"),
         partition_resource_prefix: Some("nvidia.com/mig-"),
@@ -85,7 +102,10 @@ pub const VENDORS: &[Vendor] = &[
         uuid_attribute: None,
         device_prefix: "/dev/dri/renderD",
         probe_image: "docker.io/library/busybox:1.37",
-        probe_script: DRI_PROBE,
+        device_globs: "/dev/dri/* /dev/kfd",
+        // Used when the probe image (--probe-image amd=…) carries ROCm's tools.
+        tools: &[("list", &["amd-smi list", "rocm-smi --showuniqueid"])],
+        visible_devices_env: None,
         replicas_label: None,
         count_label: None,
         partition_resource_prefix: Some("amd.com/gpu-partition"),
@@ -102,7 +122,9 @@ pub const VENDORS: &[Vendor] = &[
         uuid_attribute: None,
         device_prefix: "/dev/dri/renderD",
         probe_image: "docker.io/library/busybox:1.37",
-        probe_script: DRI_PROBE,
+        device_globs: "/dev/dri/*",
+        tools: &[("list", &["xpu-smi discovery -j"])],
+        visible_devices_env: None,
         replicas_label: None,
         count_label: None,
         partition_resource_prefix: None,
@@ -119,7 +141,10 @@ pub const VENDORS: &[Vendor] = &[
         uuid_attribute: None,
         device_prefix: "/dev/accel/accel",
         probe_image: "docker.io/library/busybox:1.37",
-        probe_script: ACCEL_PROBE,
+        device_globs: "/dev/accel/*",
+        // hl-smi -L prints the driver version in its header.
+        tools: &[("list", &["hl-smi -L"]), ("version", &["hl-smi -L"])],
+        visible_devices_env: None,
         replicas_label: None,
         count_label: None,
         partition_resource_prefix: None,
@@ -139,6 +164,20 @@ impl Vendor {
     /// The vendor owning this DRA driver.
     pub fn for_driver(driver: &str) -> Option<&'static Vendor> {
         VENDORS.iter().find(|v| v.dra_drivers.contains(&driver))
+    }
+
+    /// The probe script (run with `sh -c`): device nodes, each tool's raw output, the end marker.
+    pub fn probe_script(&self) -> String {
+        let mut script = format!(
+            "{PROBE_PREAMBLE}\nfor d in {}; do [ -e \"$d\" ] && echo \"KAIC-DEVICE $d\"; done\n",
+            self.device_globs
+        );
+        for (section, commands) in self.tools {
+            let quoted: Vec<String> = commands.iter().map(|c| format!("'{c}'")).collect();
+            script.push_str(&format!("kaic_tool {section} {}\n", quoted.join(" ")));
+        }
+        script.push_str("echo KAIC-END");
+        script
     }
 
     /// Whether `path` is a real device node of this vendor (prefix followed by digits only).
@@ -187,9 +226,48 @@ mod tests {
     #[test]
     fn every_vendor_has_a_probe_ending_in_the_end_marker() {
         for vendor in VENDORS {
-            assert!(vendor.probe_script.trim_end().ends_with("echo KAIC-END"), "{}", vendor.name);
+            let script = vendor.probe_script();
+            assert!(script.ends_with("echo KAIC-END"), "{}", vendor.name);
+            assert!(script.contains("kaic_tool list '"), "{} lists devices with its tool", vendor.name);
             assert!(vendor.probe_image.contains(':'), "{} image is pinned by tag", vendor.name);
             assert!(!vendor.extended_resources.is_empty() || !vendor.dra_drivers.is_empty());
         }
+        let nvidia = VENDORS[0].probe_script();
+        assert!(nvidia.contains("for d in /dev/nvidia*; do"), "{nvidia}");
+        assert!(nvidia.contains("kaic_tool list 'nvidia-smi -L'\n"), "{nvidia}");
+        let amd = Vendor::for_driver("gpu.amd.com").unwrap().probe_script();
+        assert!(amd.contains("kaic_tool list 'amd-smi list' 'rocm-smi --showuniqueid'"), "{amd}");
+    }
+
+    /// The probe script runs in a real POSIX shell and prints the markers kaic parses, with a tool's
+    /// output and exit code; a missing tool is reported as missing.
+    #[test]
+    fn the_probe_script_runs_in_sh() {
+        let dir = std::env::temp_dir().join(format!("kaic-probe-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let tool = dir.join("nvidia-smi");
+        std::fs::write(&tool, "#!/bin/sh\necho 'No devices were found'\nexit 6\n").unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let output = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(VENDORS[0].probe_script())
+            .env("PATH", format!("{}:/usr/bin:/bin", dir.display()))
+            .output()
+            .unwrap();
+        let text = String::from_utf8(output.stdout).unwrap();
+        assert!(
+            text.contains("KAIC-TOOL-BEGIN list nvidia-smi -L\nNo devices were found\nKAIC-TOOL-END list 6\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("KAIC-END\n"), "{text}");
+        let gaudi = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(Vendor::for_driver("gaudi.intel.com").unwrap().probe_script())
+            .env("PATH", "/usr/bin:/bin")
+            .output()
+            .unwrap();
+        let text = String::from_utf8(gaudi.stdout).unwrap();
+        assert!(text.contains("KAIC-TOOL-MISSING list hl-smi -L\n"), "{text}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

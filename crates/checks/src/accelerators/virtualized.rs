@@ -10,8 +10,9 @@ use kaic_model::Verdict;
 
 use super::inventory::{AcceleratorNode, Inventory, Path};
 use super::probe::{self, ProbePod};
-use super::{CaseResult, Finding, conclude};
+use super::{CaseResult, Finding, Policy, finish};
 use crate::check::{Check, CheckContext, CheckError};
+use crate::timeouts::Wait;
 
 pub struct VirtualizedAccelerator;
 
@@ -33,6 +34,10 @@ impl Check for VirtualizedAccelerator {
         Duration::from_secs(300)
     }
 
+    fn waits(&self) -> &'static [(Wait, u32)] {
+        &[(Wait::ProbePod, 1)]
+    }
+
     fn creates(&self) -> &'static [&'static str] {
         &["one probe pod with one virtual device, only when the cluster has virtual devices"]
     }
@@ -52,12 +57,15 @@ impl Check for VirtualizedAccelerator {
         let chosen = [Path::Dra, Path::DevicePlugin]
             .into_iter()
             .filter(|p| mode.allows(*p))
-            .find_map(|p| virtual_nodes.iter().find(|n| n.free(p) > 0).map(|n| (p, *n)));
+            .find_map(|p| virtual_nodes.iter().find(|n| n.schedulable && n.free(p) > 0).map(|n| (p, *n)));
         let case = match chosen {
-            None => CaseResult::Skipped("no virtual device is free".into()),
+            None => CaseResult::Skipped(format!(
+                "no virtual device is free on a Ready, uncordoned node ({}): free one and rerun, or verify by hand",
+                virtual_nodes.iter().map(|n| n.name.as_str()).collect::<Vec<_>>().join(", ")
+            )),
             Some((path, node)) => use_one(ctx, node, path).await?,
         };
-        Ok(conclude(&[("virtual device".into(), case)], &inventory))
+        Ok(finish(ctx, Policy::EveryCase, &[("virtual device".into(), case)], &inventory))
     }
 }
 
@@ -79,16 +87,13 @@ fn looks_virtual(product: &str) -> bool {
 
 async fn use_one(ctx: &CheckContext, node: &AcceleratorNode, path: Path) -> Result<CaseResult, CheckError> {
     let (grant, claims) = probe::prepare_one_device(ctx, node, path, "one-device").await?;
-    let pod = ProbePod {
-        name: "vgpu-probe".into(),
-        node: node.name.clone(),
-        vendor: node.vendor,
-        containers: vec![("probe".into(), grant)],
-        claims,
-    };
-    let results = probe::run(ctx, &[pod], Duration::from_secs(180)).await?;
+    let pod = ProbePod::on(node, "vgpu-probe", vec![("probe".into(), grant)], claims);
+    let results = probe::run(ctx, &[pod]).await?;
+    if let Some(error) = results.unusable(&[], &[("vgpu-probe", "probe")]) {
+        return Ok(error);
+    }
     let seen = results.get("vgpu-probe", "probe");
-    Ok(if seen.devices.len() == 1 {
+    Ok(if seen.count() == 1 {
         CaseResult::Passed(format!(
             "a pod on {} ({} path) used virtual device {}",
             node.name,
@@ -107,6 +112,11 @@ async fn use_one(ctx: &CheckContext, node: &AcceleratorNode, path: Path) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_budget_covers_the_waits() {
+        assert!(VirtualizedAccelerator.timeout() >= crate::timeouts::sum(VirtualizedAccelerator.waits()));
+    }
 
     #[test]
     fn recognises_vgpu_product_names() {
