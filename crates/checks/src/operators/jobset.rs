@@ -3,8 +3,6 @@
 //! JobSet's validating webhook (`vjobset.kb.io`) refuses it. The reconciled object is a JobSet of one Job of
 //! one pod that exits at once, which JobSet's controller must drive to `Completed`.
 
-use std::time::Duration;
-
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
@@ -12,9 +10,8 @@ use serde_json::{Value, json};
 use super::robust_controller::{Operator, create_until_condition, pinned_api};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError};
+use crate::timeouts::Wait;
 
-/// How long JobSet may take to run its one pod and report Completed.
-const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 const GROUP: &str = "jobset.x-k8s.io";
 const VERSION: &str = "v1alpha2";
 const API_VERSION: &str = "jobset.x-k8s.io/v1alpha2";
@@ -32,10 +29,10 @@ impl JobSet {
                 "successPolicy": {"operator": "All", "targetReplicatedJobs": [target]},
                 "replicatedJobs": [{"name": "workers", "replicas": 1, "template": {"spec": {
                     "parallelism": 1, "completions": 1, "backoffLimit": 0,
-                    "template": {"metadata": {"labels": ctx.labels()}, "spec": {
+                    "template": {"metadata": {"labels": ctx.labels()}, "spec": crate::pods::hardened(json!({
                         "restartPolicy": "Never", "terminationGracePeriodSeconds": 0,
                         "containers": [{"name": "main", "image": ctx.options.pause_image, "args": ["-v"]}]
-                    }}
+                    }))}
                 }}}]
             }
         })
@@ -75,11 +72,19 @@ impl Operator for JobSet {
     async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError> {
         let api = pinned_api(ctx, GROUP, VERSION, "JobSet").await?;
         let object = Self::object(ctx, API_VERSION, "kaic-operator", "workers");
-        let took =
-            match create_until_condition(ctx, &api, object, "Completed", Some("Failed"), RECONCILE_TIMEOUT).await? {
-                Ok(took) => took,
-                Err(failure) => return Ok(Err(failure)),
-            };
+        let took = match create_until_condition(
+            ctx,
+            &api,
+            object,
+            "Completed",
+            Some("Failed"),
+            ctx.wait(Wait::OperatorReconcile),
+        )
+        .await?
+        {
+            Ok(took) => took,
+            Err(failure) => return Ok(Err(failure)),
+        };
         ctx.record(|e| e.timing("JobSet: created to Completed", took));
         ctx.step(format!(
             "JobSet: kaic-operator ran its Job and became Completed {:.1}s after creation",

@@ -3,8 +3,6 @@
 //! webhook (`vresourceflavor.kb.io`) checks it. The reconciled object is a ClusterQueue, which Kueue's
 //! controller marks `Active` once its ResourceFlavor exists.
 
-use std::time::Duration;
-
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
@@ -13,9 +11,8 @@ use super::robust_controller::{Operator, create_until_condition};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError, create_dynamic};
 use crate::scheduling::gang_scheduling::kueue::Apis;
+use crate::timeouts::Wait;
 
-/// How long Kueue's controller may take to mark a valid ClusterQueue Active.
-const RECONCILE_TIMEOUT: Duration = Duration::from_secs(60);
 const INVALID_TAINT_VALUE: &str = "not a label value!";
 
 pub struct Kueue;
@@ -77,10 +74,11 @@ impl Operator for Kueue {
                     "flavors": [{"name": name, "resources": [{"name": "cpu", "nominalQuota": "1"}]}]}]
             }
         });
-        let took = match create_until_condition(ctx, &queues, queue, "Active", None, RECONCILE_TIMEOUT).await? {
-            Ok(took) => took,
-            Err(failure) => return Ok(Err(failure)),
-        };
+        let took =
+            match create_until_condition(ctx, &queues, queue, "Active", None, ctx.wait(Wait::QueueActive)).await? {
+                Ok(took) => took,
+                Err(failure) => return Ok(Err(failure)),
+            };
         ctx.record(|e| e.timing("Kueue: ClusterQueue created to Active", took));
         ctx.step(format!("Kueue: ClusterQueue {name} became Active {} ms after creation", took.as_millis()));
         Ok(Ok(format!("ClusterQueue {name} reconciled to Active in {} ms", took.as_millis())))

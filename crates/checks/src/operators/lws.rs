@@ -3,8 +3,6 @@
 //! (`vleaderworkerset.kb.io`) requires at least the leader. The reconciled object is a LeaderWorkerSet of
 //! one group of one pod, which LWS's controller must report `Available` once the leader pod is ready.
 
-use std::time::Duration;
-
 use kube::Api;
 use kube::api::DynamicObject;
 use serde_json::{Value, json};
@@ -12,9 +10,8 @@ use serde_json::{Value, json};
 use super::robust_controller::{Operator, create_until_condition, pinned_api};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError};
+use crate::timeouts::Wait;
 
-/// How long LWS may take to start its leader pod and report Available.
-const RECONCILE_TIMEOUT: Duration = Duration::from_secs(120);
 const GROUP: &str = "leaderworkerset.x-k8s.io";
 const VERSION: &str = "v1";
 const API_VERSION: &str = "leaderworkerset.x-k8s.io/v1";
@@ -31,10 +28,10 @@ impl LeaderWorkerSet {
                 "replicas": 1,
                 "leaderWorkerTemplate": {
                     "size": size,
-                    "workerTemplate": {"metadata": {"labels": ctx.labels()}, "spec": {
+                    "workerTemplate": {"metadata": {"labels": ctx.labels()}, "spec": crate::pods::hardened(json!({
                         "terminationGracePeriodSeconds": 0,
                         "containers": [{"name": "main", "image": ctx.options.pause_image}]
-                    }}
+                    }))}
                 }
             }
         })
@@ -74,7 +71,9 @@ impl Operator for LeaderWorkerSet {
     async fn reconcile(&self, ctx: &CheckContext) -> Result<Result<String, (String, String)>, CheckError> {
         let api = pinned_api(ctx, GROUP, VERSION, "LeaderWorkerSet").await?;
         let object = Self::object(ctx, API_VERSION, "kaic-operator", 1);
-        let took = match create_until_condition(ctx, &api, object, "Available", None, RECONCILE_TIMEOUT).await? {
+        let took = match create_until_condition(ctx, &api, object, "Available", None, ctx.wait(Wait::OperatorReconcile))
+            .await?
+        {
             Ok(took) => took,
             Err(failure) => return Ok(Err(failure)),
         };

@@ -22,6 +22,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kaic_model::Verdict;
+use kaic_model::solutions::{self, SolutionResult, Subject};
 use kube::Api;
 use kube::api::ListParams;
 
@@ -31,6 +32,7 @@ use serde_json::Value;
 use super::{jobset, kueue, lws};
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json, pinned_resource};
+use crate::timeouts::Wait;
 use crate::wait;
 
 pub struct RobustController;
@@ -45,8 +47,28 @@ const BY_HAND: [(Capability, &str, &str); 2] = [
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OperatorResult {
     Pass(String),
-    Fail { reason: String, expected: String, observed: String },
+    Fail {
+        reason: String,
+        expected: String,
+        observed: String,
+    },
+    /// Its API is there but the operator does not run (CRDs left behind, no webhook, no pods behind it).
+    NotOperational(String),
     Error(String),
+}
+
+impl OperatorResult {
+    /// The result in the model's terms, for the one roll-up policy and the evidence.
+    pub fn to_solution(&self, name: &str) -> SolutionResult {
+        match self {
+            Self::Pass(summary) => SolutionResult::pass(name, summary.as_str()),
+            Self::Fail { reason, expected, observed } => {
+                SolutionResult::fail(name, reason.as_str(), expected.as_str(), observed.as_str())
+            }
+            Self::NotOperational(why) => SolutionResult::not_operational(name, why.as_str()),
+            Self::Error(cause) => SolutionResult::error(name, cause.as_str()),
+        }
+    }
 }
 
 #[async_trait::async_trait]
@@ -60,7 +82,12 @@ impl Check for RobustController {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(180)
+        Duration::from_secs(480)
+    }
+
+    fn waits(&self) -> &'static [(Wait, u32)] {
+        // Kueue's ClusterQueue, then the JobSet and the LeaderWorkerSet, one after the other.
+        &[(Wait::QueueActive, 1), (Wait::OperatorReconcile, 2)]
     }
 
     fn creates(&self) -> &'static [&'static str] {
@@ -84,6 +111,8 @@ impl Check for RobustController {
         let mut results = Vec::new();
         for operator in operators.into_iter().filter(|o| ctx.capabilities.has(o.capability())) {
             let result = exercise(ctx, operator).await.unwrap_or_else(|e| OperatorResult::Error(e.to_string()));
+            // Kept as it comes: if a later operator hangs past the budget, this one's result still counts.
+            ctx.record(|e| e.solution(result.to_solution(operator.name())));
             results.push((operator.name(), result));
         }
         ctx.record(|e| {
@@ -211,21 +240,21 @@ pub async fn exercise(ctx: &CheckContext, operator: &dyn Operator) -> Result<Ope
     let resource = operator.webhook_resource();
     let hooks = covering(&view.webhooks, group, resource);
     if hooks.is_empty() {
-        return Ok(OperatorResult::Fail {
-            reason: format!("no validating webhook covers CREATE of {group} {resource}"),
-            expected: format!("{name}'s validating webhook registered for {resource}"),
-            observed: format!("none of the {} ValidatingWebhookConfigurations covers them", view.webhooks.len()),
-        });
+        // CRDs without a webhook: an operator uninstalled with its CRDs left behind looks exactly like this.
+        return Ok(OperatorResult::NotOperational(format!(
+            "its CRDs are Established but none of the {} ValidatingWebhookConfigurations covers CREATE of {group} \
+             {resource}: the operator is not installed or not running",
+            view.webhooks.len()
+        )));
     }
     for hook in &hooks {
         match webhook_backends(ctx, hook).await? {
             Ok(where_) => ctx.step(format!("{name}: validating webhook {} is {where_}", hook.name)),
             Err(missing) => {
-                return Ok(OperatorResult::Fail {
-                    reason: "the operator's webhook has no running pod behind it".into(),
-                    expected: format!("ready pods behind webhook {}", hook.name),
-                    observed: missing,
-                });
+                return Ok(OperatorResult::NotOperational(format!(
+                    "its webhook {} has no ready pod behind it, so the operator does not run: {missing}",
+                    hook.name
+                )));
             }
         }
     }
@@ -279,48 +308,29 @@ pub async fn exercise(ctx: &CheckContext, operator: &dyn Operator) -> Result<Ope
     }
 }
 
-/// One passing operator meets the requirement; otherwise a failure is reported; otherwise an error; with
-/// nothing exercised, unknown naming what to verify.
+/// What `robust_controller` is about, for the model's roll-up sentences.
+const SUBJECT: Subject<'static> = Subject { works: "an AI operator works", kinds: "AI operators" };
+
+/// Rolls up with the model's one policy: one passing operator meets the requirement and the others are
+/// reported; operators installed that kaic does not exercise yet (`by_hand`) are undecided, never failed;
+/// with nothing installed, unknown naming what to verify.
 pub fn roll_up(results: &[(&str, OperatorResult)], by_hand: &[String]) -> Verdict {
-    let named = |f: &dyn Fn(&OperatorResult) -> Option<String>| {
-        results.iter().filter_map(|(name, r)| f(r).map(|text| format!("{name}: {text}"))).collect::<Vec<_>>()
-    };
-    let passes = named(&|r| if let OperatorResult::Pass(s) = r { Some(s.clone()) } else { None });
-    let others = if by_hand.is_empty() {
-        String::new()
-    } else {
-        format!(" (also installed, not exercised: {})", by_hand.join(", "))
-    };
-    if !passes.is_empty() {
-        return Verdict::pass(format!("an AI operator works — {}{others}", passes.join("; ")));
+    if results.is_empty() && by_hand.is_empty() {
+        return Verdict::unknown(
+            "no AI operator kaic recognises (Kueue, JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer) is installed; \
+             verify by hand that an AI operator's pods run, its CRDs are Established, its webhook rejects an invalid \
+             object, and a valid object reaches its ready condition",
+        );
     }
-    let fails: Vec<[String; 3]> = results
-        .iter()
-        .filter_map(|(name, r)| match r {
-            OperatorResult::Fail { reason, expected, observed } => {
-                Some([reason, expected, observed].map(|part| format!("{name}: {part}")))
-            }
-            _ => None,
-        })
-        .collect();
-    if !fails.is_empty() {
-        let join = |i: usize| fails.iter().map(|f| f[i].as_str()).collect::<Vec<_>>().join("; ");
-        return Verdict::fail(join(0), join(1), join(2));
-    }
-    let errors = named(&|r| if let OperatorResult::Error(e) = r { Some(e.clone()) } else { None });
-    if !errors.is_empty() {
-        return Verdict::error(errors.join("; "));
-    }
-    let found = if by_hand.is_empty() {
-        "no AI operator kaic recognises (Kueue, JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer) is installed"
-            .to_string()
-    } else {
-        format!("kaic does not exercise the operators installed yet: {}", by_hand.join(", "))
-    };
-    Verdict::unknown(format!(
-        "{found}; verify by hand that an AI operator's pods run, its CRDs are Established, its webhook rejects an \
-         invalid object, and a valid object reaches its ready condition"
-    ))
+    let mut all: Vec<SolutionResult> = results.iter().map(|(name, r)| r.to_solution(name)).collect();
+    all.extend(by_hand.iter().map(|name| {
+        SolutionResult::unknown(
+            name.as_str(),
+            "kaic does not exercise it yet: verify by hand that its pods run, its CRDs are Established, its webhook \
+             rejects an invalid object, and a valid object reaches its ready condition",
+        )
+    }));
+    solutions::roll_up(SUBJECT, &all, &[])
 }
 
 /// The CRDs of `group` and whether each is Established: (name, established).
@@ -409,16 +419,14 @@ impl ClusterView {
     /// # Errors
     /// [`CheckError::Api`] when CRDs or webhook configurations cannot be listed.
     pub async fn read(ctx: &CheckContext) -> Result<Self, CheckError> {
-        let crds = Api::<CustomResourceDefinition>::all(ctx.client.clone())
-            .list(&ListParams::default())
+        // Large clusters carry hundreds of CRDs (every operator's): page through them.
+        let crds = crate::list::all(&Api::<CustomResourceDefinition>::all(ctx.client.clone()), ListParams::default())
             .await
-            .map_err(|e| CheckError::api("list CustomResourceDefinitions", e))?
-            .items;
-        let webhooks = Api::<ValidatingWebhookConfiguration>::all(ctx.client.clone())
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| CheckError::api("list ValidatingWebhookConfigurations", e))?
-            .items;
+            .map_err(|e| CheckError::api("list CustomResourceDefinitions", e))?;
+        let webhooks =
+            crate::list::all(&Api::<ValidatingWebhookConfiguration>::all(ctx.client.clone()), ListParams::default())
+                .await
+                .map_err(|e| CheckError::api("list ValidatingWebhookConfigurations", e))?;
         Ok(Self { crds, webhooks })
     }
 }
@@ -546,12 +554,10 @@ mod tests {
             observed: "accepted".into(),
         };
         let by_hand = vec!["JobSet (jobset.x-k8s.io)".to_string()];
-        let verdict = roll_up(&[("Kueue", OperatorResult::Pass("ok".into()))], &by_hand);
+        let verdict =
+            roll_up(&[("Kueue", OperatorResult::Pass("ok".into())), ("LeaderWorkerSet", fail.clone())], &by_hand);
         assert_eq!(verdict.outcome, kaic_model::Outcome::Pass);
-        assert_eq!(
-            verdict.reason,
-            "an AI operator works — Kueue: ok (also installed, not exercised: JobSet (jobset.x-k8s.io))"
-        );
+        assert!(verdict.reason.starts_with("an AI operator works — Kueue: ok (also: LeaderWorkerSet failed: webhook accepted; JobSet (jobset.x-k8s.io) undecided: kaic does not exercise it yet"), "{}", verdict.reason);
         let verdict = roll_up(&[("Kueue", fail)], &[]);
         assert_eq!(verdict.outcome, kaic_model::Outcome::Fail);
         assert_eq!(verdict.reason, "Kueue: webhook accepted");
@@ -559,10 +565,12 @@ mod tests {
             roll_up(&[("Kueue", OperatorResult::Error("boom".into()))], &[]).outcome,
             kaic_model::Outcome::Error
         );
+        let left_over = roll_up(&[("Kueue", OperatorResult::NotOperational("CRDs only".into()))], &[]);
+        assert_eq!(left_over.outcome, kaic_model::Outcome::Unknown, "left-over CRDs are not a failure");
         let verdict = roll_up(&[], &by_hand);
         assert_eq!(verdict.outcome, kaic_model::Outcome::Unknown);
         assert!(
-            verdict.reason.starts_with("kaic does not exercise the operators installed yet: JobSet"),
+            verdict.reason.contains("JobSet (jobset.x-k8s.io) undecided: kaic does not exercise it yet"),
             "{}",
             verdict.reason
         );

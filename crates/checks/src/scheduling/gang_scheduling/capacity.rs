@@ -93,23 +93,14 @@ pub fn holds_resources(pod: &Pod) -> bool {
 /// Whether new pods can land on `node`: Ready, not cordoned, no `NoExecute` taint, and no `NoSchedule`
 /// taint unless the pods kaic places there tolerate those (`tolerate_no_schedule`).
 pub fn node_usable(node: &Node, tolerate_no_schedule: bool) -> bool {
-    let spec = node.spec.as_ref();
-    if spec.and_then(|s| s.unschedulable).unwrap_or(false) {
-        return false;
-    }
-    let tainted = spec.and_then(|s| s.taints.as_ref()).into_iter().flatten().any(|t| match t.effect.as_str() {
-        "NoExecute" => true,
-        "NoSchedule" => !tolerate_no_schedule,
-        _ => false,
+    let tainted = node.spec.as_ref().and_then(|s| s.taints.as_ref()).into_iter().flatten().any(|t| {
+        match t.effect.as_str() {
+            "NoExecute" => true,
+            "NoSchedule" => !tolerate_no_schedule,
+            _ => false,
+        }
     });
-    let ready = node
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    ready && !tainted
+    crate::pods::node_ready_and_schedulable(node) && !tainted
 }
 
 /// Free amount of `resource` (in thousandths) per usable node that offers it at all, for nodes whose labels

@@ -184,6 +184,39 @@ impl GroupApi for CrdGroups {
             Err(e) => format!("PodGroup {name} could not be read: {e}"),
         }
     }
+
+    async fn held_back(&self, ctx: &CheckContext, name: &str) -> Option<String> {
+        let group = self.api(ctx).get(name).await.ok()?;
+        held_condition(name, group.data.get("status")?)
+    }
+
+    fn scheduler_hint(&self) -> String {
+        format!("no scheduler named {} seems to run", self.scheduler)
+    }
+}
+
+/// The condition of a PodGroup's status that says the scheduler held the gang back: Volcano's
+/// `Unschedulable=True`, KAI's `schedulingConditions` (reasons such as `NotEnoughResources`), or any
+/// condition whose type names unschedulability.
+pub fn held_condition(name: &str, status: &Value) -> Option<String> {
+    let lists = ["conditions", "schedulingConditions"];
+    let conditions = lists.iter().filter_map(|k| status.get(*k).and_then(Value::as_array)).flatten();
+    for condition in conditions {
+        let field = |k: &str| condition.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+        let unschedulable = field("type").contains("Unschedulable") && field("status") != "False";
+        let kai = condition.get("reasons").is_some() || field("type") == "NotEnoughResources";
+        if unschedulable || kai {
+            let mut message = field("message");
+            if message.is_empty() {
+                message = condition.get("reasons").map(Value::to_string).unwrap_or_default();
+            }
+            message.truncate(240);
+            return Some(
+                format!("PodGroup {name}: {}={} {}", field("type"), field("status"), message).trim().to_string(),
+            );
+        }
+    }
+    None
 }
 
 /// A PodGroup custom resource's status in one line: phase, member counts, conditions. The three projects
@@ -211,6 +244,18 @@ pub fn describe_status(name: &str, status: &Value) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unschedulable_condition_is_proof_and_a_scheduled_group_is_not() {
+        let volcano = json!({"phase": "Inqueue", "conditions": [{"type": "Unschedulable", "status": "True",
+            "reason": "NotEnoughResources", "message": "3/4 tasks in gang unschedulable"}]});
+        assert_eq!(
+            held_condition("volcano-big", &volcano).unwrap(),
+            "PodGroup volcano-big: Unschedulable=True 3/4 tasks in gang unschedulable"
+        );
+        let running = json!({"phase": "Running", "conditions": [{"type": "Scheduled", "status": "True"}]});
+        assert_eq!(held_condition("g", &running), None);
+    }
     use crate::check::CheckOptions;
     use kube::api::GroupVersionKind;
 

@@ -1,8 +1,9 @@
-//! Which gang scheduling solutions a cluster offers, and how the results of exercising them roll up into
-//! one verdict. Pure: the inputs are the capabilities preflight discovered and what discovery says about
+//! Which gang scheduling solutions a cluster offers (and which schedulers kaic does not recognise are in
+//! use), and how the results of exercising them roll up into one verdict. Pure: the inputs are the capabilities preflight discovered and what discovery says about
 //! the native Workload API.
 
 use kaic_model::Verdict;
+use kaic_model::solutions::{self, SolutionResult, Subject};
 
 use crate::capability::{Capabilities, Capability};
 
@@ -112,6 +113,10 @@ pub enum SubResult {
     Pass(String),
     /// The solution does not gang-schedule.
     Fail { reason: String, expected: String, observed: String },
+    /// Installed but nothing acts on it (no scheduler took kaic's pods): reported, not a failure.
+    NotOperational(String),
+    /// kaic could not decide (no proof that a gang was held back); what a human must verify.
+    Unknown(String),
     /// kaic could not reach a verdict for this solution.
     Error(String),
 }
@@ -123,61 +128,78 @@ pub struct SubCase {
     pub result: SubResult,
 }
 
-/// Rolls the sub-cases up: none found → fail; found but none exercisable → unknown; any exercised one
-/// fails → fail; otherwise any error → error; otherwise pass. Solutions found but not exercised are named.
-pub fn roll_up(found: &[Found], cases: &[SubCase]) -> Verdict {
-    if found.is_empty() {
+impl SubCase {
+    /// The sub-case in the model's terms, for the one roll-up policy and the evidence.
+    pub fn to_solution(&self) -> SolutionResult {
+        let name = self.solution.name();
+        match &self.result {
+            SubResult::Pass(summary) => SolutionResult::pass(name, summary.as_str()),
+            SubResult::Fail { reason, expected, observed } => {
+                SolutionResult::fail(name, reason.as_str(), expected.as_str(), observed.as_str())
+            }
+            SubResult::NotOperational(why) => SolutionResult::not_operational(name, why.as_str()),
+            SubResult::Unknown(what) => SolutionResult::unknown(name, what.as_str()),
+            SubResult::Error(cause) => SolutionResult::error(name, cause.as_str()),
+        }
+    }
+}
+
+/// What `gang_scheduling` is about, for the model's roll-up sentences.
+pub const SUBJECT: Subject<'static> = Subject { works: "gang scheduling works", kinds: "gang scheduling solutions" };
+
+/// Rolls the sub-cases up with the model's policy ([`kaic_model::solutions::roll_up`]): one solution that
+/// passes meets the requirement, the others are reported beside it. Nothing found (and no unrecognised
+/// scheduler in use) → fail; found but none exercisable (an alpha-only native API) → unknown.
+pub fn roll_up(found: &[Found], cases: &[SubCase], unrecognised: &[String]) -> Verdict {
+    if found.is_empty() && unrecognised.is_empty() {
         let looked_for =
             Solution::ALL.iter().map(|s| format!("{} ({})", s.name(), s.api())).collect::<Vec<_>>().join(", ");
         return Verdict::fail(
             "no gang scheduling solution found",
             format!("one of: {looked_for}"),
-            "none of these APIs is served by the API server",
+            "none of these APIs is served by the API server, and no pod uses another scheduler",
         );
     }
-    let not_exercised: Vec<&Found> = found.iter().filter(|f| f.exercised.is_err()).collect();
-    let also = if not_exercised.is_empty() {
-        String::new()
-    } else {
-        let names = not_exercised.iter().map(|f| f.solution.name()).collect::<Vec<_>>().join(", ");
-        format!(" (also installed, not exercised: {names})")
-    };
-    if cases.is_empty() {
-        let what = not_exercised.iter().filter_map(|f| f.exercised.clone().err()).collect::<Vec<_>>().join("; ");
-        return Verdict::unknown(what);
+    let mut results: Vec<SolutionResult> = cases.iter().map(SubCase::to_solution).collect();
+    results.extend(
+        found
+            .iter()
+            .filter_map(|f| f.exercised.clone().err().map(|what| SolutionResult::unknown(f.solution.name(), what))),
+    );
+    solutions::roll_up(SUBJECT, &results, unrecognised)
+}
+
+/// API groups of gang schedulers kaic recognises but does not exercise, with their names.
+pub const UNRECOGNISED_GROUPS: &[(&str, &str)] = &[
+    ("scheduling.koordinator.sh", "Koordinator"),
+    ("scheduling.sigs.k8s.io", "scheduler-plugins (pre-v0.25 API) or Koordinator coscheduling"),
+];
+
+/// Scheduler names kaic exercises, beside those given with `--scheduler-name`.
+const KNOWN_SCHEDULERS: &[&str] = &["default-scheduler", "volcano", "kai-scheduler", "scheduler-plugins-scheduler"];
+
+/// Names the schedulers that pods (not kaic's) use and kaic does not know: `YuniKorn (schedulerName
+/// yunikorn, 12 pods)`. `names` are the scheduler names in use, one per pod.
+pub fn unrecognised_schedulers<'a>(names: impl IntoIterator<Item = &'a str>, also_known: &[String]) -> Vec<String> {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for name in names {
+        if !KNOWN_SCHEDULERS.contains(&name) && !also_known.iter().any(|k| k == name) {
+            *counts.entry(name).or_default() += 1;
+        }
     }
-    // Each failure as (reason, expected, observed), every part prefixed with the solution's name.
-    let fails: Vec<[String; 3]> = cases
-        .iter()
-        .filter_map(|c| match &c.result {
-            SubResult::Fail { reason, expected, observed } => {
-                Some([reason, expected, observed].map(|part| format!("{}: {part}", c.solution.name())))
-            }
-            _ => None,
+    counts
+        .into_iter()
+        .map(|(name, pods)| {
+            let who = if name.contains("yunikorn") {
+                "YuniKorn"
+            } else if name.contains("koord") {
+                "Koordinator"
+            } else {
+                "a scheduler"
+            };
+            format!("{who} (schedulerName {name}, {pods} pod{})", if pods == 1 { "" } else { "s" })
         })
-        .collect();
-    if !fails.is_empty() {
-        let join = |i: usize| fails.iter().map(|f| f[i].as_str()).collect::<Vec<_>>().join("; ");
-        return Verdict::fail(join(0), join(1), join(2));
-    }
-    let errors: Vec<String> = cases
-        .iter()
-        .filter_map(|c| match &c.result {
-            SubResult::Error(e) => Some(format!("{}: {e}", c.solution.name())),
-            _ => None,
-        })
-        .collect();
-    if !errors.is_empty() {
-        return Verdict::error(errors.join("; "));
-    }
-    let passes: Vec<String> = cases
-        .iter()
-        .filter_map(|c| match &c.result {
-            SubResult::Pass(summary) => Some(format!("{}: {summary}", c.solution.name())),
-            _ => None,
-        })
-        .collect();
-    Verdict::pass(format!("gang scheduling works — {}{also}", passes.join("; ")))
+        .collect()
 }
 
 #[cfg(test)]
@@ -241,7 +263,7 @@ mod tests {
 
     #[test]
     fn nothing_found_fails_and_names_what_was_looked_for() {
-        let verdict = roll_up(&[], &[]);
+        let verdict = roll_up(&[], &[], &[]);
         assert_eq!(verdict.outcome, Outcome::Fail);
         assert_eq!(verdict.reason, "no gang scheduling solution found");
         let expected = verdict.expected.unwrap();
@@ -257,45 +279,59 @@ mod tests {
     }
 
     #[test]
-    fn only_unexercisable_solutions_is_unknown_with_what_to_verify() {
-        let verdict = roll_up(&found(&[(Solution::Volcano, false)]), &[]);
+    fn an_unrecognised_scheduler_in_use_is_unknown_never_none_found() {
+        let yunikorn = unrecognised_schedulers(["yunikorn", "yunikorn", "default-scheduler", "volcano"], &[]);
+        assert_eq!(yunikorn, vec!["YuniKorn (schedulerName yunikorn, 2 pods)".to_string()]);
+        assert!(unrecognised_schedulers(["my-volcano"], &["my-volcano".to_string()]).is_empty(), "--scheduler-name");
+        let verdict = roll_up(&[], &[], &yunikorn);
         assert_eq!(verdict.outcome, Outcome::Unknown);
-        assert_eq!(verdict.reason, "verify X");
+        assert!(verdict.reason.contains("YuniKorn (schedulerName yunikorn, 2 pods)"), "{}", verdict.reason);
     }
 
     #[test]
-    fn every_exercised_solution_must_pass() {
-        let both = found(&[(Solution::Kueue, true), (Solution::Native, true), (Solution::Volcano, false)]);
+    fn only_unexercisable_solutions_is_unknown_with_what_to_verify() {
+        let verdict = roll_up(&found(&[(Solution::Volcano, false)]), &[], &[]);
+        assert_eq!(verdict.outcome, Outcome::Unknown);
+        assert!(verdict.reason.contains("verify X"), "{}", verdict.reason);
+    }
+
+    #[test]
+    fn one_passing_solution_is_enough_and_the_others_are_reported() {
+        let both = found(&[(Solution::Kueue, true), (Solution::Native, true), (Solution::Volcano, true)]);
         let pass = roll_up(
             &both,
             &[
                 case(Solution::Kueue, SubResult::Pass("ok".into())),
-                case(Solution::Native, SubResult::Pass("ok".into())),
+                case(Solution::Native, fail("native")),
+                case(Solution::Volcano, SubResult::NotOperational("no scheduler named volcano acted".into())),
             ],
+            &[],
         );
         assert_eq!(pass.outcome, Outcome::Pass);
         assert_eq!(
             pass.reason,
-            "gang scheduling works — Kueue: ok; native Workload/PodGroup API: ok (also installed, not exercised: Volcano)"
+            "gang scheduling works — Kueue: ok (also: native Workload/PodGroup API failed: native bound partially; Volcano \
+             not operational: no scheduler named volcano acted)"
         );
 
         let one_fails = roll_up(
             &both,
             &[case(Solution::Kueue, fail("Kueue")), case(Solution::Native, SubResult::Error("boom".into()))],
+            &[],
         );
         assert_eq!(one_fails.outcome, Outcome::Fail, "a failure outweighs an error");
-        assert_eq!(one_fails.reason, "Kueue: Kueue bound partially");
+        assert_eq!(
+            one_fails.reason,
+            "Kueue: Kueue bound partially (also: native Workload/PodGroup API could not be exercised: boom)"
+        );
         assert_eq!(one_fails.expected.as_deref(), Some("Kueue: 0 of 8 bound"));
         assert_eq!(one_fails.observed.as_deref(), Some("Kueue: 7 of 8 bound"));
 
-        let one_errors = roll_up(
-            &both,
-            &[
-                case(Solution::Kueue, SubResult::Pass("ok".into())),
-                case(Solution::Native, SubResult::Error("boom".into())),
-            ],
+        let not_operational = roll_up(
+            &found(&[(Solution::Volcano, true)]),
+            &[case(Solution::Volcano, SubResult::NotOperational("CRDs only".into()))],
+            &[],
         );
-        assert_eq!(one_errors.outcome, Outcome::Error);
-        assert_eq!(one_errors.reason, "native Workload/PodGroup API: boom");
+        assert_eq!(not_operational.outcome, Outcome::Unknown, "left-over CRDs are not a failure");
     }
 }

@@ -21,19 +21,17 @@
 //! pods bound for the window; deleting the blocker lets it be bound whole, and its Job completes.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
+use super::GangJob;
 use super::capacity::{self, milli};
 use super::detect::SubResult;
-use super::observe::{self, describe_job};
-use super::{BIND_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, gang_selector, secs};
 use crate::check::{CheckContext, CheckError, create_dynamic};
 use crate::labels;
 use crate::wait;
@@ -50,7 +48,7 @@ const MAX_GANG: i128 = 8;
 const MAX_BLOCKER: i128 = 8;
 /// Gang size and per-pod CPU (thousandths) with kaic's own queue.
 const OWN_GANG: usize = 4;
-const OWN_UNIT_MILLI: i128 = 100;
+pub(super) const OWN_UNIT_MILLI: i128 = 100;
 
 /// A ClusterQueue, reduced to what choosing one needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -291,17 +289,17 @@ impl Apis {
 }
 
 /// What the scenario runs with, whichever ClusterQueue it goes through.
-struct Setup {
-    cluster_queue: String,
+pub(super) struct Setup {
+    pub(super) cluster_queue: String,
     /// In words, for evidence: whose queue, and what limits the gang.
-    origin: String,
-    resource: String,
-    resources: Value,
-    tolerations: Value,
-    gang: usize,
-    blocker: usize,
-    blocker_holds: Holds,
-    platform: Option<PlatformPlan>,
+    pub(super) origin: String,
+    pub(super) resource: String,
+    pub(super) resources: Value,
+    pub(super) tolerations: Value,
+    pub(super) gang: usize,
+    pub(super) blocker: usize,
+    pub(super) blocker_holds: Holds,
+    pub(super) platform: Option<PlatformPlan>,
 }
 
 /// What the blocker holds: the limit that protects the gang.
@@ -314,14 +312,19 @@ pub enum Holds {
 }
 
 /// One pod outside Kueue holding one unit on the nodes until deleted.
-async fn create_blocker_pod(ctx: &CheckContext, setup: &Setup, name: &str) -> Result<(), CheckError> {
+pub(super) async fn create_blocker_pod(
+    ctx: &CheckContext,
+    setup: &Setup,
+    name: &str,
+    gang: &str,
+) -> Result<(), CheckError> {
     let node_selector = setup.platform.as_ref().map_or_else(|| json!({}), |plan| json!(plan.node_labels));
     let placement = json!({"nodeSelector": node_selector, "tolerations": setup.tolerations});
-    super::create_blocker(ctx, name, "kueue-blocker", placement, setup.resources.clone()).await
+    super::create_blocker(ctx, name, gang, placement, setup.resources.clone()).await
 }
 
 impl Setup {
-    fn job<'a>(&self, name: &'a str, parallelism: usize, completions: usize, exits: bool) -> GangJob<'a> {
+    pub(super) fn job<'a>(&self, name: &'a str, parallelism: usize, completions: usize, exits: bool) -> GangJob<'a> {
         GangJob {
             name,
             parallelism,
@@ -347,7 +350,7 @@ pub async fn run(ctx: &CheckContext) -> Result<SubResult, CheckError> {
         Some(plan) => platform_setup(ctx, &apis, plan).await?,
         None => own_setup(ctx, &apis).await?,
     };
-    let result = scenario(ctx, &apis, &setup).await;
+    let result = super::kueue_case::scenario(ctx, &apis, &setup).await;
     if setup.platform.is_none() {
         // The final sweep deletes these too; deleting here keeps a long run tidy.
         let _ = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.local_queues)
@@ -366,36 +369,34 @@ pub async fn run(ctx: &CheckContext) -> Result<SubResult, CheckError> {
 /// Reads queues, flavors, nodes and pods, and picks a platform queue if one fits.
 async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Option<PlatformPlan>, CheckError> {
     let client = &ctx.client;
-    let queues = Api::<DynamicObject>::all_with(client.clone(), &apis.cluster_queues)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| CheckError::api("list ClusterQueues", e))?;
-    let queues: Vec<QueueView> = queues.items.iter().map(QueueView::parse).collect();
-    let flavors = Api::<DynamicObject>::all_with(client.clone(), &apis.flavors)
-        .list(&ListParams::default())
-        .await
-        .map_err(|e| CheckError::api("list ResourceFlavors", e))?;
+    let queues =
+        crate::list::all(&Api::<DynamicObject>::all_with(client.clone(), &apis.cluster_queues), ListParams::default())
+            .await
+            .map_err(|e| CheckError::api("list ClusterQueues", e))?;
+    let queues: Vec<QueueView> = queues.iter().map(QueueView::parse).collect();
+    let flavors =
+        crate::list::all(&Api::<DynamicObject>::all_with(client.clone(), &apis.flavors), ListParams::default())
+            .await
+            .map_err(|e| CheckError::api("list ResourceFlavors", e))?;
     let flavor_node_labels = flavors
-        .items
         .iter()
         .map(|f| {
             let labels = serde_json::from_value(f.data["spec"]["nodeLabels"].clone()).unwrap_or_default();
             (f.name_any(), labels)
         })
         .collect();
-    let nodes = Api::<Node>::all(client.clone())
-        .list(&ListParams::default())
+    let nodes = crate::list::all(&Api::<Node>::all(client.clone()), ListParams::default())
         .await
         .map_err(|e| CheckError::api("list nodes", e))?;
-    let pods = Api::<Pod>::all(client.clone())
-        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+    let running = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+    let pods = crate::list::all(&Api::<Pod>::all(client.clone()), running)
         .await
         .map_err(|e| CheckError::api("list pods", e))?;
     let namespace = Api::<Namespace>::all(client.clone())
         .get(&ctx.namespace)
         .await
         .map_err(|e| CheckError::api(format!("read namespace {}", ctx.namespace), e))?;
-    let (plan, notes) = plan_platform(&queues, &flavor_node_labels, &nodes.items, &pods.items, namespace.labels());
+    let (plan, notes) = plan_platform(&queues, &flavor_node_labels, &nodes, &pods, namespace.labels());
     for note in notes {
         ctx.step(format!("Kueue: {note}"));
     }
@@ -438,13 +439,23 @@ async fn platform_setup(ctx: &CheckContext, apis: &Apis, plan: PlatformPlan) -> 
         origin: format!("the platform's ClusterQueue {}, flavor {}", plan.cluster_queue, plan.flavor),
         resource: plan.resource.clone(),
         resources: json!({"limits": {plan.resource.as_str(): "1"}}),
-        // Accelerator nodes are often tainted; quota and capacity decide here, so tolerate NoSchedule taints.
-        tolerations: json!([{"operator": "Exists", "effect": "NoSchedule"}]),
+        // Accelerator nodes are often tainted: tolerate the dedicated taints of the flavor's nodes (never a
+        // cordon), since quota and capacity decide here.
+        tolerations: flavor_tolerations(ctx, &plan.node_labels).await?,
         gang: plan.gang,
         blocker: plan.blocker,
         blocker_holds: plan.holds,
         platform: Some(plan),
     })
+}
+
+/// Tolerations for the dedicated taints of the Ready, schedulable nodes that carry `node_labels`.
+async fn flavor_tolerations(ctx: &CheckContext, node_labels: &BTreeMap<String, String>) -> Result<Value, CheckError> {
+    let selector = node_labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",");
+    let nodes = crate::list::all(&Api::<Node>::all(ctx.client.clone()), ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| CheckError::api("list nodes", e))?;
+    Ok(crate::pods::tolerations_for_all(nodes.iter().filter(|n| crate::pods::node_ready_and_schedulable(n))))
 }
 
 async fn own_setup(ctx: &CheckContext, apis: &Apis) -> Result<Setup, CheckError> {
@@ -508,269 +519,10 @@ async fn own_setup(ctx: &CheckContext, apis: &Apis) -> Result<Setup, CheckError>
     })
 }
 
-/// The Kueue Workload of a Job, in one line (its conditions with reasons and messages).
-async fn workload_state(ctx: &CheckContext, apis: &Apis, job: &str) -> String {
-    let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
-    let Ok(list) = api.list(&ListParams::default()).await else { return "its Kueue Workload could not be read".into() };
-    let owned = list.items.into_iter().find(|w| w.owner_references().iter().any(|o| o.kind == "Job" && o.name == job));
-    let Some(workload) = owned else { return format!("no Kueue Workload exists for Job {job}") };
-    ctx.object(&format!("Workload-{}", workload.name_any()), &workload);
-    describe_workload(&workload)
-}
-
-/// A Kueue Workload's conditions in one line.
-pub fn describe_workload(workload: &DynamicObject) -> String {
-    let conditions = workload.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    let parts: Vec<String> = conditions
-        .iter()
-        .map(|c| {
-            let mut message = c["message"].as_str().unwrap_or_default().to_string();
-            message.truncate(240);
-            format!(
-                "{}={} {} {}",
-                c["type"].as_str().unwrap_or("?"),
-                c["status"].as_str().unwrap_or("?"),
-                c["reason"].as_str().unwrap_or(""),
-                message
-            )
-            .trim()
-            .to_string()
-        })
-        .collect();
-    format!(
-        "Kueue Workload {}: {}",
-        workload.name_any(),
-        if parts.is_empty() { "no conditions yet".to_string() } else { parts.join("; ") }
-    )
-}
-
-async fn job_state(ctx: &CheckContext, name: &str) -> String {
-    match Api::<Job>::namespaced(ctx.client.clone(), &ctx.namespace).get(name).await {
-        Ok(job) => {
-            ctx.object(&format!("Job-{name}"), &job);
-            format!("Job {name}: {}", describe_job(&job))
-        }
-        Err(e) => format!("Job {name} could not be read: {e}"),
-    }
-}
-
-async fn scenario(ctx: &CheckContext, apis: &Apis, setup: &Setup) -> Result<SubResult, CheckError> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let unit = if setup.resource == "cpu" { format!("{OWN_UNIT_MILLI}m CPU") } else { format!("1 {}", setup.resource) };
-
-    // Positive: a gang that fits is bound whole and completes.
-    let fit = "kueue-fit";
-    setup.job(fit, POSITIVE_SIZE, POSITIVE_SIZE, true).create(ctx).await?;
-    let submitted = Instant::now();
-    ctx.step(format!("Kueue: submitted Job {fit}, a gang of {POSITIVE_SIZE} pods of {unit} that fits"));
-    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(fit), POSITIVE_SIZE, BIND_TIMEOUT).await {
-        return Ok(SubResult::Fail {
-            reason: format!("a gang of {POSITIVE_SIZE} that fits was not bound within {}s", BIND_TIMEOUT.as_secs()),
-            expected: format!("all {POSITIVE_SIZE} pods of Job {fit} admitted by {} and bound", setup.origin),
-            observed: format!("{seen}; {}; {}", job_state(ctx, fit).await, workload_state(ctx, apis, fit).await),
-        });
-    }
-    let took = submitted.elapsed();
-    ctx.record(|e| e.timing(format!("Kueue: gang of {POSITIVE_SIZE} that fits, submit to all bound"), took));
-    ctx.step(format!("Kueue: all {POSITIVE_SIZE} pods of {fit} bound {} after submission", secs(took)));
-    if let Err(seen) = super::wait_complete(ctx, fit).await? {
-        return Ok(SubResult::Fail {
-            reason: format!("the gang of {POSITIVE_SIZE} was bound but its Job did not complete"),
-            expected: format!("Job {fit} Complete within {}s", super::COMPLETE_TIMEOUT.as_secs()),
-            observed: format!("{seen}; {}", workload_state(ctx, apis, fit).await),
-        });
-    }
-    ctx.step(format!("Kueue: Job {fit} completed; {}", workload_state(ctx, apis, fit).await));
-
-    // Negative: hold capacity with a blocker so that one unit less than the gang needs is left.
-    let blocker = "kueue-blocker";
-    let blocker_selector = gang_selector(blocker);
-    let holds = match setup.blocker_holds {
-        Holds::Quota => {
-            // Many completions: where pods are completed for it (kwok) the Job keeps running and holding quota.
-            setup.job(blocker, setup.blocker, setup.blocker * 100_000, false).create(ctx).await?;
-            format!("blocker Job {blocker} (through {LOCAL_QUEUE}) holds {} × {unit} of quota", setup.blocker)
-        }
-        Holds::Nodes => {
-            for i in 0..setup.blocker {
-                create_blocker_pod(ctx, setup, &format!("{blocker}-{i}")).await?;
-            }
-            format!(
-                "blocker pod{} {blocker}-* outside Kueue (the nodes, not the quota, are the tighter limit) hold {} × {unit} on \
-                 the nodes",
-                if setup.blocker == 1 { "" } else { "s" },
-                setup.blocker
-            )
-        }
-    };
-    if let Err(seen) = observe::wait_all_bound(&pods, &blocker_selector, setup.blocker, BIND_TIMEOUT).await {
-        return Ok(SubResult::Error(format!(
-            "the blocker ({} pods of {unit}) was not bound within {}s, so the negative case could not be set up: {seen}; {}",
-            setup.blocker,
-            BIND_TIMEOUT.as_secs(),
-            workload_state(ctx, apis, blocker).await
-        )));
-    }
-    let left = setup.gang - 1;
-    ctx.step(format!("Kueue: {holds}; {left} left in {}", setup.origin));
-    let big = "kueue-big";
-    setup.job(big, setup.gang, setup.gang, true).create(ctx).await?;
-    ctx.step(format!("Kueue: submitted Job {big}, a gang of {} pods of {unit}, one more than is left", setup.gang));
-    let window = observe::watch_window(&pods, &gang_selector(big), setup.gang, WINDOW).await?;
-    let workload = workload_state(ctx, apis, big).await;
-    if !window.ever_bound.is_empty() {
-        let real = setup.platform.as_ref().map_or(String::new(), |p| {
-            let b = to_i128(setup.blocker);
-            let quota = if setup.blocker_holds == Holds::Quota { p.free_quota - b } else { p.free_quota };
-            format!(" (quota: {quota} free, nodes: {} free)", p.free_nodes - b)
-        });
-        let reason = if window.peak_running < setup.gang {
-            format!(
-                "a gang larger than free capacity was admitted and started partially: at most {} of {} pods ran at once",
-                window.peak_running, setup.gang
-            )
-        } else {
-            format!("{} of {} pods of a gang larger than free capacity were bound", window.ever_bound.len(), setup.gang)
-        };
-        return Ok(SubResult::Fail {
-            reason,
-            expected: format!(
-                "0 of {} pods of Job {big} bound for {}s: the gang needs {} × {unit} and only {left} are free{real} in {}",
-                setup.gang,
-                WINDOW.as_secs(),
-                setup.gang,
-                setup.origin
-            ),
-            observed: format!("{}; {workload}", window.observed(setup.gang)),
-        });
-    }
-    let job = job_state(ctx, big).await;
-    ctx.step(format!(
-        "Kueue: 0 of {} pods of {big} bound during the {}s window ({} pods created); {job}; {workload}",
-        setup.gang,
-        WINDOW.as_secs(),
-        window.pods_at_end
-    ));
-    ctx.record(|e| {
-        e.value("Kueue: zero-bound window", format!("{}s, 0 of {} pods bound", WINDOW.as_secs(), setup.gang))
-    });
-
-    // Free capacity: the gang must now start whole.
-    match setup.blocker_holds {
-        Holds::Quota => Api::<Job>::namespaced(ctx.client.clone(), &ctx.namespace)
-            .delete(blocker, &DeleteParams::background())
-            .await
-            .map(|_| ())
-            .map_err(|e| CheckError::api(format!("delete Job {blocker}"), e))?,
-        Holds::Nodes => pods
-            .delete_collection(
-                &DeleteParams::default().grace_period(0),
-                &ListParams::default().labels(&blocker_selector),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| CheckError::api(format!("delete pods {blocker_selector}"), e))?,
-    }
-    let freed = Instant::now();
-    ctx.step("Kueue: deleted the blocker");
-    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), setup.gang, BIND_TIMEOUT).await {
-        if let Some(plan) = &setup.platform
-            && let Some(quota) = quota_taken_meanwhile(ctx, apis, plan, big).await
-        {
-            return Ok(SubResult::Error(format!(
-                "after the blocker went, other workloads reserved quota in ClusterQueue {} ({quota} {} free now, the gang \
-                 needs {}), so kaic cannot tell whether the gang would have been admitted: {seen}",
-                plan.cluster_queue, plan.resource, setup.gang
-            )));
-        }
-        if let Some(plan) = &setup.platform
-            && let Some(now) = free_now(ctx, plan).await
-            && now < to_i128(setup.gang)
-        {
-            return Ok(SubResult::Error(format!(
-                "after the blocker went, other workloads took {} on the nodes of flavor {} ({now} free now, the gang needs \
-                 {}), so kaic cannot tell whether the gang would have started: {seen}",
-                plan.resource, plan.flavor, setup.gang
-            )));
-        }
-        return Ok(SubResult::Fail {
-            reason: "the gang was not bound whole after capacity was freed".into(),
-            expected: format!(
-                "all {} pods of Job {big} bound within {}s of deleting the blocker",
-                setup.gang,
-                BIND_TIMEOUT.as_secs()
-            ),
-            observed: format!("{seen}; {}; {}", job_state(ctx, big).await, workload_state(ctx, apis, big).await),
-        });
-    }
-    let started = freed.elapsed();
-    ctx.record(|e| e.timing(format!("Kueue: gang of {}, capacity freed to all bound", setup.gang), started));
-    ctx.step(format!("Kueue: all {} pods of {big} bound {} after the blocker was deleted", setup.gang, secs(started)));
-    if let Err(seen) = super::wait_complete(ctx, big).await? {
-        return Ok(SubResult::Fail {
-            reason: format!("the gang of {} was bound but its Job did not complete", setup.gang),
-            expected: format!("Job {big} Complete within {}s", super::COMPLETE_TIMEOUT.as_secs()),
-            observed: format!("{seen}; {}", workload_state(ctx, apis, big).await),
-        });
-    }
-    ctx.step(format!("Kueue: Job {big} completed; {}", workload_state(ctx, apis, big).await));
-    let _ = job_state(ctx, big).await;
-    Ok(SubResult::Pass(format!(
-        "with {}: a gang of {POSITIVE_SIZE} was bound in {} and completed; a gang of {} with {left} × {unit} free stayed \
-         with 0 pods bound for {}s, was bound whole {} after the blocker went, and completed",
-        setup.origin,
-        secs(took),
-        setup.gang,
-        WINDOW.as_secs(),
-        secs(started)
-    )))
-}
-
-fn to_i128(n: usize) -> i128 {
-    i128::try_from(n).unwrap_or(i128::MAX)
-}
-
-/// When the gang's Workload is still not admitted and the queue has less free quota than the gang needs, the
-/// free quota: others reserved it after the blocker went.
-async fn quota_taken_meanwhile(ctx: &CheckContext, apis: &Apis, plan: &PlatformPlan, job: &str) -> Option<i128> {
-    let workloads = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
-    let list = workloads.list(&ListParams::default()).await.ok()?;
-    let workload = list.items.into_iter().find(|w| w.owner_references().iter().any(|o| o.name == job))?;
-    let conditions = workload.data["status"]["conditions"].as_array().cloned().unwrap_or_default();
-    if conditions.iter().any(|c| c["type"] == "QuotaReserved" && c["status"] == "True") {
-        return None;
-    }
-    let queue =
-        Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues).get(&plan.cluster_queue).await.ok()?;
-    let view = QueueView::parse(&queue);
-    let key = (plan.flavor.clone(), plan.resource.clone());
-    let free =
-        (view.quota.get(&key).copied().unwrap_or(0) - view.reserved.get(&key).copied().unwrap_or(0)).max(0) / 1000;
-    (free < to_i128(plan.gang)).then_some(free)
-}
-
-/// Whole units of the plan's resource free on its flavor's nodes now, if they can be read.
-async fn free_now(ctx: &CheckContext, plan: &PlatformPlan) -> Option<i128> {
-    let nodes = Api::<Node>::all(ctx.client.clone()).list(&ListParams::default()).await.ok()?;
-    let pods = Api::<Pod>::all(ctx.client.clone())
-        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
-        .await
-        .ok()?;
-    // The gang's own pods are bound-or-pending; count capacity as if they were not there.
-    let others: Vec<Pod> =
-        pods.items.into_iter().filter(|p| p.metadata.namespace.as_deref() != Some(ctx.namespace.as_str())).collect();
-    Some(capacity::whole_units(&capacity::free_per_node(
-        &nodes.items,
-        &others,
-        &plan.resource,
-        &plan.node_labels,
-        true,
-    )))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scheduling::gang_scheduling::kueue_case::describe_workload;
     use serde_json::json;
 
     fn queue(value: Value) -> QueueView {

@@ -128,7 +128,7 @@ const BURST_GAP: Duration = Duration::from_secs(1);
 /// What a watch saw of a gang that must not be bound during a window.
 #[derive(Debug, Clone, Default)]
 pub struct Window {
-    /// Every pod seen bound during the window: pod → (node, when it was first seen bound, from the window's
+    /// Every pod seen bound during the watch: pod → (node, when it was first seen bound, from the watch's
     /// start), even if it finished or went away again.
     pub ever_bound: BTreeMap<String, (String, Duration)>,
     /// The most pods bound and not finished at the same time: how much of the gang really ran together.
@@ -137,6 +137,42 @@ pub struct Window {
     pub at_end: String,
     /// How many pods existed at the end.
     pub pods_at_end: usize,
+    /// When every member of the gang existed, from the watch's start: the window starts then, because a
+    /// gang whose pods are not all there yet cannot have been held back. `None`: they never all existed.
+    pub members_after: Option<Duration>,
+    /// How long the window itself lasted (zero when the members never all existed).
+    pub length: Duration,
+    /// The first sign that the scheduler considered the gang and held it back: a pod's `PodScheduled=False`
+    /// condition with the scheduler's reason and message.
+    pub held: Option<String>,
+}
+
+/// When the window starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Once every one of the gang's pods exists, waiting at most this long for them.
+    WhenAllExist(Duration),
+    /// At once: the gang exists as another object (a Kueue Workload keeps its Job's pods uncreated while it
+    /// is not admitted).
+    Now,
+}
+
+/// The scheduler's sign that it considered `pod` and left it unbound: `PodScheduled=False` with a reason
+/// other than `SchedulingGated` (a gate means nobody has looked at the pod yet).
+pub fn held_signal(pod: &Pod) -> Option<String> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let condition = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    let reason = condition.reason.as_deref().unwrap_or_default();
+    if reason == "SchedulingGated" || reason.is_empty() && condition.message.as_deref().unwrap_or_default().is_empty() {
+        return None;
+    }
+    let mut message = condition.message.clone().unwrap_or_default();
+    message.truncate(240);
+    Some(
+        format!("pod {}: PodScheduled=False {reason}: {message}", name_of(pod))
+            .trim_end_matches([' ', ':'])
+            .to_string(),
+    )
 }
 
 impl Window {
@@ -182,14 +218,29 @@ impl Window {
     }
 }
 
-/// Watches the pods matching `selector` for `window` and records every binding.
+/// Watches the pods matching `selector`: first (with [`Start::WhenAllExist`]) until all `size` pods exist,
+/// then for `window`, recording every binding and the scheduler's first sign of holding the gang back.
+/// Bindings before the window started count too: a pod bound early was bound all the same.
 ///
 /// # Errors
 /// [`CheckError::Other`] if the watch never completes its initial listing, [`CheckError::Api`] if the
 /// closing cross-check listing fails.
-pub async fn watch_window(api: &Api<Pod>, selector: &str, size: usize, window: Duration) -> Result<Window, CheckError> {
+pub async fn watch_window(
+    api: &Api<Pod>,
+    selector: &str,
+    size: usize,
+    start: Start,
+    window: Duration,
+) -> Result<Window, CheckError> {
     let started = Instant::now();
-    let deadline = started + window;
+    let mut window_start = match start {
+        Start::Now => Some(started),
+        Start::WhenAllExist(_) => None,
+    };
+    let members_deadline = match start {
+        Start::Now => started,
+        Start::WhenAllExist(timeout) => started + timeout,
+    };
     let mut state = GangPods::default();
     let mut seen = Window::default();
     let mut listed = false;
@@ -197,22 +248,31 @@ pub async fn watch_window(api: &Api<Pod>, selector: &str, size: usize, window: D
     let stream = watcher::watcher(api.clone(), watcher::Config::default().labels(selector)).default_backoff();
     let mut stream = std::pin::pin!(stream);
     loop {
+        let deadline = window_start.map_or(members_deadline, |at| at + window);
         match tokio::time::timeout_at(deadline, stream.next()).await {
             Err(_) | Ok(None) => break,
             Ok(Some(Err(e))) => last_error = Some(e.to_string()),
             Ok(Some(Ok(event))) => {
                 listed |= matches!(event, Event::InitDone);
+                if let Event::Apply(pod) | Event::InitApply(pod) = &event
+                    && seen.held.is_none()
+                {
+                    seen.held = held_signal(pod);
+                }
                 for (pod, node) in state.apply(event) {
                     seen.ever_bound.entry(pod).or_insert_with(|| (node, started.elapsed()));
                 }
                 seen.peak_running = seen.peak_running.max(state.running());
+                if window_start.is_none() && listed && state.count() >= size {
+                    window_start = Some(Instant::now());
+                }
             }
         }
     }
     if !listed {
         return Err(CheckError::Other(format!(
             "the watch of pods {selector} did not start within {}s: {}",
-            window.as_secs(),
+            (deadline_len(started, members_deadline) + window).as_secs(),
             last_error.unwrap_or_else(|| "no initial listing arrived".into())
         )));
     }
@@ -223,12 +283,21 @@ pub async fn watch_window(api: &Api<Pod>, selector: &str, size: usize, window: D
         .map_err(|e| CheckError::api(format!("list pods {selector}"), e))?;
     state.reset(listing.items);
     for (pod, node) in state.bound() {
-        seen.ever_bound.entry(pod).or_insert((node, window));
+        seen.ever_bound.entry(pod).or_insert((node, started.elapsed()));
+    }
+    if seen.held.is_none() {
+        seen.held = state.pods.values().find_map(held_signal);
     }
     seen.peak_running = seen.peak_running.max(state.running());
     seen.at_end = state.describe(size);
     seen.pods_at_end = state.count();
+    seen.members_after = window_start.map(|at| at - started);
+    seen.length = window_start.map_or(Duration::ZERO, |at| at.elapsed());
     Ok(seen)
+}
+
+fn deadline_len(started: Instant, deadline: Instant) -> Duration {
+    deadline.saturating_duration_since(started)
 }
 
 /// Watches the pods matching `selector` until `size` of them are bound at once, for at most `timeout`.
@@ -245,6 +314,16 @@ pub async fn wait_all_bound(
     wait_pods(api, selector, timeout, |state| state.bound().len() >= size)
         .await
         .map_err(|(state, error)| format!("{}{error}", state.describe(size)))
+}
+
+/// Watches the pods matching `selector` until none is left (deleted and finalized), for at most `timeout`.
+///
+/// # Errors
+/// `Err(description)` of the pods still there when the time runs out.
+pub async fn wait_gone(api: &Api<Pod>, selector: &str, timeout: Duration) -> Result<Duration, String> {
+    wait_pods(api, selector, timeout, |state| state.count() == 0)
+        .await
+        .map_err(|(state, error)| format!("{} pods left{error}", state.count()))
 }
 
 /// Watches the pods matching `selector` until `size` of them have succeeded (bare gang pods, which have no
@@ -285,6 +364,11 @@ async fn wait_pods(
                 state.apply(event);
                 if done(&state) {
                     return Ok(started.elapsed());
+                }
+                // A pod that cannot start (image pull back-off, bad configuration, failed) will not get
+                // there by waiting: stop now and say why.
+                if let Some(fatal) = state.pods.values().find_map(crate::pods::fatal_state) {
+                    return Err((state, format!(" (stopped waiting: {fatal})")));
                 }
             }
         }
@@ -375,6 +459,7 @@ mod tests {
             peak_running: 2,
             at_end: "3 of 3 pods bound".into(),
             pods_at_end: 3,
+            ..Window::default()
         };
         assert_eq!(window.first_bound(), Some(ms(100)));
         assert_eq!(
@@ -382,6 +467,22 @@ mod tests {
             "at 0.1s: 2 pods bound (a→n1, b→n2); at 3.3s: 1 pod bound (c→n2); at most 2 of 3 ran at once; at the end of \
              the window 3 of 3 pods bound"
         );
+    }
+
+    #[test]
+    fn the_scheduler_holding_a_pod_back_is_a_signal_and_a_gate_is_not() {
+        let held = pod("a", None);
+        assert_eq!(
+            held_signal(&held).unwrap(),
+            "pod a: PodScheduled=False Unschedulable: 0/4 nodes are available: 4 Insufficient nvidia.com/gpu."
+        );
+        let gated: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "g"},
+            "spec": {"containers": []},
+            "status": {"conditions": [{"type": "PodScheduled", "status": "False", "reason": "SchedulingGated"}]}
+        }))
+        .unwrap();
+        assert_eq!(held_signal(&gated), None);
     }
 
     #[test]

@@ -21,22 +21,16 @@ use serde_json::{Value, json};
 
 use super::capacity::{self, format_milli};
 use super::detect::SubResult;
+use super::negative::{self, Judgement};
 use super::observe;
-use super::{
-    BIND_TIMEOUT, COMPLETE_TIMEOUT, GangJob, POSITIVE_SIZE, WINDOW, create_blocker, gang_selector, merge_fields, secs,
-    wait_complete,
-};
+use super::{GangJob, POSITIVE_SIZE, create_blocker, gang_selector, merge_fields, secs, wait_complete};
 use crate::check::{CheckContext, CheckError};
+use crate::timeouts::Wait;
 
 /// Pods in the negative gang (its group minimum).
 pub const NEGATIVE_SIZE: usize = 4;
 /// The smallest CPU request (thousandths) kaic gives one pod of the negative gang.
 const MIN_UNIT_MILLI: i128 = 100;
-/// How long the waiting gang may take to be bound once capacity is freed. Longer than [`BIND_TIMEOUT`]: a
-/// scheduler whose gang plugin rejected the group may leave its pods in the unschedulable pool until an
-/// event wakes them or kube-scheduler's flush after 5 minutes (`podMaxInUnschedulablePodsDuration`);
-/// scheduler-plugins coscheduling in a quiet cluster does exactly that. Slow is reported, not failed.
-pub const REQUEUE_TIMEOUT: Duration = Duration::from_secs(330);
 
 /// What puts a pod into a group: fields of its spec (e.g. `schedulingGroup`, `schedulerName`), and labels
 /// and annotations on its metadata.
@@ -64,6 +58,15 @@ pub trait GroupApi: Send + Sync {
     }
     /// The group's state in one line (its phase or conditions), recording the object.
     async fn group_state(&self, ctx: &CheckContext, name: &str) -> String;
+    /// What the group's own status says about the gang being held back (an Unschedulable condition), if
+    /// anything: proof for the negative case beside the pods' conditions.
+    async fn held_back(&self, _ctx: &CheckContext, _name: &str) -> Option<String> {
+        None
+    }
+    /// Which scheduler should act on the group's pods, for a "not operational" message.
+    fn scheduler_hint(&self) -> String {
+        "the default scheduler".into()
+    }
 }
 
 /// Where the negative gang goes and how much each pod asks for.
@@ -88,12 +91,7 @@ pub fn choose_node(free: &BTreeMap<String, i128>) -> Option<NodePlan> {
         .map(|(node, f)| NodePlan { node: node.clone(), free_milli: *f, unit_milli: *f / size })
 }
 
-/// Node affinity that pins a pod to `node`.
-pub fn pin_to(node: &str) -> Value {
-    json!({"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
-        {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
-    ]}}})
-}
+pub use crate::pods::pin_to;
 
 /// The Job of one gang: `size` pods of `cpu_milli` CPU each, joined to group `name`, with `extra` pod spec
 /// fields (affinity).
@@ -116,20 +114,18 @@ pub fn gang_job<'a>(name: &'a str, size: usize, cpu_milli: i128, join: Join, ext
 
 /// Free CPU per usable untainted node (thousandths), leaving out pods in `skip_namespace`.
 async fn free_cpu(ctx: &CheckContext, skip_namespace: Option<&str>) -> Result<BTreeMap<String, i128>, CheckError> {
-    let nodes = Api::<Node>::all(ctx.client.clone())
-        .list(&ListParams::default())
+    let nodes = crate::list::all(&Api::<Node>::all(ctx.client.clone()), ListParams::default())
         .await
         .map_err(|e| CheckError::api("list nodes", e))?;
-    let pods = Api::<Pod>::all(ctx.client.clone())
-        .list(&ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed"))
+    let running = ListParams::default().fields("status.phase!=Succeeded,status.phase!=Failed");
+    let pods = crate::list::all(&Api::<Pod>::all(ctx.client.clone()), running)
         .await
         .map_err(|e| CheckError::api("list pods", e))?;
     let pods: Vec<Pod> = pods
-        .items
         .into_iter()
         .filter(|p| skip_namespace.is_none_or(|ns| p.metadata.namespace.as_deref() != Some(ns)))
         .collect();
-    Ok(capacity::free_per_node(&nodes.items, &pods, "cpu", &BTreeMap::new(), false))
+    Ok(capacity::free_per_node(&nodes, &pods, "cpu", &BTreeMap::new(), false))
 }
 
 /// Submits the gang `name`: a Job, or (where the solution needs it) bare pods `<name>-<i>` built from the
@@ -169,7 +165,7 @@ async fn completion_failure(
 ) -> Result<Option<SubResult>, CheckError> {
     let outcome = if api.bare_pods() {
         let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace);
-        observe::wait_all_succeeded(&pods, &gang_selector(gang), size, COMPLETE_TIMEOUT).await.map(|_| ())
+        observe::wait_all_succeeded(&pods, &gang_selector(gang), size, ctx.wait(Wait::GangComplete)).await.map(|_| ())
     } else {
         wait_complete(ctx, gang).await?
     };
@@ -177,9 +173,21 @@ async fn completion_failure(
     let what = workload(api, gang);
     Ok(Some(SubResult::Fail {
         reason: format!("the gang of {size} was bound but did not complete"),
-        expected: format!("{what} finished successfully within {}s", COMPLETE_TIMEOUT.as_secs()),
+        expected: format!("{what} finished successfully within {}s", ctx.wait(Wait::GangComplete).as_secs()),
         observed: format!("{seen}; {}", api.group_state(ctx, gang).await),
     }))
+}
+
+/// Whether any scheduler has looked at the pods of `gang`: one of them has a `PodScheduled` condition.
+async fn any_pod_considered(ctx: &CheckContext, gang: &str) -> bool {
+    let pods = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace);
+    let Ok(list) = pods.list(&ListParams::default().labels(&gang_selector(gang))).await else { return true };
+    list.items.iter().any(|p| {
+        p.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .is_some_and(|c| c.iter().any(|c| c.type_ == "PodScheduled"))
+    })
 }
 
 /// Runs the positive and the negative case through `api`.
@@ -189,6 +197,7 @@ async fn completion_failure(
 pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, CheckError> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let tag = api.tag();
+    let bind_timeout = ctx.wait(Wait::GangBind);
 
     // Positive: a gang of 3 that fits anywhere.
     let fit = format!("{tag}-fit");
@@ -201,9 +210,18 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
         workload(api, fit),
         api.policy(POSITIVE_SIZE)
     ));
-    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(fit), POSITIVE_SIZE, BIND_TIMEOUT).await {
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(fit), POSITIVE_SIZE, bind_timeout).await {
+        if !any_pod_considered(ctx, fit).await {
+            return Ok(SubResult::NotOperational(format!(
+                "its API is served, but no scheduler acted on the {POSITIVE_SIZE} pods of PodGroup {fit} within {}s (none has \
+                 a PodScheduled condition): {}; if its scheduler runs under another name, pass --scheduler-name ({})",
+                bind_timeout.as_secs(),
+                api.scheduler_hint(),
+                api.group_state(ctx, fit).await
+            )));
+        }
         return Ok(SubResult::Fail {
-            reason: format!("a gang of {POSITIVE_SIZE} that fits was not bound within {}s", BIND_TIMEOUT.as_secs()),
+            reason: format!("a gang of {POSITIVE_SIZE} that fits was not bound within {}s", bind_timeout.as_secs()),
             expected: format!("all {POSITIVE_SIZE} pods of PodGroup {fit} bound"),
             observed: format!("{seen}; {}", api.group_state(ctx, fit).await),
         });
@@ -215,26 +233,71 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
         return Ok(failure);
     }
     ctx.step(format!("{tag}: {} finished; {}", workload(api, fit), api.group_state(ctx, fit).await));
+    let positive =
+        format!("a gang of {POSITIVE_SIZE} ({}) was bound in {} and completed", api.policy(POSITIVE_SIZE), secs(took));
 
-    // Negative: on one node, a blocker takes a quarter of the free CPU; the gang of 4 asks for a quarter each.
-    let free = free_cpu(ctx, None).await?;
+    // Negative, at most twice: a gang bound whole during the window means capacity appeared.
+    let length = negative::window_length(ctx.wait(Wait::GangWindow), took);
+    for attempt in 1..=2 {
+        match negative_case(ctx, api, attempt, length).await? {
+            Negative::Done(SubResult::Pass(summary)) => return Ok(SubResult::Pass(format!("{positive}; {summary}"))),
+            Negative::Done(result) => return Ok(result),
+            Negative::Inconclusive(why) if attempt == 1 => {
+                ctx.step(format!("{tag}: inconclusive ({why}); trying the negative case once more"));
+            }
+            Negative::Inconclusive(why) => {
+                return Ok(SubResult::Unknown(format!(
+                    "{positive}, but the negative case was inconclusive twice ({why}): verify on a quiet node that a gang \
+                     larger than free capacity gets no pod bound until it fits"
+                )));
+            }
+        }
+    }
+    unreachable!("the loop returns on its second attempt")
+}
+
+/// How one negative attempt ended.
+enum Negative {
+    /// A result for the solution (a pass carries the negative case's summary only).
+    Done(SubResult),
+    /// Capacity appeared during the window: try again.
+    Inconclusive(String),
+}
+
+/// One negative attempt: on one node, a blocker takes a quarter of the free CPU; the gang of 4 asks for a
+/// quarter each and must be held back (with the scheduler's word) for the window, then bound whole once the
+/// blocker goes.
+async fn negative_case(
+    ctx: &CheckContext,
+    api: &dyn GroupApi,
+    attempt: u32,
+    length: Duration,
+) -> Result<Negative, CheckError> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let tag = api.tag();
+    let bind_timeout = ctx.wait(Wait::GangBind);
+    let suffix = if attempt == 1 { String::new() } else { attempt.to_string() };
+    let blocker = format!("{tag}-blocker{suffix}");
+    let big = format!("{tag}-big{suffix}");
+    let big = big.as_str();
+    // Pods of this namespace are left out: an earlier attempt's gang is being deleted.
+    let free = free_cpu(ctx, Some(&ctx.namespace)).await?;
     let Some(plan) = choose_node(&free) else {
-        return Ok(SubResult::Error(format!(
+        return Ok(Negative::Done(SubResult::Error(format!(
             "no Ready, untainted, schedulable node has {}m CPU free to split between a blocker and a gang of {NEGATIVE_SIZE}",
             MIN_UNIT_MILLI * i128::try_from(NEGATIVE_SIZE).unwrap_or(4)
-        )));
+        ))));
     };
     let NodePlan { node, free_milli, unit_milli } = plan.clone();
     let cpu = format_milli(unit_milli);
     let unit = format!("{cpu} CPU");
-    let blocker = format!("{tag}-blocker");
     let placement = json!({"affinity": pin_to(&node)});
     create_blocker(ctx, &blocker, &blocker, placement, json!({"requests": {"cpu": cpu}})).await?;
-    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(&blocker), 1, BIND_TIMEOUT).await {
-        return Ok(SubResult::Error(format!(
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(&blocker), 1, bind_timeout).await {
+        return Ok(Negative::Done(SubResult::Error(format!(
             "the blocker pod ({unit} on node {node}) was not bound within {}s, so the negative case could not be set up: {seen}",
-            BIND_TIMEOUT.as_secs()
-        )));
+            bind_timeout.as_secs()
+        ))));
     }
     let left = free_milli - unit_milli;
     ctx.step(format!(
@@ -243,8 +306,6 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
         format_milli(left),
         NEGATIVE_SIZE - 1
     ));
-    let big = format!("{tag}-big");
-    let big = big.as_str();
     api.create_group(ctx, big, NEGATIVE_SIZE).await?;
     let gang = gang_job(big, NEGATIVE_SIZE, unit_milli, api.join(big), json!({"affinity": pin_to(&node)}));
     submit(ctx, api, gang).await?;
@@ -253,42 +314,77 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
         workload(api, big),
         api.policy(NEGATIVE_SIZE)
     ));
-    let window = observe::watch_window(&pods, &gang_selector(big), NEGATIVE_SIZE, WINDOW).await?;
+    let window = observe::watch_window(
+        &pods,
+        &gang_selector(big),
+        NEGATIVE_SIZE,
+        observe::Start::WhenAllExist(bind_timeout),
+        length,
+    )
+    .await?;
     let group = api.group_state(ctx, big).await;
-    if !window.ever_bound.is_empty() {
-        let reason = if window.peak_running < NEGATIVE_SIZE {
-            format!(
-                "the scheduler started a gang ({}) larger than free capacity partially: at most {} of {NEGATIVE_SIZE} pods \
-                 ran at once",
-                api.policy(NEGATIVE_SIZE),
-                window.peak_running
-            )
-        } else {
-            format!(
-                "{} of {NEGATIVE_SIZE} pods of a gang larger than free capacity were bound",
-                window.ever_bound.len()
-            )
-        };
-        return Ok(SubResult::Fail {
-            reason,
-            expected: format!(
-                "0 of {NEGATIVE_SIZE} pods of PodGroup {big} bound for {}s: node {node} has {} CPU free after the blocker, \
-                 room for {} pods of {unit}",
-                WINDOW.as_secs(),
-                format_milli(left),
-                NEGATIVE_SIZE - 1
-            ),
-            observed: format!("{}; {group}", window.observed(NEGATIVE_SIZE)),
-        });
-    }
+    let expected = || {
+        format!(
+            "0 of {NEGATIVE_SIZE} pods of PodGroup {big} bound for {}s: node {node} has {} CPU free after the blocker, room \
+             for {} pods of {unit}",
+            length.as_secs(),
+            format_milli(left),
+            NEGATIVE_SIZE - 1
+        )
+    };
+    let signal = match negative::judge(&window, NEGATIVE_SIZE, api.held_back(ctx, big).await) {
+        Judgement::Held { signal } => signal,
+        Judgement::Partial => {
+            return Ok(Negative::Done(SubResult::Fail {
+                reason: format!(
+                    "the scheduler started a gang ({}) larger than free capacity partially: at most {} of {NEGATIVE_SIZE} \
+                     pods ran at once",
+                    api.policy(NEGATIVE_SIZE),
+                    window.peak_running
+                ),
+                expected: expected(),
+                observed: format!("{}; {group}", window.observed(NEGATIVE_SIZE)),
+            }));
+        }
+        Judgement::Whole => {
+            remove_gang(ctx, api, big, &blocker).await?;
+            return Ok(Negative::Inconclusive(format!(
+                "all {NEGATIVE_SIZE} pods of {big} were bound together during the window, so CPU was freed on {node} meanwhile: \
+                 {}",
+                window.timeline()
+            )));
+        }
+        Judgement::MembersMissing { existed } => {
+            return Ok(Negative::Done(SubResult::Unknown(format!(
+                "only {existed} of the {NEGATIVE_SIZE} pods of {} existed after {}s, so the gang could not be observed being \
+                 held back: {}; {group}",
+                workload(api, big),
+                bind_timeout.as_secs(),
+                window.at_end
+            ))));
+        }
+        Judgement::NoSignal => {
+            return Ok(Negative::Done(SubResult::Unknown(format!(
+                "no pod of {big} was bound for {}s, but neither its pods (PodScheduled=False with a reason) nor its PodGroup \
+                 showed that a scheduler considered the gang and held it back: verify that the scheduler runs and refuses \
+                 gangs larger than free capacity ({}; {group})",
+                length.as_secs(),
+                window.at_end
+            ))));
+        }
+    };
     ctx.step(format!(
-        "{tag}: 0 of {NEGATIVE_SIZE} pods of {big} bound during the {}s window ({} pods created); {}; {group}",
-        WINDOW.as_secs(),
-        window.pods_at_end,
-        window.at_end
+        "{tag}: 0 of {NEGATIVE_SIZE} pods of {big} bound during the {}s window, which started {} after submission when all \
+         {} pods existed; held back: {signal}; {group}",
+        length.as_secs(),
+        secs(window.members_after.unwrap_or_default()),
+        window.pods_at_end
     ));
     ctx.record(|e| {
-        e.value(format!("{tag}: zero-bound window"), format!("{}s, 0 of {NEGATIVE_SIZE} pods bound", WINDOW.as_secs()))
+        e.value(
+            format!("{tag}: zero-bound window"),
+            format!("{}s, 0 of {NEGATIVE_SIZE} pods bound; held back: {signal}", length.as_secs()),
+        )
     });
 
     // Free capacity: the whole gang must now be bound.
@@ -297,43 +393,63 @@ pub async fn run(ctx: &CheckContext, api: &dyn GroupApi) -> Result<SubResult, Ch
         .map_err(|e| CheckError::api(format!("delete pod {blocker}"), e))?;
     let freed = Instant::now();
     ctx.step(format!("{tag}: deleted the blocker pod {blocker}"));
-    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), NEGATIVE_SIZE, REQUEUE_TIMEOUT).await {
+    let requeue = ctx.wait(Wait::GangRequeue);
+    if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), NEGATIVE_SIZE, requeue).await {
         let now = free_cpu(ctx, Some(&ctx.namespace)).await.ok().and_then(|f| f.get(&node).copied()).unwrap_or(0);
         if now < unit_milli * i128::try_from(NEGATIVE_SIZE).unwrap_or(4) {
-            return Ok(SubResult::Error(format!(
+            return Ok(Negative::Done(SubResult::Error(format!(
                 "after the blocker went, other pods took CPU on node {node} ({} free now, the gang needs {} × {unit}), so kaic \
                  cannot tell whether the gang would have started: {seen}",
                 format_milli(now),
                 NEGATIVE_SIZE
-            )));
+            ))));
         }
-        return Ok(SubResult::Fail {
+        return Ok(Negative::Done(SubResult::Fail {
             reason: "the gang was not bound whole after capacity was freed".into(),
             expected: format!(
                 "all {NEGATIVE_SIZE} pods of PodGroup {big} bound within {}s of deleting the blocker ({} CPU free on {node})",
-                REQUEUE_TIMEOUT.as_secs(),
+                requeue.as_secs(),
                 format_milli(now)
             ),
             observed: format!("{seen}; {}", api.group_state(ctx, big).await),
-        });
+        }));
     }
     let started = freed.elapsed();
     ctx.record(|e| e.timing(format!("{tag}: gang of {NEGATIVE_SIZE}, capacity freed to all bound"), started));
     ctx.step(format!("{tag}: all {NEGATIVE_SIZE} pods of {big} bound {} after the blocker was deleted", secs(started)));
     if let Some(failure) = completion_failure(ctx, api, big, NEGATIVE_SIZE).await? {
-        return Ok(failure);
+        return Ok(Negative::Done(failure));
     }
     let group = api.group_state(ctx, big).await;
     ctx.step(format!("{tag}: {} finished; {group}", workload(api, big)));
-    Ok(SubResult::Pass(format!(
-        "a gang of {POSITIVE_SIZE} ({}) was bound in {} and completed; a gang of {NEGATIVE_SIZE} on node {node} with room for \
-         {} stayed with 0 pods bound for {}s, was bound whole {} after the blocker went, and completed",
-        api.policy(POSITIVE_SIZE),
-        secs(took),
+    Ok(Negative::Done(SubResult::Pass(format!(
+        "a gang of {NEGATIVE_SIZE} on node {node} with room for {} stayed with 0 pods bound for {}s (held back: {signal}), was \
+         bound whole {} after the blocker went, and completed",
         NEGATIVE_SIZE - 1,
-        WINDOW.as_secs(),
+        length.as_secs(),
         secs(started)
-    )))
+    ))))
+}
+
+/// Deletes an attempt's gang (its Job or bare pods) and blocker, and waits until their pods are gone, so
+/// the next attempt measures free capacity without them.
+async fn remove_gang(ctx: &CheckContext, api: &dyn GroupApi, gang: &str, blocker: &str) -> Result<(), CheckError> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    if !api.bare_pods() {
+        Api::<k8s_openapi::api::batch::v1::Job>::namespaced(ctx.client.clone(), &ctx.namespace)
+            .delete(gang, &DeleteParams::foreground())
+            .await
+            .map_err(|e| CheckError::api(format!("delete Job {gang}"), e))?;
+    }
+    for selector in [gang_selector(gang), gang_selector(blocker)] {
+        pods.delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default().labels(&selector))
+            .await
+            .map_err(|e| CheckError::api(format!("delete pods {selector}"), e))?;
+        if let Err(seen) = observe::wait_gone(&pods, &selector, ctx.wait(Wait::NamespaceGone)).await {
+            return Err(CheckError::Other(format!("the pods {selector} were not gone after deletion: {seen}")));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
