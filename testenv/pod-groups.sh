@@ -51,6 +51,14 @@ Y
     --leader-elect=false --schedule-period=1s --cache-dumper=false --logtostderr -v=2
 }
 
+# WITH_VOLCANO=crds (profile exotic): Volcano's CRDs and a default queue, but no scheduler, as a cluster
+# where Volcano was uninstalled and its CRDs left behind: kaic must report it not operational, not failed.
+volcano_crds_only() {
+  kc apply --server-side -f "$(volcano_src)/config/crd/volcano/bases/" >"$STATE/logs/apply-volcano-crds.log"
+  wait_for "Volcano CRDs established" 60 kc wait --for=condition=Established --timeout=5s \
+    crd/podgroups.scheduling.volcano.sh crd/queues.scheduling.volcano.sh
+}
+
 wait_volcano_ready() {
   wait_for "Volcano /healthz" 60 curl -fsS "http://127.0.0.1:$P_VOLCANO_HEALTH/healthz"
   wait_for "Volcano default queue" 60 kc get queue.scheduling.volcano.sh default

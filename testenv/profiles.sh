@@ -13,7 +13,7 @@
 #   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health  +23 LWS webhook  +24 LWS health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups dead-webhooks)
+  partial-pod-groups dead-webhooks slow-deletion)
 
 profile_index() {
   local i
@@ -41,7 +41,7 @@ load_profile() {
   WITH_KUEUE=1        # Kueue add-on
   WITH_GANG=1         # native gang scheduling (GenericWorkload + scheduling.k8s.io/v1beta1)
   WITH_GANG_SCHEDULER=  # the scheduler's GenericWorkload gate; empty: same as WITH_GANG
-  WITH_VOLCANO=0      # Volcano's vc-scheduler (PodGroup-based gangs, pod-groups.sh)
+  WITH_VOLCANO=0      # Volcano's vc-scheduler (PodGroup-based gangs, pod-groups.sh); crds: its CRDs only
   WITH_COSCHED=0      # scheduler-plugins coscheduling scheduler + PodGroup controller (pod-groups.sh)
   WITH_KAI=0          # NVIDIA KAI scheduler + binder (pod-groups.sh)
   POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
@@ -50,6 +50,7 @@ load_profile() {
   WITH_JOBSET=0       # JobSet add-on (operators.sh)
   WITH_LWS=0          # LeaderWorkerSet add-on (operators.sh)
   WEBHOOKS=live       # dead: the operators' webhooks point where nothing listens, failures ignored
+  POD_DELETE_DELAY_MS=0  # >0: kwok removes a deleted pod only after this long (graceful termination)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
@@ -61,7 +62,8 @@ load_profile() {
     partial-gang) WITH_GANG=0 KUEUE_WAIT_FOR_PODS_READY=0 ;;
     # The default cluster without Kueue, for e2e tests that add unusual nodes of their own (vGPU nodes,
     # accelerators kaic does not recognise) without disturbing tests on `default`.
-    exotic) WITH_KUEUE=0 ;;
+    # Volcano's CRDs are left behind without its scheduler: a solution installed but not operational.
+    exotic) WITH_KUEUE=0 WITH_VOLCANO=crds ;;
     # The Workload/PodGroup API is served (apiserver and controller-manager have GenericWorkload) but
     # the scheduler runs without the gate, so it ignores PodGroups and binds gang members one by one:
     # a platform that offers the native API without gang scheduling behind it.
@@ -74,6 +76,10 @@ load_profile() {
     # nothing listens and ignore failures: operators whose webhook pods are gone, so their APIs admit
     # invalid objects.
     dead-webhooks) WITH_GANG=0 WITH_JOBSET=1 WITH_LWS=1 WEBHOOKS=dead ;;
+    # Deleted pods linger 8 s before kwok removes them, like pods terminating gracefully on a real node:
+    # an accelerator check must wait until the previous one's pods and claims are gone, or find its
+    # devices still held.
+    slow-deletion) WITH_KUEUE=0 WITH_GANG=0 POD_DELETE_DELAY_MS=8000 ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -169,7 +169,7 @@ fn bad_credentials_are_named() {
 #[test]
 fn a_run_fills_the_official_checklist() {
     let kubeconfig = cluster("default");
-    let template = kaic_e2e::repo_root().join("../shared/checklists/AIConformance-1.35.yaml");
+    let template = kaic_e2e::repo_root().join("crates/certify/testdata/checklists/AIConformance-1.35.yaml");
     let info = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         info.path(),
