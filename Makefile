@@ -15,7 +15,7 @@ demo: prerequisites build
 	@kubeconfig=$$(testenv/up) || exit 2; kubeconfig=$$(printf '%s\n' "$$kubeconfig" | tail -n 1); \
 	status=0; $(TARGET_DIR)/debug/kaic run --kubeconfig "$$kubeconfig" --output-dir $(REPORT_DIR) \
 	  $(if $(CONFORMANCE_VERSION),--conformance-version $(CONFORMANCE_VERSION)) || status=$$?; \
-	echo "kaic exited $$status (0 every MUST met, 1 some MUST not met, 2 could not run); report in $(REPORT_DIR)/"; \
+	echo "kaic exited $$status (0 every MUST met, 1 some MUST failed, 3 none failed but some undecided, 2 could not run); report in $(REPORT_DIR)/"; \
 	echo "the cluster keeps running: KUBECONFIG=$$kubeconfig; stop it with testenv/down"
 
 # The clusters are stopped whatever the tests did, and the first failure decides the exit status.

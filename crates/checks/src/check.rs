@@ -9,6 +9,7 @@ use kube::Client;
 
 use crate::accelerators::inventory::AllocationMode;
 use crate::capability::{Capabilities, Capability};
+use crate::timeouts::{TimeoutScale, Wait};
 
 /// Options that shape how checks run, set from the command line.
 #[derive(Debug, Clone)]
@@ -24,6 +25,8 @@ pub struct CheckOptions {
     pub scheduler_names: BTreeMap<String, String>,
     /// Queues by gang solution (`volcano`, `kai-scheduler`), overriding the default queues.
     pub gang_queues: BTreeMap<String, String>,
+    /// Multiplies every named wait and every check's budget (`--timeout-scale`).
+    pub timeout_scale: TimeoutScale,
 }
 
 impl Default for CheckOptions {
@@ -34,6 +37,7 @@ impl Default for CheckOptions {
             allocation_mode: AllocationMode::Auto,
             scheduler_names: BTreeMap::new(),
             gang_queues: BTreeMap::new(),
+            timeout_scale: TimeoutScale::default(),
         }
     }
 }
@@ -83,6 +87,11 @@ impl CheckContext {
     /// A name for a cluster-scoped object, unique to this run: `kaic-<suffix>-<run id>`.
     pub fn cluster_name(&self, suffix: &str) -> String {
         format!("kaic-{suffix}-{}", self.run_id)
+    }
+
+    /// How long to wait for `wait` (the timeout table, scaled by `--timeout-scale`).
+    pub fn wait(&self, wait: Wait) -> Duration {
+        self.options.timeout_scale.of(wait)
     }
 
     /// Records evidence; the closure gets the check's evidence log.
@@ -208,9 +217,16 @@ pub trait Check: Send + Sync {
         Verdict::not_applicable(format!("the cluster does not offer {capability}"))
     }
 
-    /// How long the check may take before it is stopped and reported as an error.
+    /// How long the check may take before it is stopped and reported as an error, before
+    /// `--timeout-scale`. It must cover the sum of [`Check::waits`] (a unit test asserts it).
     fn timeout(&self) -> Duration {
         Duration::from_secs(180)
+    }
+
+    /// The named waits the check may make one after the other, with how many times each, so the budget can
+    /// be checked against them ([`crate::timeouts`]).
+    fn waits(&self) -> &'static [(Wait, u32)] {
+        &[]
     }
 
     /// Whether the check is slow or costly (e.g. cluster autoscaling) and runs only when asked for.

@@ -9,8 +9,9 @@ use std::time::Instant;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
-use kaic_model::{CheckReport, ConformanceVersion, Verdict, catalogue};
-use kube::api::{ObjectMeta, PostParams};
+use kaic_model::solutions::{self, SolutionResult, Subject};
+use kaic_model::{CheckReport, ConformanceVersion, Requirement, Verdict, catalogue};
+use kube::api::{DeleteParams, ObjectMeta, PostParams};
 use kube::{Api, Client};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -18,6 +19,23 @@ use crate::capability::Capabilities;
 use crate::check::{Check, CheckContext, CheckError, CheckOptions};
 use crate::cleanup::{self, CleanupReport, Scope};
 use crate::labels;
+use crate::timeouts::Wait;
+
+/// The verdict of a check that ran out of its budget. Solutions it had already decided are kept (a solution
+/// that passed is not erased by another that hung); the rest is reported as not finished.
+fn out_of_time(ctx: &CheckContext, budget: std::time::Duration) -> Verdict {
+    let unfinished = format!(
+        "the check did not finish within its {}s budget (raise it with --timeout-scale); see its steps for how far it got",
+        budget.as_secs()
+    );
+    let decided = ctx.evidence().solutions;
+    if decided.is_empty() {
+        return Verdict::error(unfinished);
+    }
+    let mut results = decided;
+    results.push(SolutionResult::error("the solutions not yet exercised", unfinished));
+    solutions::roll_up(Subject { works: "the requirement is met", kinds: "solutions" }, &results, &[])
+}
 
 /// Which checks to run.
 #[derive(Debug, Clone, Default)]
@@ -116,6 +134,8 @@ pub struct RunResult {
 pub struct Runner {
     pub client: Client,
     pub run_id: String,
+    /// The catalogue the run checks against: which requirements have a condition that may not hold.
+    pub conformance_version: ConformanceVersion,
     pub capabilities: Capabilities,
     pub options: CheckOptions,
     /// How many checks run at once.
@@ -176,24 +196,32 @@ impl Runner {
         let _ = events.send(RunEvent::Started { id, namespace: namespace.clone() });
         let started = Instant::now();
         let missing = check.needs().iter().find(|cap| !self.capabilities.has(**cap));
+        let budget = self.options.timeout_scale.apply(check.timeout());
         let (verdict, used_namespace) = match missing {
             Some(capability) => (check.when_missing(*capability), false),
             None => match self.create_namespace(&ctx).await {
                 Err(e) => (Verdict::error(e.to_string()), false),
                 Ok(()) => {
-                    let verdict = match tokio::time::timeout(check.timeout(), check.run(&ctx)).await {
+                    let verdict = match tokio::time::timeout(budget, check.run(&ctx)).await {
                         Ok(Ok(verdict)) => verdict,
                         Ok(Err(e)) => Verdict::error(e.to_string()),
-                        Err(_) => Verdict::error(format!(
-                            "the check did not finish within its {}s timeout; see its steps for how far it got",
-                            check.timeout().as_secs()
-                        )),
+                        Err(_) => out_of_time(&ctx, budget),
                     };
-                    self.delete_namespace(&namespace).await;
+                    if check.uses_accelerators() {
+                        // The next accelerator check may start only once this one's pods and claims are gone,
+                        // or its "free device" would still be held (pods terminating gracefully, finalizers).
+                        self.delete_namespace_and_wait(&ctx).await;
+                    } else {
+                        self.delete_namespace(&namespace).await;
+                    }
                     (verdict, true)
                 }
             },
         };
+        let in_catalogue = catalogue::requirements(self.conformance_version);
+        let requirements: Vec<&Requirement> =
+            in_catalogue.iter().filter(|r| check.requirements().contains(&r.id)).collect();
+        let verdict = catalogue::honest_not_applicable(verdict, &requirements);
         CheckReport {
             id: id.to_string(),
             requirements: check.requirements().iter().map(|r| r.to_string()).collect(),
@@ -210,7 +238,7 @@ impl Runner {
         let namespace = Namespace {
             metadata: ObjectMeta {
                 name: Some(ctx.namespace.clone()),
-                labels: Some(ctx.labels()),
+                labels: Some(ctx.labels().into_iter().chain(crate::pods::pod_security_labels()).collect()),
                 ..Default::default()
             },
             ..Default::default()
@@ -219,6 +247,33 @@ impl Runner {
             .await
             .map(|_| ())
             .map_err(|e| CheckError::api(format!("create namespace {}", ctx.namespace), e))
+    }
+
+    /// Deletes the check's namespace and waits, watching, until it is gone: the API server removes a
+    /// namespace only after every pod in it has terminated and every ResourceClaim is finalized, so its
+    /// devices are free again. How long that took is recorded; a namespace still there after
+    /// [`Wait::NamespaceGone`] is recorded too (the final sweep deletes it again).
+    async fn delete_namespace_and_wait(&self, ctx: &CheckContext) {
+        let api: Api<Namespace> = Api::all(self.client.clone());
+        let started = Instant::now();
+        let limit = ctx.wait(Wait::NamespaceGone);
+        let gone = tokio::time::timeout(
+            limit,
+            kube::runtime::wait::delete::delete_and_finalize(api, &ctx.namespace, &DeleteParams::background()),
+        )
+        .await;
+        match gone {
+            Ok(Ok(())) => {
+                ctx.record(|e| e.timing("namespace deleted to gone (pods terminated, claims released)", started.elapsed()));
+            }
+            Ok(Err(e)) => ctx.step(format!("failed to delete namespace {}: {e}", ctx.namespace)),
+            Err(_) => ctx.step(format!(
+                "namespace {} was still terminating after {}s; the next accelerator check starts anyway and may find its \
+                 devices busy",
+                ctx.namespace,
+                limit.as_secs()
+            )),
+        }
     }
 
     async fn delete_namespace(&self, name: &str) {
@@ -283,6 +338,20 @@ mod tests {
             ids(&skip.apply(fakes(), ConformanceVersion::V1_35).unwrap().chosen),
             vec!["dra_support", "cluster_autoscaling"]
         );
+    }
+
+    #[tokio::test]
+    async fn a_timeout_keeps_the_solutions_already_decided() {
+        let ctx = CheckContext::offline("gang_scheduling", CheckOptions::default());
+        let budget = std::time::Duration::from_secs(1500);
+        assert_eq!(out_of_time(&ctx, budget).outcome, kaic_model::Outcome::Error, "nothing decided yet");
+        ctx.record(|e| e.solution(SolutionResult::pass("Kueue", "a gang of 3 ran whole")));
+        let verdict = out_of_time(&ctx, budget);
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Pass, "{}", verdict.reason);
+        assert!(verdict.reason.contains("Kueue: a gang of 3 ran whole"), "{}", verdict.reason);
+        assert!(verdict.reason.contains("did not finish within its 1500s budget"), "{}", verdict.reason);
+        ctx.record(|e| e.solution(SolutionResult::fail("Volcano", "partial", "0 bound", "3 bound")));
+        assert_eq!(out_of_time(&ctx, budget).outcome, kaic_model::Outcome::Pass, "one pass meets the requirement");
     }
 
     #[test]

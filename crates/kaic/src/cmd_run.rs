@@ -10,7 +10,7 @@ use kaic_model::report::{ClusterInfo, SCHEMA_VERSION, Summary};
 use kaic_model::{RequirementReport, RunReport, catalogue};
 
 use crate::cli::RunArgs;
-use crate::{EXIT_CANNOT_RUN, EXIT_NOT_MET, EXIT_OK, output, progress};
+use crate::{EXIT_CANNOT_RUN, EXIT_NOT_MET, EXIT_OK, EXIT_UNDECIDED, output, progress};
 
 pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     if !args.dry_run {
@@ -39,6 +39,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let runner = Runner {
         client: cluster.client.clone(),
         run_id: run_id.clone(),
+        conformance_version: preflight.conformance_version,
         capabilities: preflight.capabilities.clone(),
         options: CheckOptions {
             pause_image: args.pause_image.clone(),
@@ -46,6 +47,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             allocation_mode: args.allocation_mode.into(),
             scheduler_names: args.scheduler_name.iter().cloned().collect(),
             gang_queues: args.gang_queue.iter().cloned().collect(),
+            timeout_scale: args.timeout_scale,
         },
         concurrency: args.concurrency,
     };
@@ -60,7 +62,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     let result = runner.run(checks, events, shutdown).await;
     let _ = reporter.await;
 
-    let mut report = build_report(&run_id, started_at, &cluster.server, &preflight, &result);
+    let mut report = build_report(&run_id, started_at, &cluster.server, &preflight, &selection, &left_out, &result);
     output::write_all(&args.output_dir, &mut report)
         .with_context(|| format!("failed to write the report to {}", args.output_dir.display()))?;
     progress::print_summary(&report, &args.output_dir);
@@ -77,11 +79,23 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
     Ok(if result.interrupted {
         eprintln!("interrupted: the report is partial; everything the run created was cleaned up");
         EXIT_CANNOT_RUN
-    } else if report.summary.all_musts_met {
-        EXIT_OK
     } else {
-        EXIT_NOT_MET
+        exit_code(&report.summary, args.strict)
     })
+}
+
+/// The report of a run: the roll-up per requirement, and what was chosen, left out and interrupted, so
+/// that `kaic checklist fill` and `kaic validate` can tell an untested requirement from an untestable one.
+/// The exit code of a finished run: 0 every MUST met, 1 some MUST failed, 3 none failed but some are
+/// undecided (1 with `--strict`).
+fn exit_code(summary: &Summary, strict: bool) -> u8 {
+    if summary.all_musts_met {
+        EXIT_OK
+    } else if !summary.musts_failed.is_empty() || strict {
+        EXIT_NOT_MET
+    } else {
+        EXIT_UNDECIDED
+    }
 }
 
 fn build_report(
@@ -89,6 +103,8 @@ fn build_report(
     started_at: jiff::Timestamp,
     server: &str,
     preflight: &Preflight,
+    selection: &Selection,
+    left_out: &[LeftOut],
     result: &RunResult,
 ) -> RunReport {
     let requirements: Vec<RequirementReport> = catalogue::requirements(preflight.conformance_version)
@@ -96,6 +112,20 @@ fn build_report(
         .map(|r| RequirementReport::roll_up(r, &result.checks))
         .collect();
     let summary = Summary::of(&requirements, &result.checks);
+    // `LeftOut` names the check only; the requirements it would have proved come from the check itself.
+    let all_checks = kaic_checks::all_checks();
+    let left_out = left_out
+        .iter()
+        .map(|left| kaic_model::report::LeftOutCheck {
+            id: left.id.to_string(),
+            requirements: all_checks
+                .iter()
+                .find(|c| c.id() == left.id)
+                .map(|c| c.requirements().iter().map(ToString::to_string).collect())
+                .unwrap_or_default(),
+            why: left.why.clone(),
+        })
+        .collect();
     RunReport {
         schema: SCHEMA_VERSION.to_string(),
         kaic_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -113,6 +143,13 @@ fn build_report(
         requirements,
         checks: result.checks.clone(),
         summary,
+        selection: kaic_model::report::RunSelection {
+            focus: selection.focus.clone(),
+            skip: selection.skip.clone(),
+            include_opt_in: selection.include_opt_in,
+        },
+        left_out,
+        interrupted: result.interrupted,
     }
 }
 
@@ -166,5 +203,29 @@ fn print_plan(checks: &[Arc<dyn Check>], left_out: &[LeftOut], preflight: &Prefl
                 requirement.level
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(failed: &[&str], undecided: &[&str]) -> Summary {
+        let names = |l: &[&str]| l.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        Summary {
+            musts_failed: names(failed),
+            musts_not_verified: names(undecided),
+            musts_not_met: names(failed).into_iter().chain(names(undecided)).collect(),
+            all_musts_met: failed.is_empty() && undecided.is_empty(),
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn exit_codes_tell_failed_from_undecided() {
+        assert_eq!(exit_code(&summary(&[], &[]), false), EXIT_OK);
+        assert_eq!(exit_code(&summary(&["gang_scheduling"], &["ai_inference"]), false), EXIT_NOT_MET);
+        assert_eq!(exit_code(&summary(&[], &["ai_inference"]), false), EXIT_UNDECIDED);
+        assert_eq!(exit_code(&summary(&[], &["ai_inference"]), true), EXIT_NOT_MET, "--strict");
     }
 }

@@ -90,10 +90,8 @@ pub fn print_summary(report: &RunReport, dir: &Path) {
     out!("{table}");
     let counts: Vec<String> = report.summary.checks.iter().map(|(k, v)| format!("{v} {k}")).collect();
     out!("checks: {}", if counts.is_empty() { "none ran".to_string() } else { counts.join(", ") });
-    if report.summary.all_musts_met {
-        out!("verdict: every MUST requirement is met");
-    } else {
-        out!("verdict: MUST requirements not met: {}", report.summary.musts_not_met.join(", "));
+    for line in report.summary.verdict_lines() {
+        out!("verdict: {line}");
     }
     out!("report: {}/report.md, results.json, junit.xml, evidence/", dir.display());
 }

@@ -136,9 +136,9 @@ fn schema_describes_results_json() {
 
 #[test]
 fn help_documents_exit_codes() {
-    kaic().arg("--help").assert().success().stdout(
-        predicate::str::contains("Exit codes: 0 every MUST met, 1 some MUST failed, 3 no MUST failed but some are undecided"),
-    );
+    kaic().arg("--help").assert().success().stdout(predicate::str::contains(
+        "Exit codes: 0 every MUST met, 1 some MUST failed, 3 no MUST failed but some are undecided",
+    ));
 }
 
 #[test]

@@ -93,13 +93,12 @@ pub fn holds_resources(pod: &Pod) -> bool {
 /// Whether new pods can land on `node`: Ready, not cordoned, no `NoExecute` taint, and no `NoSchedule`
 /// taint unless the pods kaic places there tolerate those (`tolerate_no_schedule`).
 pub fn node_usable(node: &Node, tolerate_no_schedule: bool) -> bool {
-    let tainted = node.spec.as_ref().and_then(|s| s.taints.as_ref()).into_iter().flatten().any(|t| {
-        match t.effect.as_str() {
+    let tainted =
+        node.spec.as_ref().and_then(|s| s.taints.as_ref()).into_iter().flatten().any(|t| match t.effect.as_str() {
             "NoExecute" => true,
             "NoSchedule" => !tolerate_no_schedule,
             _ => false,
-        }
-    });
+        });
     crate::pods::node_ready_and_schedulable(node) && !tainted
 }
 

@@ -1,0 +1,157 @@
+//! The one timeout table: every wait kaic makes has a name, a documented base duration and a reason, as
+//! gateway-api's conformance suite names its timeouts. `--timeout-scale F` multiplies every entry (and
+//! every check's budget) for slow clusters: a cloud that takes minutes to pull an image or bring up a node.
+//!
+//! Each check declares the waits it may make in sequence ([`crate::Check::waits`]); a unit test asserts
+//! that the check's budget ([`crate::Check::timeout`]) covers their sum, so a check is never cut off by
+//! the runner while one of its own waits is still legitimately running.
+
+use std::fmt;
+use std::time::Duration;
+
+/// A named wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Wait {
+    /// A probe pod is scheduled, runs and prints its probe output (image pull included).
+    ProbePod,
+    /// A pod with a ResourceClaim is scheduled (the claim is allocated), then runs.
+    ClaimedPodScheduled,
+    /// The claim generated for a deleted pod is released.
+    ClaimReleased,
+    /// A gang that fits is bound whole.
+    GangBind,
+    /// The shortest observation window of a gang larger than free capacity (the window grows to three times
+    /// the bind latency measured in the positive case).
+    GangWindow,
+    /// A bound gang's Job (or bare pods) completes.
+    GangComplete,
+    /// A gang rejected by its scheduler is requeued and bound once capacity is freed (kube-scheduler's
+    /// unschedulable-pod flush is 5 minutes).
+    GangRequeue,
+    /// Kueue's own ClusterQueue becomes Active.
+    QueueActive,
+    /// An operator reconciles a valid object to its ready or finished condition.
+    OperatorReconcile,
+    /// A check's namespace, pods and claims are really gone (finalizers run, devices released) before the
+    /// next accelerator check starts.
+    NamespaceGone,
+}
+
+impl Wait {
+    /// Every wait, for the table in `--help` and the README.
+    pub const ALL: [Wait; 10] = [
+        Self::ProbePod,
+        Self::ClaimedPodScheduled,
+        Self::ClaimReleased,
+        Self::GangBind,
+        Self::GangWindow,
+        Self::GangComplete,
+        Self::GangRequeue,
+        Self::QueueActive,
+        Self::OperatorReconcile,
+        Self::NamespaceGone,
+    ];
+
+    /// The duration before scaling.
+    pub fn base(self) -> Duration {
+        Duration::from_secs(match self {
+            Self::ProbePod => 180,
+            Self::ClaimedPodScheduled => 120,
+            Self::ClaimReleased => 90,
+            Self::GangBind => 90,
+            Self::GangWindow => 12,
+            Self::GangComplete => 90,
+            Self::GangRequeue => 330,
+            Self::QueueActive => 60,
+            Self::OperatorReconcile => 120,
+            Self::NamespaceGone => 180,
+        })
+    }
+
+    /// Its name in the table and in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ProbePod => "probe-pod",
+            Self::ClaimedPodScheduled => "claimed-pod-scheduled",
+            Self::ClaimReleased => "claim-released",
+            Self::GangBind => "gang-bind",
+            Self::GangWindow => "gang-window",
+            Self::GangComplete => "gang-complete",
+            Self::GangRequeue => "gang-requeue",
+            Self::QueueActive => "queue-active",
+            Self::OperatorReconcile => "operator-reconcile",
+            Self::NamespaceGone => "namespace-gone",
+        }
+    }
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// The factor `--timeout-scale` sets (1.0 by default). Always finite and positive.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TimeoutScale(f64);
+
+impl Default for TimeoutScale {
+    fn default() -> Self {
+        Self(1.0)
+    }
+}
+
+impl TimeoutScale {
+    /// # Errors
+    /// A sentence naming the problem when `factor` is not a finite number between 0.1 and 100.
+    pub fn new(factor: f64) -> Result<Self, String> {
+        if factor.is_finite() && (0.1..=100.0).contains(&factor) {
+            Ok(Self(factor))
+        } else {
+            Err(format!(
+                "--timeout-scale {factor} is out of range: give a factor between 0.1 and 100 (1 = the documented timeouts)"
+            ))
+        }
+    }
+
+    pub fn factor(self) -> f64 {
+        self.0
+    }
+
+    /// `base` scaled.
+    pub fn apply(self, base: Duration) -> Duration {
+        base.mul_f64(self.0)
+    }
+
+    /// The scaled duration of `wait`.
+    pub fn of(self, wait: Wait) -> Duration {
+        self.apply(wait.base())
+    }
+}
+
+/// The sum of `waits` (each wait with how many times it may happen in sequence), before scaling.
+pub fn sum(waits: &[(Wait, u32)]) -> Duration {
+    waits.iter().map(|(wait, times)| wait.base() * *times).sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_multiplies_and_refuses_nonsense() {
+        let scale = TimeoutScale::new(2.5).unwrap();
+        assert_eq!(scale.of(Wait::GangWindow), Duration::from_secs(30));
+        assert!(TimeoutScale::new(0.0).is_err());
+        assert!(TimeoutScale::new(f64::NAN).unwrap_err().contains("--timeout-scale"));
+        assert_eq!(sum(&[(Wait::GangBind, 2), (Wait::GangWindow, 1)]), Duration::from_secs(192));
+    }
+
+    #[test]
+    fn every_wait_has_a_distinct_name() {
+        let mut names: Vec<&str> = Wait::ALL.iter().map(|w| w.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), Wait::ALL.len());
+    }
+}
