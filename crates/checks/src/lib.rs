@@ -10,11 +10,15 @@ pub mod check;
 pub mod cleanup;
 pub mod cluster;
 pub mod labels;
+pub mod list;
 pub mod operators;
+pub mod pods;
 pub mod preflight;
+pub mod rbac;
 pub mod runner;
 pub mod scheduling;
 pub mod security;
+pub mod timeouts;
 pub mod wait;
 
 pub use capability::{Capabilities, Capability};
@@ -38,6 +42,22 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
 mod tests {
     use super::*;
     use kaic_model::catalogue::all_ids;
+
+    #[test]
+    fn every_checks_budget_covers_the_waits_it_makes() {
+        for check in all_checks() {
+            let waits = timeouts::sum(check.waits());
+            assert!(!check.waits().is_empty(), "{} declares no waits: list them for its budget", check.id());
+            assert!(
+                check.timeout() >= waits,
+                "{}: budget {}s is less than its waits, {}s ({:?})",
+                check.id(),
+                check.timeout().as_secs(),
+                waits.as_secs(),
+                check.waits()
+            );
+        }
+    }
 
     #[test]
     fn check_ids_are_unique_and_prove_known_requirements() {

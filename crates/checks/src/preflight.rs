@@ -1,7 +1,7 @@
 //! Preflight: before any check runs, learn the server version and choose the catalogue, discover which
 //! capabilities the API offers, find the permissions kaic lacks, and spot leftovers of earlier runs.
 
-use futures::future::join_all;
+use futures::{StreamExt, stream};
 use k8s_openapi::api::authorization::v1::{ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apimachinery::pkg::version::Info;
@@ -9,8 +9,8 @@ use kaic_model::ConformanceVersion;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Client};
 
-use crate::capability::{Capabilities, Capability};
-use crate::labels;
+use crate::capability::Capabilities;
+use crate::{labels, rbac};
 
 /// What preflight learnt.
 #[derive(Debug, Clone)]
@@ -40,59 +40,6 @@ pub enum PreflightError {
     )]
     CannotCreateNamespaces { denied: String },
 }
-
-/// The permissions kaic checks for up front: (verb, group, resource), and the capability that makes
-/// them needed (any of them; none listed: always). Cluster-scoped "list" means across all namespaces.
-const NEEDED: &[(&str, &str, &str, &[Capability])] = &[
-    ("create", "", "namespaces", &[]),
-    ("delete", "", "namespaces", &[]),
-    ("list", "", "nodes", &[]),
-    ("list", "", "pods", &[]),
-    ("create", "", "pods", &[]),
-    ("get", "", "pods/log", &[]),
-    ("list", "", "events", &[]),
-    ("create", "batch", "jobs", &[]),
-    ("create", "resource.k8s.io", "deviceclasses", &[Capability::Dra]),
-    ("update", "resource.k8s.io", "deviceclasses", &[Capability::Dra]),
-    ("delete", "resource.k8s.io", "deviceclasses", &[Capability::Dra]),
-    ("create", "resource.k8s.io", "resourceslices", &[Capability::Dra]),
-    ("delete", "resource.k8s.io", "resourceslices", &[Capability::Dra]),
-    ("list", "resource.k8s.io", "resourceslices", &[Capability::Dra]),
-    ("create", "resource.k8s.io", "resourceclaims", &[Capability::Dra]),
-    ("list", "resource.k8s.io", "resourceclaims", &[Capability::Dra]),
-    ("create", "resource.k8s.io", "resourceclaimtemplates", &[Capability::Dra]),
-    ("create", "scheduling.k8s.io", "workloads", &[Capability::NativeWorkload]),
-    ("create", "scheduling.k8s.io", "podgroups", &[Capability::NativeWorkload]),
-    ("list", "kueue.x-k8s.io", "clusterqueues", &[Capability::Kueue]),
-    ("create", "kueue.x-k8s.io", "clusterqueues", &[Capability::Kueue]),
-    ("delete", "kueue.x-k8s.io", "clusterqueues", &[Capability::Kueue]),
-    ("create", "kueue.x-k8s.io", "resourceflavors", &[Capability::Kueue]),
-    ("create", "kueue.x-k8s.io", "localqueues", &[Capability::Kueue]),
-    // robust_controller, with any operator it exercises.
-    (
-        "list",
-        "apiextensions.k8s.io",
-        "customresourcedefinitions",
-        &[Capability::Kueue, Capability::JobSet, Capability::LeaderWorkerSet],
-    ),
-    (
-        "list",
-        "admissionregistration.k8s.io",
-        "validatingwebhookconfigurations",
-        &[Capability::Kueue, Capability::JobSet, Capability::LeaderWorkerSet],
-    ),
-    (
-        "list",
-        "discovery.k8s.io",
-        "endpointslices",
-        &[Capability::Kueue, Capability::JobSet, Capability::LeaderWorkerSet],
-    ),
-    ("create", "jobset.x-k8s.io", "jobsets", &[Capability::JobSet]),
-    ("create", "leaderworkerset.x-k8s.io", "leaderworkersets", &[Capability::LeaderWorkerSet]),
-    ("create", "scheduling.volcano.sh", "podgroups", &[Capability::Volcano]),
-    ("create", "scheduling.run.ai", "podgroups", &[Capability::KaiScheduler]),
-    ("create", "scheduling.x-k8s.io", "podgroups", &[Capability::Coscheduling]),
-];
 
 /// Chooses the catalogue for a server version, honouring an explicit choice.
 ///
@@ -145,10 +92,9 @@ pub async fn run(
     let (conformance_version, catalogue_note) = choose_catalogue(server, requested)?;
     let capabilities = discover(client).await?;
     let missing_permissions = missing_permissions(client, &capabilities).await;
-    let denied_ns: Vec<&String> = missing_permissions.iter().filter(|p| p.ends_with(" namespaces")).collect();
-    if !denied_ns.is_empty() {
-        let denied = denied_ns.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ");
-        return Err(PreflightError::CannotCreateNamespaces { denied });
+    let blockers = namespace_blockers(&missing_permissions);
+    if !blockers.is_empty() {
+        return Err(PreflightError::CannotCreateNamespaces { denied: blockers.join(", ") });
     }
     let leftovers = leftover_namespaces(client).await;
     Ok(Preflight {
@@ -172,23 +118,27 @@ async fn discover(client: &Client) -> Result<Capabilities, PreflightError> {
     Ok(Capabilities::from_groups(served))
 }
 
-/// Asks the API server, one SelfSubjectAccessReview per needed permission, which ones kaic lacks.
-/// A review that cannot be made at all counts as missing, so the report says so.
+/// Reviews asked at once: enough to be quick, few enough not to burst an API server (the table has ~80).
+const CONCURRENT_REVIEWS: usize = 16;
+
+/// Asks the API server, one SelfSubjectAccessReview per verb of each permission in [`rbac::PERMISSIONS`]
+/// the cluster's capabilities call for, which ones kaic lacks, as `verb resource.group`, in table order.
+/// A review without a namespace asks about every namespace, which is what kaic needs. A review that cannot
+/// be made at all counts as missing, so the report says so.
 async fn missing_permissions(client: &Client, capabilities: &Capabilities) -> Vec<String> {
     let api: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    let needed = NEEDED.iter().filter(|(_, _, _, when)| when.is_empty() || when.iter().any(|c| capabilities.has(*c)));
-    let reviews = needed.map(|(verb, group, resource, _)| {
+    let reviews = rbac::needed(capabilities).map(|(permission, verb)| {
         let api = api.clone();
         async move {
-            let (resource, subresource) = match resource.split_once('/') {
+            let (resource, subresource) = match permission.resource.split_once('/') {
                 Some((r, s)) => (r, Some(s.to_string())),
-                None => (*resource, None),
+                None => (permission.resource, None),
             };
             let review = SelfSubjectAccessReview {
                 spec: SelfSubjectAccessReviewSpec {
                     resource_attributes: Some(ResourceAttributes {
                         verb: Some(verb.to_string()),
-                        group: Some(group.to_string()),
+                        group: Some(permission.group.to_string()),
                         resource: Some(resource.to_string()),
                         subresource,
                         ..Default::default()
@@ -203,11 +153,16 @@ async fn missing_permissions(client: &Client, capabilities: &Capabilities) -> Ve
                 .ok()
                 .and_then(|r| r.status)
                 .is_some_and(|s| s.allowed);
-            let name = if group.is_empty() { resource.to_string() } else { format!("{resource}.{group}") };
-            (!allowed).then(|| format!("{verb} {name}"))
+            (!allowed).then(|| format!("{verb} {}", permission.name()))
         }
     });
-    join_all(reviews).await.into_iter().flatten().collect()
+    stream::iter(reviews).buffered(CONCURRENT_REVIEWS).filter_map(std::future::ready).collect().await
+}
+
+/// The denied permissions without which nothing can run: each check needs a namespace of its own, and kaic
+/// must be able to remove it again.
+fn namespace_blockers(missing: &[String]) -> Vec<&str> {
+    missing.iter().map(String::as_str).filter(|p| matches!(*p, "create namespaces" | "delete namespaces")).collect()
 }
 
 /// Namespaces created by earlier kaic runs that still exist.
@@ -250,6 +205,13 @@ mod tests {
         let (version, note) = choose_catalogue(&info("32", "v1.32.0"), Some(ConformanceVersion::V1_33)).unwrap();
         assert_eq!(version, ConformanceVersion::V1_33);
         assert!(note.unwrap().contains("--conformance-version"));
+    }
+
+    #[test]
+    fn only_namespace_creation_and_deletion_stop_the_run() {
+        let missing = ["watch namespaces", "create namespaces", "list nodes", "delete namespaces"].map(String::from);
+        assert_eq!(namespace_blockers(&missing), vec!["create namespaces", "delete namespaces"]);
+        assert!(namespace_blockers(&["get namespaces".to_string(), "create pods".to_string()]).is_empty());
     }
 
     #[test]

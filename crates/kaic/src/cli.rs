@@ -6,11 +6,15 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use kaic_checks::accelerators::inventory::AllocationMode;
 use kaic_checks::accelerators::vendor::VENDORS;
 use kaic_checks::scheduling::gang_scheduling::crd_group::FLAVORS;
+use kaic_checks::timeouts::TimeoutScale;
 use kaic_model::ConformanceVersion;
 
 #[derive(Debug, Parser)]
 #[command(name = "kaic", version, about = "Kubernetes AI Conformance: behavioural checks and certification artefacts")]
-#[command(after_help = "Exit codes: 0 every MUST met, 1 some MUST not met, 2 kaic could not run.")]
+#[command(
+    after_help = "Exit codes: 0 every MUST met, 1 some MUST failed, 3 no MUST failed but some are undecided (unknown, error, \
+                  no check; 1 with --strict), 2 kaic could not run."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -34,6 +38,9 @@ pub enum Command {
     Validate(crate::certify_cli::ValidateArgs),
     /// Print the JSON Schema of results.json.
     Schema,
+    /// Print a least-privilege ServiceAccount, ClusterRole and ClusterRoleBinding for kaic, for
+    /// `kubectl apply -f -`: exactly the permissions preflight asks for, each rule commented with why.
+    Rbac(RbacArgs),
 }
 
 /// How to reach the cluster.
@@ -106,6 +113,19 @@ pub struct RunArgs {
     /// Plain line output instead of live progress (the default when stderr is not a terminal).
     #[arg(long)]
     pub no_progress: bool,
+    /// Multiply every named wait and every check's budget by F, for slow clusters (image pulls, node
+    /// start-up); the table is in the README.
+    #[arg(long, value_name = "F", default_value = "1", value_parser = parse_timeout_scale)]
+    pub timeout_scale: TimeoutScale,
+    /// Exit 1 also when some MUST is only undecided (unknown, error, no check), instead of 3.
+    #[arg(long)]
+    pub strict: bool,
+}
+
+fn parse_timeout_scale(text: &str) -> Result<TimeoutScale, String> {
+    let factor: f64 =
+        text.trim().parse().map_err(|_| format!("'{text}' is not a number: give a factor such as 2 or 1.5"))?;
+    TimeoutScale::new(factor)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -142,6 +162,29 @@ pub struct RequirementsArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = ListFormat::Table)]
     pub output: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct RbacArgs {
+    /// Namespace of the ServiceAccount (it must exist: `kubectl create namespace kaic`).
+    #[arg(long, value_name = "NAMESPACE", default_value = "kaic", value_parser = parse_dns_label)]
+    pub namespace: String,
+    /// Name of the ServiceAccount, the ClusterRole and the ClusterRoleBinding.
+    #[arg(long, value_name = "NAME", default_value = "kaic", value_parser = parse_dns_label)]
+    pub name: String,
+    /// Output format: YAML documents with comments, or a JSON `v1` List of the same objects.
+    #[arg(long, value_enum, default_value_t = RbacFormat::Yaml)]
+    pub output: RbacFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RbacFormat {
+    Yaml,
+    Json,
+}
+
+fn parse_dns_label(s: &str) -> Result<String, String> {
+    kaic_checks::rbac::check_name(s).map(|()| s.to_string())
 }
 
 #[derive(Debug, Args)]

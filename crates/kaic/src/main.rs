@@ -1,5 +1,6 @@
 //! `kaic`: the command line. Parses arguments, wires the engine to the reporters, and maps results to
-//! exit codes: 0 every MUST met, 1 some MUST not met (or a submission invalid), 2 kaic could not run.
+//! exit codes: 0 every MUST met, 1 some MUST failed (or a submission invalid), 2 kaic could not run, 3 no MUST
+//! failed but some are undecided.
 
 /// `println!` that ignores a closed stdout (`kaic requirements | head` must not panic).
 macro_rules! out {
@@ -12,6 +13,7 @@ macro_rules! out {
 mod certify_cli;
 mod cli;
 mod cmd_cleanup;
+mod cmd_rbac;
 mod cmd_requirements;
 mod cmd_run;
 mod output;
@@ -25,10 +27,12 @@ use cli::{Cli, Command};
 
 /// Exit code: every MUST met / the input is valid.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: some MUST not met / the input is invalid.
+/// Exit code: some MUST failed / the input is invalid (with `--strict`: also some MUST undecided).
 pub const EXIT_NOT_MET: u8 = 1;
-/// Exit code: kaic could not run (bad arguments, unreachable cluster, unwritable output).
+/// Exit code: kaic could not run (bad arguments, unreachable cluster, unwritable output, interrupted).
 pub const EXIT_CANNOT_RUN: u8 = 2;
+/// Exit code: no MUST failed, but some are undecided (unknown, error, or no automated check yet).
+pub const EXIT_UNDECIDED: u8 = 3;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
             Command::Checklist(cmd) => certify_cli::run_checklist(cmd).await,
             Command::Report(cmd) => certify_cli::run_report(cmd),
             Command::Validate(args) => certify_cli::run_validate(args).await,
+            Command::Rbac(args) => cmd_rbac::run(&args),
             Command::Schema => {
                 out!("{:#}", kaic_model::RunReport::json_schema());
                 Ok(EXIT_OK)
