@@ -25,14 +25,16 @@ pub enum ConformanceVersion {
     V1_35,
     #[serde(rename = "1.36")]
     V1_36,
+    #[serde(rename = "1.37")]
+    V1_37,
 }
 
 impl ConformanceVersion {
     /// Every version kaic has a catalogue for, oldest first.
-    pub const ALL: [ConformanceVersion; 4] = [Self::V1_33, Self::V1_34, Self::V1_35, Self::V1_36];
+    pub const ALL: [ConformanceVersion; 5] = [Self::V1_33, Self::V1_34, Self::V1_35, Self::V1_36, Self::V1_37];
 
     /// The newest version kaic knows.
-    pub const NEWEST: ConformanceVersion = Self::V1_36;
+    pub const NEWEST: ConformanceVersion = Self::V1_37;
 
     /// The Kubernetes minor version number (33 for 1.33).
     pub fn minor(self) -> u32 {
@@ -41,6 +43,7 @@ impl ConformanceVersion {
             Self::V1_34 => 34,
             Self::V1_35 => 35,
             Self::V1_36 => 36,
+            Self::V1_37 => 37,
         }
     }
 
@@ -190,118 +193,125 @@ struct Row {
     area: Area,
     title: &'static str,
     condition: Option<&'static str>,
-    /// Levels for 1.33, 1.34, 1.35, 1.36.
-    levels: [Option<Level>; 4],
+    /// Levels for 1.33, 1.34, 1.35, 1.36, 1.37.
+    levels: [Option<Level>; 5],
 }
 
 use Level::{Must as M, Should as S};
 
-/// The master table, in checklist order. Source: the official checklists 1.33–1.36.
+/// The master table, in checklist order. Source: the official checklists 1.33–1.37.
 const ROWS: &[Row] = &[
     Row {
         id: "dra_support",
         area: Area::Accelerators,
         title: "Dynamic Resource Allocation APIs served and usable",
         condition: None,
-        levels: [Some(S), Some(M), Some(M), None],
+        levels: [Some(S), Some(M), Some(M), None, None],
     },
     Row {
         id: "driver_runtime_management",
         area: Area::Accelerators,
         title: "Accelerator driver and runtime versions verifiable",
         condition: None,
-        levels: [None, None, Some(S), Some(S)],
+        levels: [None, None, Some(S), Some(S), Some(S)],
     },
     Row {
         id: "gpu_sharing",
         area: Area::Accelerators,
         title: "At least one GPU sharing strategy",
         condition: Some("the accelerator supports static sharing"),
-        levels: [None, None, Some(S), Some(S)],
+        levels: [None, None, Some(S), Some(S), Some(S)],
     },
     Row {
         id: "virtualized_accelerator",
         area: Area::Accelerators,
         title: "Virtualised accelerators exposed and managed",
         condition: Some("the accelerator supports virtualisation (e.g. vGPU)"),
-        levels: [None, None, Some(S), Some(S)],
+        levels: [None, None, Some(S), Some(S), Some(S)],
     },
     Row {
         id: "ai_inference",
         area: Area::Networking,
         title: "Gateway API with traffic splitting and header routing",
         condition: None,
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
     Row {
         id: "advanced_inference_ingress",
         area: Area::Networking,
         title: "Gateway API Inference Extension routes to model servers",
         condition: None,
-        levels: [None, None, None, Some(S)],
+        levels: [None, None, None, Some(S), Some(S)],
     },
     Row {
         id: "high_performance_networking",
         area: Area::Networking,
         title: "Specialised network devices discoverable and attachable",
         condition: Some("high-performance pod-to-pod networking is needed"),
-        levels: [None, None, None, Some(S)],
+        levels: [None, None, None, Some(S), Some(S)],
     },
     Row {
         id: "disaggregated_inference",
         area: Area::Networking,
         title: "Disaggregated (prefill/decode) inference runs",
         condition: None,
-        levels: [None, None, None, Some(S)],
+        levels: [None, None, None, Some(S), Some(S)],
     },
     Row {
         id: "gang_scheduling",
         area: Area::Scheduling,
         title: "All-or-nothing gang scheduling",
         condition: None,
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
     Row {
         id: "cluster_autoscaling",
         area: Area::Scheduling,
         title: "Accelerator node groups scale up and down",
         condition: Some("the platform provides a cluster autoscaler"),
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
     Row {
         id: "pod_autoscaling",
         area: Area::Scheduling,
         title: "Pods autoscale on custom accelerator metrics",
         condition: Some("the platform supports the HorizontalPodAutoscaler"),
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
     Row {
         id: "accelerator_metrics",
         area: Area::Observability,
         title: "Per-accelerator metrics exposed",
         condition: None,
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
     Row {
         id: "ai_service_metrics",
         area: Area::Observability,
         title: "Workload metrics collected by the monitoring system",
         condition: None,
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
     Row {
         id: "secure_accelerator_access",
         area: Area::Security,
         title: "Accelerators isolated between containers",
         condition: None,
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
+    },
+    Row {
+        id: "workload_sandboxing",
+        area: Area::Security,
+        title: "Workloads run sandboxed from the host kernel",
+        condition: None,
+        levels: [None, None, None, None, Some(S)],
     },
     Row {
         id: "robust_controller",
         area: Area::Operators,
         title: "An AI operator with CRDs and webhooks works",
         condition: None,
-        levels: [Some(M), Some(M), Some(M), Some(M)],
+        levels: [Some(M), Some(M), Some(M), Some(M), Some(M)],
     },
 ];
 
@@ -342,7 +352,7 @@ mod tests {
         assert_eq!("v1.34".parse(), Ok(ConformanceVersion::V1_34));
         assert_eq!("1.35.2".parse(), Ok(ConformanceVersion::V1_35));
         let err = "1.32".parse::<ConformanceVersion>().unwrap_err();
-        assert_eq!(err.to_string(), "unknown conformance version '1.32': kaic knows 1.33, 1.34, 1.35, 1.36");
+        assert_eq!(err.to_string(), "unknown conformance version '1.32': kaic knows 1.33, 1.34, 1.35, 1.36, 1.37");
         assert!("banana".parse::<ConformanceVersion>().is_err());
         assert!("2.33".parse::<ConformanceVersion>().is_err());
     }
