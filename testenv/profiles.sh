@@ -13,7 +13,7 @@
 #   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health  +23 LWS webhook  +24 LWS health
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups dead-webhooks slow-deletion)
+  partial-pod-groups dead-webhooks slow-deletion fake-sandbox)
 
 profile_index() {
   local i
@@ -51,10 +51,12 @@ load_profile() {
   WITH_LWS=0          # LeaderWorkerSet add-on (operators.sh)
   WEBHOOKS=live       # dead: the operators' webhooks point where nothing listens, failures ignored
   POD_DELETE_DELAY_MS=0  # >0: kwok removes a deleted pod only after this long (graceful termination)
+  SANDBOX=none        # sandbox RuntimeClasses: none | real (gvisor, kata) | fake (gvisor, run by runc)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
-    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 ;;
+    # RuntimeClasses gvisor (handler runsc) and kata (handler kata-qemu), each run by its sandbox.
+    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -80,6 +82,9 @@ load_profile() {
     # an accelerator check must wait until the previous one's pods and claims are gone, or find its
     # devices still held.
     slow-deletion) WITH_KUEUE=0 WITH_GANG=0 POD_DELETE_DELAY_MS=8000 ;;
+    # A RuntimeClass gvisor that claims a sandbox, but whose handler runsc the nodes run with runc: its pods
+    # see the node's kernel. No Kata.
+    fake-sandbox) WITH_KUEUE=0 WITH_GANG=0 SANDBOX=fake ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -43,6 +43,8 @@ pub enum Capability {
     ResourceMetrics,
     /// Karpenter (`karpenter.sh`).
     Karpenter,
+    /// The Agent Sandbox API (`agents.x-k8s.io`, kubernetes-sigs/agent-sandbox).
+    AgentSandbox,
 }
 
 impl Capability {
@@ -72,10 +74,11 @@ impl Capability {
             Self::CustomMetrics => &[("custom.metrics.k8s.io", None)],
             Self::ResourceMetrics => &[("metrics.k8s.io", None)],
             Self::Karpenter => &[("karpenter.sh", None)],
+            Self::AgentSandbox => &[("agents.x-k8s.io", None)],
         }
     }
 
-    pub const ALL: [Capability; 17] = [
+    pub const ALL: [Capability; 18] = [
         Self::Dra,
         Self::DraBeta,
         Self::GatewayApi,
@@ -93,6 +96,7 @@ impl Capability {
         Self::CustomMetrics,
         Self::ResourceMetrics,
         Self::Karpenter,
+        Self::AgentSandbox,
     ];
 
     /// The name used in reports and `--output json`.
@@ -115,6 +119,7 @@ impl Capability {
             Self::CustomMetrics => "custom-metrics",
             Self::ResourceMetrics => "resource-metrics",
             Self::Karpenter => "karpenter",
+            Self::AgentSandbox => "agent-sandbox",
         }
     }
 }

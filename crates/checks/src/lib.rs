@@ -34,6 +34,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(accelerators::virtualized::VirtualizedAccelerator),
         Box::new(scheduling::gang_scheduling::GangScheduling),
         Box::new(security::secure_accelerator_access::SecureAcceleratorAccess),
+        Box::new(security::workload_sandboxing::WorkloadSandboxing),
         Box::new(operators::robust_controller::RobustController),
     ]
 }

@@ -115,6 +115,13 @@ pub const PERMISSIONS: &[Permission] = &[
         why: "gang_scheduling's gangs are Jobs, watched until complete; Kueue's quota blocker is deleted to free quota",
     },
     Permission {
+        group: "node.k8s.io",
+        resource: "runtimeclasses",
+        verbs: &["list"],
+        needed: Needed::Always,
+        why: "workload_sandboxing: the sandbox runtimes (gVisor, Kata Containers, …) the cluster offers",
+    },
+    Permission {
         group: "authorization.k8s.io",
         resource: "selfsubjectaccessreviews",
         verbs: &["create"],
@@ -250,6 +257,13 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["get", "create"],
         needed: Needed::With(&[Capability::Coscheduling]),
         why: "gang_scheduling through coscheduling: the PodGroup of each gang, read for its status",
+    },
+    Permission {
+        group: "agents.x-k8s.io",
+        resource: "sandboxes",
+        verbs: &["get", "list", "watch", "create"],
+        needed: Needed::With(&[Capability::AgentSandbox]),
+        why: "workload_sandboxing: a Sandbox of kaic's own with a sandbox RuntimeClass, watched until Ready",
     },
 ];
 

@@ -2,7 +2,8 @@
 //
 //	kaic-testenv simdriver   simulated NVIDIA DRA driver (ResourceSlices, DeviceClass)
 //	                         plus the simulated container runtime for probe pods
-//	                         (per-container device visibility written as kwok Logs).
+//	                         (per-container device visibility written as kwok Logs, and the
+//	                         node's kernel, processes, mounts and interfaces per RuntimeClass handler).
 package main
 
 import (

@@ -121,15 +121,29 @@ func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, gpuNode b
 	if o, ok, _ := d.nodes.GetByKey(p.Spec.NodeName); ok {
 		runtime = o.(*corev1.Node).Labels[runtimeLabel]
 	}
-	var logs []any
-	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
-	now := time.Now().UTC()
-	for _, c := range containers {
+	lines := map[string][]string{}
+	for _, c := range podContainers(p) {
 		devs := d.containerDevices(p.Spec.NodeName, gpuNode, runtime, c, ext[c.Name], dra[c.Name])
-		lines := probeOutput(devs, d.g.product, driver, runtime == "driver-down")
-		// CRI log format, which kwok's log server parses.
+		lines[c.Name] = probeOutput(devs, d.g.product, driver, runtime == "driver-down")
+		log.Printf("probe pod %s/%s container %s on %s: %d device(s) %v", p.Namespace, p.Name, c.Name, p.Spec.NodeName, len(devs), devs)
+	}
+	return d.writeLogs(ctx, p, lines)
+}
+
+// podContainers are the pod's init containers, then its containers.
+func podContainers(p *corev1.Pod) []corev1.Container {
+	return append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
+}
+
+// writeLogs makes lines (per container name) what `kubectl logs` returns for the pod's containers: one
+// file per container in CRI log format, which kwok's log server parses, named by a kwok Logs object
+// owned by the pod.
+func (d *simDriver) writeLogs(ctx context.Context, p *corev1.Pod, lines map[string][]string) error {
+	var logs []any
+	now := time.Now().UTC()
+	for _, c := range podContainers(p) {
 		var b strings.Builder
-		for i, l := range lines {
+		for i, l := range lines[c.Name] {
 			ts := now.Add(time.Duration(i) * time.Microsecond).Format(time.RFC3339Nano)
 			fmt.Fprintf(&b, "%s stdout F %s\n", ts, l)
 		}
@@ -138,7 +152,6 @@ func (d *simDriver) writeProbeLogs(ctx context.Context, p *corev1.Pod, gpuNode b
 			return err
 		}
 		logs = append(logs, map[string]any{"containers": []any{c.Name}, "logsFile": file})
-		log.Printf("probe pod %s/%s container %s on %s: %d device(s) %v", p.Namespace, p.Name, c.Name, p.Spec.NodeName, len(devs), devs)
 	}
 	obj := &unstructured.Unstructured{Object: map[string]any{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",

@@ -2,7 +2,8 @@
 // nvidia.com/gpu.present=true and the DeviceClasses NVIDIA's driver installs, and writes, for each probe
 // pod, what kaic's probe script would print in each container given the devices that container was
 // allocated (DRA claim or extended resource): the device nodes the runtime injects and the raw output of
-// nvidia-smi (probe.go), as kwok Logs.
+// nvidia-smi (probe.go), as kwok Logs. For kaic's sandbox probe pods it writes what a container sees of
+// the node under the pod's RuntimeClass handler (sandbox.go).
 package main
 
 import (
@@ -139,6 +140,8 @@ type simDriver struct {
 	extPods map[string][]int          // pod key -> indices
 	written map[string]bool           // pod uid -> probe logs written
 	nodes   cache.Store
+	// plainHandlers are RuntimeClass handlers the simulated nodes run with runc (sandbox.go).
+	plainHandlers map[string]bool
 }
 
 func runSimDriver(args []string) error {
@@ -149,6 +152,7 @@ func runSimDriver(args []string) error {
 	mode := fs.String("mode", "correct", "probe runtime behaviour: correct | leaky | wrong-driver")
 	health := fs.String("health-addr", "127.0.0.1:0", "address of /healthz and /readyz")
 	gpuEnv := fs.String("gpu-env", "", "path of gpu.env (default: next to the testenv scripts, via $KAIC_TESTENV_DIR)")
+	plainHandlers := fs.String("plain-handlers", "", "comma-separated RuntimeClass handlers the simulated nodes run with runc, whatever they claim (sandbox.go)")
 	_ = fs.Parse(args)
 	switch *mode {
 	case "correct", "leaky", "wrong-driver":
@@ -168,7 +172,8 @@ func runSimDriver(args []string) error {
 	}
 	cfg.QPS, cfg.Burst = 50, 100
 	d := &simDriver{g: g, dra: *dra, mode: *mode, logDir: filepath.Join(*state, "probe-logs"),
-		ext: map[string]map[int]string{}, extPods: map[string][]int{}, written: map[string]bool{}}
+		ext: map[string]map[int]string{}, extPods: map[string][]int{}, written: map[string]bool{},
+		plainHandlers: handlerSet(*plainHandlers)}
 	if d.cs, err = kubernetes.NewForConfig(cfg); err != nil {
 		return err
 	}
@@ -240,7 +245,7 @@ func runSimDriver(args []string) error {
 		d.onPod(ctx, o.(*corev1.Pod))
 	}
 	d.synced.Store(true)
-	log.Printf("simdriver: started (dra=%v mode=%s, %d GPUs per node, driver %s)", d.dra, d.mode, g.perNode, g.driverVersion)
+	log.Printf("simdriver: started (dra=%v mode=%s, %d GPUs per node, driver %s, handlers run with runc: %q)", d.dra, d.mode, g.perNode, g.driverVersion, *plainHandlers)
 	for {
 		if err := d.reconcileDRA(ctx, nodeInf.GetStore().List()); err != nil {
 			log.Printf("reconcile: %v", err)
@@ -550,13 +555,18 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	if gpuNode {
 		ext = d.assignExt(ctx, p)
 	}
-	if p.Labels[probeLabel] != probeValue {
+	probe := p.Labels[probeLabel]
+	if probe != probeValue && probe != sandboxProbeValue {
 		return
 	}
 	d.mu.Lock()
 	done := d.written[string(p.UID)]
 	d.mu.Unlock()
 	if done {
+		return
+	}
+	if probe == sandboxProbeValue {
+		d.onSandboxProbe(ctx, p)
 		return
 	}
 	dra, err := d.draDevices(ctx, p)

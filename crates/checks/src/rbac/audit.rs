@@ -14,19 +14,25 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("", "namespaces", "list", "preflight.rs: leftovers of earlier runs; cleanup.rs: by label; runner.rs"),
     ("", "namespaces", "watch", "runner.rs: an accelerator check's namespace until gone (delete_and_finalize)"),
     ("", "namespaces", "get", "gang_scheduling/kueue.rs: the namespace's labels against a ClusterQueue's selector"),
-    ("", "nodes", "list", "accelerators/inventory.rs, gang_scheduling/pod_group.rs, kueue.rs: capacity"),
+    (
+        "",
+        "nodes",
+        "list",
+        "accelerators/inventory.rs, gang_scheduling/pod_group.rs, kueue.rs: capacity; workload_sandboxing.rs",
+    ),
     ("", "pods", "create", "probe.rs, dra_allocation.rs, gang_scheduling/mod.rs (blockers), pod_group.rs (bare gangs)"),
     ("", "pods", "get", "security/secure_accelerator_access.rs: the holder's claim; wait.rs on timeout"),
     ("", "pods", "list", "inventory.rs, gang_scheduling/*.rs (all namespaces); observe.rs; robust_controller.rs"),
     ("", "pods", "watch", "wait.rs (probe and DRA pods running); gang_scheduling/observe.rs (bound, gone)"),
     ("", "pods", "delete", "dra_allocation.rs (release the claim), pod_group.rs (free the blocker's CPU)"),
     ("", "pods", "deletecollection", "gang_scheduling/kueue_case.rs, pod_group.rs: blockers and bare gangs"),
-    ("", "pods/log", "get", "accelerators/probe.rs: what each container sees"),
+    ("", "pods/log", "get", "accelerators/probe.rs: what each container sees; workload_sandboxing.rs"),
     ("batch", "jobs", "create", "gang_scheduling/mod.rs: gangs"),
     ("batch", "jobs", "list", "gang_scheduling/mod.rs: wait_complete (wait.rs)"),
     ("batch", "jobs", "watch", "gang_scheduling/mod.rs: wait_complete (wait.rs)"),
     ("batch", "jobs", "get", "gang_scheduling/kueue_case.rs: the Job's state for the report; wait.rs on timeout"),
     ("batch", "jobs", "delete", "gang_scheduling/kueue_case.rs (the quota blocker), pod_group.rs (a gang)"),
+    ("node.k8s.io", "runtimeclasses", "list", "security/workload_sandboxing.rs: the sandbox runtimes"),
     ("authorization.k8s.io", "selfsubjectaccessreviews", "create", "preflight.rs"),
     ("resource.k8s.io", "deviceclasses", "create", "dra_support.rs (round trip), probe.rs (kaic's class per driver)"),
     ("resource.k8s.io", "deviceclasses", "get", "dra_support.rs: round trip"),
@@ -85,6 +91,10 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("scheduling.run.ai", "podgroups", "get", "gang_scheduling/crd_group.rs: status for the report"),
     ("scheduling.x-k8s.io", "podgroups", "create", "gang_scheduling/crd_group.rs"),
     ("scheduling.x-k8s.io", "podgroups", "get", "gang_scheduling/crd_group.rs: status for the report"),
+    ("agents.x-k8s.io", "sandboxes", "create", "security/agent_sandbox.rs: kaic's Sandbox"),
+    ("agents.x-k8s.io", "sandboxes", "list", "security/agent_sandbox.rs: until Ready (wait.rs)"),
+    ("agents.x-k8s.io", "sandboxes", "watch", "security/agent_sandbox.rs: until Ready (wait.rs)"),
+    ("agents.x-k8s.io", "sandboxes", "get", "wait.rs on timeout"),
 ];
 
 #[cfg(test)]
@@ -143,6 +153,7 @@ mod tests {
         ("CustomResourceDefinition", "apiextensions.k8s.io", "customresourcedefinitions"),
         ("ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "validatingwebhookconfigurations"),
         ("EndpointSlice", "discovery.k8s.io", "endpointslices"),
+        ("RuntimeClass", "node.k8s.io", "runtimeclasses"),
     ];
 
     /// Methods of `kube::Api` (and kube-runtime) that need a verb, with the subresource where they name one.
