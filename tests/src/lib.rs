@@ -83,22 +83,22 @@ impl Run {
         String::from_utf8_lossy(&self.output.stdout).into_owned()
     }
 
-    /// results.json, parsed.
+    /// kaic's report, kaic-results.json, parsed.
     pub fn results(&self) -> serde_json::Value {
-        let path = self.dir.path().join("results.json");
+        let path = self.dir.path().join("kaic-results.json");
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
             panic!("failed to read {}: {e}\nstdout:\n{}\nstderr:\n{}", path.display(), self.stdout(), self.stderr())
         });
-        serde_json::from_str(&text).expect("results.json is JSON")
+        serde_json::from_str(&text).expect("kaic-results.json is JSON")
     }
 
-    /// The report of one check in results.json.
+    /// The report of one check in kaic-results.json.
     pub fn check(&self, id: &str) -> serde_json::Value {
         let results = self.results();
         results["checks"]
             .as_array()
             .and_then(|checks| checks.iter().find(|c| c["id"] == id).cloned())
-            .unwrap_or_else(|| panic!("results.json has no check {id}: {results:#}"))
+            .unwrap_or_else(|| panic!("kaic-results.json has no check {id}: {results:#}"))
     }
 
     pub fn file(&self, name: &str) -> String {

@@ -192,8 +192,8 @@ async fn the_role_kaic_rbac_prints_runs_the_whole_suite_as_the_admin_does() {
     // A denial that changes no outcome (a status read for the report, waiting for a namespace to go) still
     // shows in the evidence: the API server's message names the user it refused.
     let user = format!("system:serviceaccount:default:{name}");
-    let results = limited.file("results.json");
-    for (what, text) in [("results.json", &results), ("stderr", &stderr)] {
+    let results = limited.file("kaic-results.json");
+    for (what, text) in [("kaic-results.json", &results), ("stderr", &stderr)] {
         let denied: Vec<&str> = text.lines().filter(|l| l.contains(&user)).collect();
         assert!(denied.is_empty(), "the API server refused the service account ({what}):\n{}", denied.join("\n"));
     }

@@ -38,7 +38,8 @@ pub enum ChecklistCommand {
 
 #[derive(Debug, Args)]
 pub struct FillArgs {
-    /// The run's results.json; evidence paths are made relative to the folder of --output.
+    /// The run's kaic-results.json (results.json for a run of an older kaic); evidence paths are made
+    /// relative to the folder of --output.
     #[arg(long, value_name = "FILE")]
     pub results: PathBuf,
     /// The official template, e.g. AIConformance-1.36.yaml (`kaic checklist fetch` downloads it).
@@ -184,8 +185,8 @@ pub async fn run_validate(args: ValidateArgs) -> anyhow::Result<u8> {
     Ok(certify::validate(&options, &mut out, &mut err).await)
 }
 
-/// Fills `template` after `kaic run` wrote results.json, junit.xml, report.md and evidence/ into
-/// `output_dir`: writes `output_dir/PRODUCT.yaml`, prints what was filled and what is left, and
+/// Fills `template` after `kaic run` wrote kaic-results.json, report.md, the test files and evidence/
+/// into `output_dir`: writes `output_dir/PRODUCT.yaml`, prints what was filled and what is left, and
 /// returns its path.
 ///
 /// # Errors

@@ -93,5 +93,5 @@ pub fn print_summary(report: &RunReport, dir: &Path) {
     for line in report.summary.verdict_lines() {
         out!("verdict: {line}");
     }
-    out!("report: {}/report.md, results.json, junit.xml, evidence/", dir.display());
+    out!("report: {}/report.md, kaic-results.json, junit.xml, results.json, e2e.log, evidence/", dir.display());
 }

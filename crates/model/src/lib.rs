@@ -4,8 +4,9 @@
 //! - [`catalogue`]: which requirement applies to which conformance version, at which level.
 //! - [`outcome`]: the result of one check and the roll-up into a requirement status.
 //! - [`evidence`]: what a check saw, kept so a human can audit the verdict.
-//! - [`report`]: the versioned run report written as `results.json`.
-//! - [`render`]: JUnit and Markdown renderers of a report.
+//! - [`report`]: the versioned run report written as `kaic-results.json`.
+//! - [`render`]: the files of a run rendered from a report: Markdown, and JUnit, `go test -json` and
+//!   `e2e.log` test output.
 //! - [`solutions`]: the one roll-up policy for requirements that several solutions can meet.
 
 pub mod catalogue;

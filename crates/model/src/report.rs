@@ -1,4 +1,5 @@
-//! The run report: everything one `kaic run` found, as written to `results.json`.
+//! The run report: everything one `kaic run` found, as written to `kaic-results.json` (`results.json`
+//! before that name went to the `go test -json` stream the program's validator reads).
 //!
 //! The schema is versioned by [`SCHEMA_VERSION`]: additions keep the version, renames and removals bump
 //! it. `kaic schema` prints the JSON Schema generated from these types.
@@ -12,7 +13,7 @@ use crate::catalogue::{Area, ConformanceVersion, Level, Requirement};
 use crate::evidence::Evidence;
 use crate::outcome::{Outcome, RequirementStatus, Verdict};
 
-/// The version of the `results.json` schema.
+/// The version of the `kaic-results.json` schema.
 pub const SCHEMA_VERSION: &str = "kaic.dev/results/v1";
 
 /// The whole report of one run.
@@ -218,7 +219,7 @@ impl Summary {
 }
 
 impl RunReport {
-    /// The JSON Schema of `results.json`.
+    /// The JSON Schema of `kaic-results.json`.
     pub fn json_schema() -> serde_json::Value {
         serde_json::to_value(schemars::schema_for!(RunReport)).expect("a schema serialises")
     }
