@@ -416,6 +416,83 @@ pub(crate) mod tests {
         }
     }
 
+    /// The 1.37 template through fill: every byte of it that fill does not answer stays as it was (the
+    /// hybrid-verification comment block, the typo "makes they available", no newline at the end),
+    /// k8sConformanceUrl is added as for the other templates that lack it, and filling the result
+    /// again changes nothing.
+    #[test]
+    fn the_1_37_template_survives_fill_byte_for_byte() {
+        use crate::fill::tests::{fill_template, metadata_only, synthetic_report};
+        use kaic_model::outcome::Outcome;
+
+        let version = ConformanceVersion::V1_37;
+        let template = std::fs::read_to_string(template_path(version)).unwrap();
+        assert!(!template.ends_with('\n') && template.contains("makes they available"));
+        let report = synthetic_report(version, |id| (id != "workload_sandboxing").then_some(Outcome::Pass));
+        let filled = fill_template(version, &report, &metadata_only(version)).unwrap().yaml;
+
+        // The comment block opens the file unchanged; kaic's own header lines follow it.
+        let block_end = template.find("\n\nmetadata:").unwrap();
+        assert!(filled.starts_with(&template[..block_end + 1]), "{filled}");
+        assert!(template[..block_end].contains("file://results/junit.xml#TestSecureAcceleratorAccess"));
+        // Everything but the answers is the template's text: drop the lines fill writes (metadata values,
+        // status, evidence, notes, its header comments) from both, and the rest is equal.
+        let unanswered = |text: &str| -> Vec<String> {
+            let mut in_metadata = false;
+            let mut kept = Vec::new();
+            for line in text.split('\n') {
+                let t = line.trim_start();
+                in_metadata = (in_metadata || line == "metadata:") && line != "spec:";
+                let answer = ["status:", "evidence:", "notes:", "- \""].iter().any(|k| t.starts_with(k))
+                    || t.starts_with("# Filled by kaic")
+                    || t.starts_with(VENDOR_NOTES_MARKER)
+                    || (in_metadata && line.starts_with("  ") && !t.starts_with("kubernetesVersion:"));
+                if !answer {
+                    kept.push(line.to_string());
+                }
+            }
+            kept
+        };
+        let (before, after) = (unanswered(&template), unanswered(&filled));
+        let header = before.iter().position(|l| l.is_empty()).unwrap();
+        let kaic_header: Vec<&String> =
+            after[header..].iter().take_while(|l| l.starts_with('#') || l.is_empty()).collect();
+        assert!(kaic_header.iter().all(|l| l.is_empty() || l.starts_with("# ")), "{kaic_header:?}");
+        let after: Vec<String> = after[..header].iter().chain(&after[header + kaic_header.len()..]).cloned().collect();
+        let before: Vec<String> = before[..header].iter().chain(&before[header + 1..]).cloned().collect();
+        assert_eq!(before, after);
+        assert!(filled.contains("makes they available"));
+        assert!(!filled.ends_with('\n'), "the template ends without a newline, and so does the filled file");
+
+        let submission = Submission::parse(Path::new("PRODUCT.yaml"), &filled).unwrap();
+        assert_eq!(
+            submission.metadata_value("k8sConformanceUrl"),
+            Some("https://github.com/cncf/k8s-conformance/tree/master/v1.37/acme-ai-platform")
+        );
+        assert_eq!(Template::parse(Path::new("PRODUCT.yaml"), &filled).unwrap().requirements, {
+            let mut t = Template::load(&template_path(version)).unwrap();
+            for r in &mut t.requirements {
+                r.condition = catalogue::requirement(version, &r.id).and_then(|c| c.condition);
+            }
+            t.requirements
+        });
+        // Filling the filled file (an earlier PRODUCT.yaml used as the template) is a fixed point.
+        let dir = tempfile::tempdir().unwrap();
+        let again_path = dir.path().join("PRODUCT.yaml");
+        std::fs::write(&again_path, &filled).unwrap();
+        let again = crate::fill::fill(crate::fill::FillInput {
+            template_path: &again_path,
+            template_text: &filled,
+            platform_info_path: Path::new("platform-info.yaml"),
+            platform_info: &metadata_only(version),
+            report: &report,
+            artifacts: &crate::synthetic::artifacts(&report),
+        })
+        .unwrap()
+        .yaml;
+        assert_eq!(again, filled);
+    }
+
     #[test]
     fn template_shape_errors_name_the_place() {
         let p = Path::new("t.yaml");

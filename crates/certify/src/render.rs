@@ -1,6 +1,6 @@
 //! `PRODUCT.yaml` → `PRODUCT.md`: the submission as a reviewer or a customer reads it.
 //!
-//! The page starts with the platform's facts (and, where kaic's `results.json` is among the evidence,
+//! The page starts with the platform's facts (and, where kaic's report is among the evidence,
 //! which run produced the answers), then a summary table by category and level with a one-line verdict
 //! on the MUSTs, then every requirement with its status, the official description, the notes and the
 //! evidence as links. Rendering is lenient: it shows what the file says, gaps included; `kaic validate`
@@ -21,7 +21,8 @@ pub enum RenderError {
     Read(#[from] TemplateError),
 }
 
-/// Reads a PRODUCT.yaml and renders it, with the run facts of the first kaic `results.json` it cites.
+/// Reads a PRODUCT.yaml and renders it, with the run facts of the first kaic report it cites
+/// (`kaic-results.json`, or an older kaic's `results.json`; a `go test -json` stream is passed over).
 ///
 /// # Errors
 /// When the file cannot be read or is not shaped like a checklist.
@@ -238,6 +239,21 @@ mod tests {
             .replacen("status: \"Implemented\"", "status: \"\"", 1);
         std::fs::write(f.path(), text).unwrap();
         insta::assert_snapshot!(render_file(&f.path()).unwrap());
+    }
+
+    #[test]
+    fn run_facts_come_from_kaics_report_not_the_test_stream() {
+        let f = Fixture::new(ConformanceVersion::V1_36);
+        // The go test -json results.json cited first (without a fragment): passed over for kaic's report.
+        let line = f.product.lines().find(|l| l.trim() == "- \"kaic-results.json\"").unwrap();
+        let both = format!("{}\n{line}", line.replace("kaic-results.json", "results.json"));
+        std::fs::write(f.path(), f.product.replacen(line, &both, 1)).unwrap();
+        let md = render_file(&f.path()).unwrap();
+        assert!(md.contains("- [results.json](results.json)\n- [kaic-results.json](kaic-results.json)"), "{md}");
+        assert!(md.contains("| Tested with | kaic 0.1.0, run `r-test`"), "{md}");
+        // Only the stream: no run facts.
+        std::fs::write(f.path(), f.product.replace("\"kaic-results.json\"", "\"results.json\"")).unwrap();
+        assert!(!render_file(&f.path()).unwrap().contains("| Tested with |"));
     }
 
     #[test]

@@ -1,9 +1,12 @@
-//! kaic's own run files cited as evidence (`results.json`, `junit.xml`), read back so the validator can
+//! kaic's own run files cited as evidence (its report `kaic-results.json`, or `results.json` where an
+//! older kaic wrote it; its `junit.xml`, of the run or of one check), read back so the validator can
 //! hold a submission to them: a requirement marked Implemented must be backed by a passing check, and
 //! no answer may contradict what the checks found.
 //!
-//! Files that are not kaic's (the upstream Go suite's `go test -json` output, another tool's JUnit) are
-//! recognised and left alone: they are evidence for a person to read, not for kaic to judge.
+//! kaic's report is recognised by its content (one JSON object with `"schema": "kaic.dev/results/v1"`),
+//! not its name. Files that are not kaic's (any `go test -json` stream, kaic's own `results.json`
+//! included, another tool's JUnit) are left alone here: they are evidence for a person to read, not for
+//! kaic to judge.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -15,8 +18,11 @@ use quick_junit::{NonSuccessKind, Report, TestCaseStatus};
 
 use crate::source::{self, SourceError};
 
-/// The schema prefix every version of kaic's `results.json` carries.
+/// The schema prefix every version of kaic's report carries.
 const SCHEMA_PREFIX: &str = "kaic.dev/results/";
+
+/// The JUnit skip type of a check left out of the run (`--skip`, `--focus`).
+const LEFT_OUT: &str = "left out";
 
 /// What kaic's file says about one requirement.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,15 +35,15 @@ pub struct KaicVerdict {
 /// A kaic run file read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KaicRun {
-    /// `results.json` or `junit.xml` (for messages).
+    /// `report` (kaic's report, `kaic-results.json`) or `junit.xml`, for messages ("kaic's report 'x'").
     pub kind: &'static str,
     pub version: Option<ConformanceVersion>,
     pub run_id: Option<String>,
     pub requirements: BTreeMap<String, KaicVerdict>,
     /// Per requirement id, its checks that the run did not complete: left out by the selection
-    /// (`--skip`, `--focus`; results.json only) or ended in error. Each says which check and why.
+    /// (`--skip`, `--focus`) or ended in error. Each says which check and why.
     pub not_run: BTreeMap<String, Vec<String>>,
-    /// Whether the run was interrupted before every check finished (results.json only).
+    /// Whether the run was interrupted before every check finished (kaic's report only).
     pub interrupted: bool,
 }
 
@@ -72,8 +78,11 @@ pub fn read(path: &Path) -> Reading {
     }
 }
 
-/// Reads `results.json` text.
+/// Reads the text of kaic's report (`kaic-results.json`, or an older kaic's `results.json`).
 pub fn parse_results(text: &str) -> Reading {
+    if kaic_model::render::go_json::is_stream(text) {
+        return Reading::Foreign;
+    }
     let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
         return Reading::Foreign;
     };
@@ -108,7 +117,7 @@ pub fn parse_results(text: &str) -> Reading {
         }
     }
     Reading::Kaic(KaicRun {
-        kind: "results.json",
+        kind: "report",
         version: Some(report.cluster.conformance_version),
         run_id: Some(report.run_id),
         requirements,
@@ -118,7 +127,9 @@ pub fn parse_results(text: &str) -> Reading {
 }
 
 /// Reads `junit.xml` text written by kaic (its report is named `kaic <version>`; each test case's
-/// class name is `<area>.<requirement id>`).
+/// class name is `<area>.<requirement id>`). Subtests (`gang_scheduling/kueue`, one per solution) are
+/// part of their check's outcome and not counted again; a check left out of the run is a skip of type
+/// `left out`.
 pub fn parse_junit(text: &str) -> Reading {
     let Ok(report) = Report::deserialize_from_str(text) else {
         return Reading::Foreign;
@@ -131,6 +142,9 @@ pub fn parse_junit(text: &str) -> Reading {
     let mut not_run: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for case in report.test_suites.iter().flat_map(|s| &s.test_cases) {
         let Some(class) = &case.classname else { continue };
+        if case.name.as_str().contains('/') {
+            continue;
+        }
         let id = class.as_str().rsplit('.').next().unwrap_or_default().to_string();
         let (outcome, message) = match &case.status {
             TestCaseStatus::Success { .. } => (Outcome::Pass, None),
@@ -153,11 +167,21 @@ pub fn parse_junit(text: &str) -> Reading {
             let why = why.strip_prefix("error: ").unwrap_or(why);
             not_run.entry(id.clone()).or_default().push(format!("{} ended in error: {why}", case.name.as_str()));
         }
+        let left_out = matches!(&case.status, TestCaseStatus::Skipped { ty: Some(t), .. } if t.as_str() == LEFT_OUT);
+        if left_out {
+            let why = message.as_ref().map(|m| m.as_str()).unwrap_or_default();
+            let why = why.strip_prefix("left out: ").unwrap_or(why);
+            not_run
+                .entry(id.clone())
+                .or_default()
+                .push(format!("{} was left out of the run ({why})", case.name.as_str()));
+        }
         let entry = outcomes.entry(id).or_default();
-        // A requirement with no check appears as one skipped case named after it: that is no outcome.
-        if !(case.name.as_str() == class.as_str().rsplit('.').next().unwrap_or_default()
-            && matches!(case.status, TestCaseStatus::Skipped { ty: None, .. }))
-        {
+        // A requirement with no check appears as one skipped case named after it, and a check left out of
+        // the run as a skip of its own type: neither is an outcome (as in kaic's report).
+        let no_check = case.name.as_str() == class.as_str().rsplit('.').next().unwrap_or_default()
+            && matches!(case.status, TestCaseStatus::Skipped { ty: None, .. });
+        if !no_check && !left_out {
             entry.0.push(outcome);
         }
         entry.1.push(format!(
@@ -179,6 +203,8 @@ pub fn parse_junit(text: &str) -> Reading {
 mod tests {
     use super::*;
     use crate::fill::tests::synthetic_report;
+    use kaic_model::render::test_log::TestLog;
+    use kaic_model::solutions::SolutionResult;
 
     fn mixed() -> RunReport {
         synthetic_report(ConformanceVersion::V1_35, |id| match id {
@@ -188,6 +214,10 @@ mod tests {
             "gpu_sharing" => None,
             _ => Some(Outcome::Pass),
         })
+    }
+
+    fn junit(log: &TestLog) -> String {
+        kaic_model::render::junit::render(log).unwrap()
     }
 
     fn statuses(run: &KaicRun) -> BTreeMap<&str, RequirementStatus> {
@@ -200,7 +230,7 @@ mod tests {
         let Reading::Kaic(from_json) = parse_results(&serde_json::to_string(&report).unwrap()) else {
             panic!("results.json not recognised")
         };
-        let xml = kaic_model::render::junit::render(&report).unwrap();
+        let xml = junit(&TestLog::of(&report));
         let Reading::Kaic(from_junit) = parse_junit(&xml) else { panic!("junit not recognised") };
         assert_eq!(from_json.version, Some(ConformanceVersion::V1_35));
         assert_eq!(from_junit.version, Some(ConformanceVersion::V1_35));
@@ -209,6 +239,32 @@ mod tests {
         assert_eq!(statuses(&from_json)["cluster_autoscaling"], RequirementStatus::NotApplicable);
         assert_eq!(statuses(&from_json)["gpu_sharing"], RequirementStatus::Unknown);
         assert_eq!(statuses(&from_json)["ai_inference"], RequirementStatus::Met);
+    }
+
+    #[test]
+    fn subtests_and_left_out_checks_in_junit_read_as_in_the_report() {
+        let mut report = mixed();
+        // gang_scheduling passed with Kueue; Volcano failed (a skip in junit): still met.
+        let gang = report.checks.iter_mut().find(|c| c.id == "gang_scheduling").unwrap();
+        gang.verdict = kaic_model::outcome::Verdict::pass("Kueue works");
+        gang.evidence.solution(SolutionResult::pass("Kueue", "a gang ran whole"));
+        gang.evidence.solution(SolutionResult::fail("Volcano", "partial", "0 bound", "3 bound"));
+        let report = crate::synthetic::skip(report, "ai_inference");
+        let Reading::Kaic(from_json) = parse_results(&serde_json::to_string(&report).unwrap()) else { panic!() };
+        let xml = junit(&TestLog::of(&report));
+        assert!(xml.contains("name=\"gang_scheduling/volcano\""), "{xml}");
+        let Reading::Kaic(from_junit) = parse_junit(&xml) else { panic!("junit not recognised") };
+        assert_eq!(statuses(&from_junit)["gang_scheduling"], RequirementStatus::Met);
+        assert_eq!(statuses(&from_json), statuses(&from_junit));
+        assert_eq!(from_junit.not_run["ai_inference"], ["ai_inference was left out of the run (in --skip)"]);
+        assert_eq!(from_json.not_run["ai_inference"], from_junit.not_run["ai_inference"]);
+        // A check's own junit.xml speaks for its requirement only.
+        let Reading::Kaic(own) = parse_junit(&junit(&TestLog::of(&report).only("gang_scheduling"))) else { panic!() };
+        assert_eq!(statuses(&own).into_iter().collect::<Vec<_>>(), [("gang_scheduling", RequirementStatus::Met)]);
+        // The go test -json stream is not kaic's report, whatever kaic wrote into it.
+        let stream = kaic_model::render::go_json::render(&TestLog::of(&report));
+        assert!(matches!(parse_results(&stream), Reading::Foreign));
+        assert!(matches!(parse_results("{\"Action\":\"pass\",\"schema\":\"kaic.dev/results/v1\"}"), Reading::Foreign));
     }
 
     #[test]

@@ -108,33 +108,36 @@ pub fn platform_info(version: ConformanceVersion) -> PlatformInfo {
 
 /// The artifacts of `report` as they lie in a run folder that also holds PRODUCT.yaml.
 pub fn artifacts(report: &RunReport) -> RunArtifacts {
+    let tests = |id: &str| kaic_model::render::check_test_files(id).iter().map(|f| format!("{f}#{id}")).collect();
     RunArtifacts {
-        results: "results.json".into(),
-        junit: Some("junit.xml".into()),
-        report_md: Some("report.md".into()),
+        results: kaic_model::render::REPORT_FILE.into(),
+        report_md: Some(kaic_model::render::MARKDOWN_FILE.into()),
         check_evidence: report.checks.iter().map(|c| (c.id.clone(), vec![format!("evidence/{}/", c.id)])).collect(),
+        check_tests: report.checks.iter().map(|c| (c.id.clone(), tests(&c.id))).collect(),
         warnings: vec![],
     }
 }
 
-/// Writes the files a run writes: results.json, junit.xml, report.md and one evidence file per check.
+/// Writes the files a run writes: kaic-results.json, report.md, the test files of the run and of each
+/// check, and one evidence file per check.
 ///
 /// # Errors
 /// When a file cannot be written.
 pub fn write_run_files(dir: &Path, report: &RunReport) -> io::Result<()> {
-    let json = serde_json::to_string_pretty(report).map_err(io::Error::other)?;
-    std::fs::write(dir.join("results.json"), json)?;
-    let junit = kaic_model::render::junit::render(report).map_err(io::Error::other)?;
-    std::fs::write(dir.join("junit.xml"), junit)?;
-    std::fs::write(dir.join("report.md"), kaic_model::render::markdown::render(report))?;
+    let mut files: Vec<(String, String)> = kaic_model::render::run_files(report)
+        .map_err(io::Error::other)?
+        .into_iter()
+        .map(|f| (f.path, f.contents))
+        .collect();
     for check in &report.checks {
-        for file in &check.evidence_files {
-            let path = dir.join(file);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)?;
-            }
-            std::fs::write(path, "kind: Pod\n")?;
+        files.extend(check.evidence_files.iter().map(|f| (f.clone(), "kind: Pod\n".to_string())));
+    }
+    for (file, contents) in files {
+        let path = dir.join(file);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
         }
+        std::fs::write(path, contents)?;
     }
     Ok(())
 }

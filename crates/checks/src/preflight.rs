@@ -193,9 +193,11 @@ mod tests {
 
     #[test]
     fn newer_server_uses_the_newest_catalogue_and_says_so() {
-        let (version, note) = choose_catalogue(&info("37", "v1.37.2"), None).unwrap();
-        assert_eq!(version, ConformanceVersion::V1_36);
-        assert_eq!(note.unwrap(), "the server is 1.37, newer than the newest catalogue kaic knows: using 1.36");
+        // 1.37 is the newest catalogue: a 1.37 server gets its own, silently.
+        assert_eq!(choose_catalogue(&info("37", "v1.37.2"), None).unwrap(), (ConformanceVersion::V1_37, None));
+        let (version, note) = choose_catalogue(&info("38", "v1.38.0"), None).unwrap();
+        assert_eq!(version, ConformanceVersion::V1_37);
+        assert_eq!(note.unwrap(), "the server is 1.38, newer than the newest catalogue kaic knows: using 1.37");
     }
 
     #[test]

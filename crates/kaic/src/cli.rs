@@ -36,7 +36,7 @@ pub enum Command {
     Report(crate::certify_cli::ReportCommand),
     /// Check a submission (PRODUCT.yaml) the way a careful reviewer would.
     Validate(crate::certify_cli::ValidateArgs),
-    /// Print the JSON Schema of results.json.
+    /// Print the JSON Schema of kaic-results.json.
     Schema,
     /// Print a least-privilege ServiceAccount, ClusterRole and ClusterRoleBinding for kaic, for
     /// `kubectl apply -f -`: exactly the permissions preflight asks for, each rule commented with why.
@@ -79,7 +79,7 @@ pub struct RunArgs {
     /// Print what would run and what it would create, then stop. Still connects to learn the version.
     #[arg(long)]
     pub dry_run: bool,
-    /// Where results.json, junit.xml, report.md and evidence/ are written.
+    /// Where kaic-results.json, report.md, junit.xml, results.json, e2e.log and evidence/ are written.
     #[arg(long, value_name = "DIR", default_value = "kaic-report")]
     pub output_dir: PathBuf,
     /// How many checks run at once.
@@ -91,7 +91,8 @@ pub struct RunArgs {
     /// Accelerator allocation paths to exercise: every path the cluster offers, or only one.
     #[arg(long, value_enum, default_value_t = AllocationModeArg::Auto)]
     pub allocation_mode: AllocationModeArg,
-    /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi); repeatable.
+    /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi), or for the
+    /// workload_sandboxing probe as sandbox=IMAGE (any image with a POSIX shell); repeatable.
     #[arg(long, value_name = "VENDOR=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
     /// Scheduler name of one gang solution, as SOLUTION=NAME, where the cluster renamed it (solutions:
@@ -191,13 +192,15 @@ fn parse_dns_label(s: &str) -> Result<String, String> {
 pub struct CleanupArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Only what this run created (its id is in results.json and in kaic's labels).
+    /// Only what this run created (its id is in kaic-results.json and in kaic's labels).
     #[arg(long, value_name = "ID")]
     pub run_id: Option<String>,
 }
 
 fn parse_probe_image(s: &str) -> Result<(String, String), String> {
-    let known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
+    // The vendors' probes, and the workload_sandboxing probe (any image with a POSIX shell).
+    let mut known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
+    known.push(kaic_checks::security::workload_sandboxing::PROBE_IMAGE_KEY);
     parse_keyed(s, &known, "vendor", "nvidia=registry.example/cuda:12.6.3-base")
 }
 

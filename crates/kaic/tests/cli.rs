@@ -205,7 +205,7 @@ fn keyed_options_name_the_known_keys() {
         ),
         ("--gang-queue", "coscheduling=q", "unknown solution 'coscheduling': use one of volcano, kai-scheduler"),
         ("--scheduler-name", "volcano", "expected SOLUTION=VALUE, e.g. volcano=volcano-prod"),
-        ("--probe-image", "tpu=img", "unknown vendor 'tpu': use one of nvidia, amd, intel, gaudi"),
+        ("--probe-image", "tpu=img", "unknown vendor 'tpu': use one of nvidia, amd, intel, gaudi, sandbox"),
     ] {
         kaic().args(["run", flag, value]).assert().code(2).stderr(predicate::str::contains(said));
     }
@@ -233,7 +233,7 @@ fn skipped_gang_run(extra: &str) -> tempfile::TempDir {
 fn fill_command(dir: &Path) -> Command {
     let mut cmd = kaic();
     cmd.args(["checklist", "fill", "--results"])
-        .arg(dir.join("results.json"))
+        .arg(dir.join("kaic-results.json"))
         .arg("--template")
         .arg(template(ConformanceVersion::V1_36))
         .arg("--platform-info")
@@ -277,7 +277,7 @@ fn a_vendor_cannot_overrule_a_check_left_out_of_the_run() {
         .code(1)
         .stdout(predicate::str::contains(
             "error   spec.schedulingOrchestration[0] (gang_scheduling).status: a MUST marked 'Implemented' but \
-             kaic's results.json 'results.json' shows its check gang_scheduling was left out of the run (in --skip)",
+             kaic's report 'kaic-results.json' shows its check gang_scheduling was left out of the run (in --skip)",
         ))
         .stdout(predicate::str::contains("INVALID by kaic's own stricter rules"));
 }
@@ -285,7 +285,7 @@ fn a_vendor_cannot_overrule_a_check_left_out_of_the_run() {
 #[test]
 fn an_interrupted_run_is_not_filled_from() {
     let dir = skipped_gang_run("");
-    let results = dir.path().join("results.json");
+    let results = dir.path().join("kaic-results.json");
     let mut report: serde_json::Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
     report["interrupted"] = true.into();
     std::fs::write(&results, report.to_string()).unwrap();

@@ -42,7 +42,7 @@ pub struct FillOptions {
     pub output: Option<PathBuf>,
 }
 
-/// Fills a template from a results.json; see [`FillOptions`].
+/// Fills a template from kaic's report (kaic-results.json); see [`FillOptions`].
 pub fn fill(options: &FillOptions, out: Sink<'_>, err: Sink<'_>) -> u8 {
     let output = options.output.clone().unwrap_or_else(|| {
         options.results.parent().map(|p| p.join("PRODUCT.yaml")).unwrap_or_else(|| PathBuf::from("PRODUCT.yaml"))
@@ -65,7 +65,7 @@ pub fn fill(options: &FillOptions, out: Sink<'_>, err: Sink<'_>) -> u8 {
     }
 }
 
-/// Fills `template` for a run whose files (results.json, junit.xml, report.md, evidence/) are in
+/// Fills `template` for a run whose files (kaic-results.json, report.md, evidence/) are in
 /// `output_dir`, and writes `output_dir/PRODUCT.yaml`. For `kaic run --checklist … --platform-info …`.
 ///
 /// # Errors
@@ -77,7 +77,7 @@ pub fn fill_after_run(
     output_dir: &Path,
 ) -> Result<(PathBuf, Filled), FillError> {
     let output = output_dir.join("PRODUCT.yaml");
-    let results = output_dir.join("results.json");
+    let results = output_dir.join(kaic_model::render::REPORT_FILE);
     let artifacts = if results.is_file() {
         RunArtifacts::locate(&results, report, output_dir)?
     } else {

@@ -36,7 +36,7 @@ async fn fill_then_validate_then_render() {
     let version = ConformanceVersion::V1_36;
     let (tmp, info) = run_dir(version);
     let options = FillOptions {
-        results: tmp.path().join("results.json"),
+        results: tmp.path().join("kaic-results.json"),
         template: template_path(version),
         platform_info: info,
         output: None,
@@ -79,7 +79,7 @@ fn fill_exit_code_says_what_is_left() {
     let version = ConformanceVersion::V1_36;
     let (tmp, _) = run_dir(version);
     let options = FillOptions {
-        results: tmp.path().join("results.json"),
+        results: tmp.path().join("kaic-results.json"),
         template: template_path(version),
         // The example asks for an N/A on high_performance_networking, which the baseline run passed.
         platform_info: example_info(),
@@ -101,7 +101,7 @@ fn fill_exit_code_says_what_is_left() {
             kaic_model::outcome::Outcome::Pass
         })
     });
-    std::fs::write(tmp.path().join("results.json"), serde_json::to_string(&report).unwrap()).unwrap();
+    std::fs::write(tmp.path().join("kaic-results.json"), serde_json::to_string(&report).unwrap()).unwrap();
     let options = FillOptions { platform_info: tmp.path().join("platform-info.yaml"), ..options };
     let (code, out, _) = run(|o, e| fill(&options, o, e));
     assert_eq!(code, EXIT_NOT_MET, "{out}");
@@ -132,7 +132,7 @@ async fn a_vendor_answer_where_kaic_could_not_decide_validates() {
     std::fs::create_dir(tmp.path().join("docs")).unwrap();
     std::fs::write(tmp.path().join("docs/hpa.md"), "# HPA on custom metrics\n").unwrap();
     let options = FillOptions {
-        results: tmp.path().join("results.json"),
+        results: tmp.path().join("kaic-results.json"),
         template: template_path(version),
         platform_info: info,
         output: None,
@@ -160,11 +160,21 @@ fn fill_after_run_writes_product_yaml_into_the_run_folder() {
     assert!(filled.complete());
     let submission = Submission::load(&path).unwrap();
     let first = &submission.sections[0].entries[0];
-    assert_eq!(first.evidence, ["results.json", "junit.xml", "report.md", "evidence/dra_support/"]);
-    // Without results.json in the folder there is nothing to cite: refused, nothing written.
+    assert_eq!(
+        first.evidence,
+        [
+            "evidence/dra_support/junit.xml#dra_support",
+            "evidence/dra_support/results.json#dra_support",
+            "evidence/dra_support/e2e.log#dra_support",
+            "kaic-results.json",
+            "report.md",
+            "evidence/dra_support/",
+        ]
+    );
+    // Without kaic-results.json in the folder there is nothing to cite: refused, nothing written.
     let empty = tempfile::tempdir().unwrap();
     let err = fill_after_run(&template_path(version), &info, &report, empty.path()).unwrap_err();
-    assert!(err.to_string().contains("results.json does not exist"), "{err}");
+    assert!(err.to_string().contains("kaic-results.json does not exist"), "{err}");
     assert!(!empty.path().join("PRODUCT.yaml").exists());
 }
 
@@ -174,7 +184,7 @@ fn bad_inputs_write_nothing() {
     let (tmp, info) = run_dir(version);
     let output = tmp.path().join("PRODUCT.yaml");
     let base = FillOptions {
-        results: tmp.path().join("results.json"),
+        results: tmp.path().join("kaic-results.json"),
         template: template_path(version),
         platform_info: info.clone(),
         output: Some(output.clone()),
@@ -194,7 +204,11 @@ fn bad_inputs_write_nothing() {
         ),
         (FillOptions { template: big.clone(), ..base.clone() }, "50.0 MiB"),
         (FillOptions { platform_info: not_yaml.clone(), ..base.clone() }, "as platform-info"),
-        (FillOptions { results: list.clone(), ..base.clone() }, "as kaic's results.json"),
+        (FillOptions { results: list.clone(), ..base.clone() }, "as kaic's report (kaic-results.json)"),
+        (
+            FillOptions { results: tmp.path().join("results.json"), ..base.clone() },
+            "it is a `go test -json` stream (the test output the program's validator reads), not kaic's report",
+        ),
         (FillOptions { results: tmp.path().join("missing.json"), ..base.clone() }, "failed to read"),
         (
             FillOptions { output: Some(tmp.path().join("no/such/dir/PRODUCT.yaml")), ..base.clone() },

@@ -49,7 +49,7 @@ pub enum FillError {
     PlatformInfo(#[from] PlatformInfoError),
     #[error(transparent)]
     Source(#[from] SourceError),
-    #[error("failed to read {path} as kaic's results.json: {message}")]
+    #[error("failed to read {path} as kaic's report (kaic-results.json): {message}")]
     Report { path: PathBuf, message: String },
     #[error(
         "failed to fill {template}: the template is for conformance version {template_version} but the run used \
@@ -71,7 +71,7 @@ pub enum FillError {
     VendorStatus { platform_info: PathBuf, id: String, given: String, why: String },
     #[error(
         "failed to fill from run {run_id}: it was interrupted before every check finished, so its results are \
-         partial; rerun `kaic run` to completion and fill from that run's results.json"
+         partial; rerun `kaic run` to completion and fill from that run's kaic-results.json"
     )]
     Interrupted { run_id: String },
     #[error("failed to fill {template}: {message}")]
@@ -175,7 +175,7 @@ fn decide(report: &RunReport, id: &str) -> Decision {
         };
     };
     // The reason, with what was expected and seen for each failed check, so a reader need not open
-    // results.json to learn why.
+    // kaic-results.json to learn why.
     let mut reason = req.reason.trim_end_matches('.').to_string();
     for check in report.checks.iter().filter(|c| req.checks.contains(&c.id)) {
         let v = &check.verdict;
@@ -394,8 +394,16 @@ pub fn fill(input: FillInput<'_>) -> Result<Filled, FillError> {
             // could not: citing them there would claim support they do not give (and `kaic validate`
             // rejects an Implemented that cites kaic's results without a passing check).
             if decision.checked && source != Source::Vendor {
+                // A met requirement cites its checks' own test files, each naming its check: the program's
+                // validator looks that test up and wants it passed. Anything else cites only the report and
+                // the evidence folder, which the validator does not parse: a failed or skipped test there
+                // would be an error, though the answer is honest.
+                if source == Source::Kaic && status == Some(Status::Implemented) {
+                    for check in &decision.checks {
+                        evidence.extend(artifacts.check_tests.get(check).cloned().unwrap_or_default());
+                    }
+                }
                 evidence.push(artifacts.results.clone());
-                evidence.extend(artifacts.junit.clone());
                 evidence.extend(artifacts.report_md.clone());
                 for check in &decision.checks {
                     evidence.extend(artifacts.check_evidence.get(check).cloned().unwrap_or_default());
@@ -415,6 +423,10 @@ pub fn fill(input: FillInput<'_>) -> Result<Filled, FillError> {
 
     let mut yaml = doc.to_string();
     yaml = with_header_comments(&yaml, report, platform_info.notes.as_deref());
+    // The template's last byte too: the 1.37 template ends without a newline, and so does its fill.
+    if !template_text.ends_with('\n') {
+        yaml.truncate(yaml.trim_end_matches('\n').len());
+    }
     verify(template_path, template_text, &yaml, &expected_metadata, &expected_entries)?;
     Ok(Filled { yaml, rows, warnings })
 }

@@ -83,8 +83,18 @@ fn all_passing_run_fills_every_requirement_implemented() {
     let sub = Submission::parse(Path::new("p.yaml"), &filled.yaml).unwrap();
     for entry in sub.sections.iter().flat_map(|s| &s.entries) {
         assert_eq!(entry.status, "Implemented", "{}", entry.id);
-        assert_eq!(entry.evidence[..3], ["results.json", "junit.xml", "report.md"]);
-        assert_eq!(entry.evidence[3], format!("evidence/{}/", entry.id));
+        let id = &entry.id;
+        assert_eq!(
+            entry.evidence,
+            [
+                format!("evidence/{id}/junit.xml#{id}"),
+                format!("evidence/{id}/results.json#{id}"),
+                format!("evidence/{id}/e2e.log#{id}"),
+                "kaic-results.json".to_string(),
+                "report.md".to_string(),
+                format!("evidence/{id}/"),
+            ]
+        );
         assert!(entry.notes.starts_with("Verified by kaic 0.1.0, run r-test:"), "{}", entry.notes);
     }
     assert_eq!(sub.metadata_value("platformName"), Some("Acme AI Platform"));
@@ -122,10 +132,15 @@ fn each_outcome_maps_to_its_status_and_note() {
     assert_eq!(unknown.status, "");
     assert!(unknown.notes.starts_with(TO_VERIFY));
     assert!(unknown.notes.contains("check the driver version"));
-    assert_eq!(unknown.evidence[0], "results.json");
     let error = entry("gpu_sharing");
     assert_eq!(error.status, "");
     assert!(error.notes.contains("could not run its check"));
+    // Anything but met cites only the report and the evidence folder: the program's validator parses
+    // test files, and a skipped or failed test there is an error whatever the answer.
+    assert_eq!(unknown.evidence, ["kaic-results.json", "report.md", "evidence/driver_runtime_management/"]);
+    assert_eq!(fail.evidence, ["kaic-results.json", "report.md", "evidence/ai_inference/"]);
+    assert_eq!(na.evidence, ["kaic-results.json", "report.md", "evidence/cluster_autoscaling/"]);
+    assert_eq!(error.evidence, ["kaic-results.json", "report.md", "evidence/gpu_sharing/"]);
     let none = entry("disaggregated_inference");
     assert_eq!(none.status, "");
     assert!(none.evidence.is_empty(), "no check ran: no kaic evidence");
@@ -152,6 +167,39 @@ fn partial_maps_to_partially_implemented() {
     let filled = fill_template(version, &report, &metadata_only(version)).unwrap();
     let row = filled.rows.iter().find(|r| r.id == "gang_scheduling").unwrap();
     assert_eq!(row.status, Some(Status::PartiallyImplemented));
+    // Not met in full: neither check's test files are cited, though one check passed.
+    let sub = Submission::parse(Path::new("p.yaml"), &filled.yaml).unwrap();
+    let gang = sub.sections.iter().flat_map(|s| &s.entries).find(|e| e.id == "gang_scheduling").unwrap();
+    assert_eq!(
+        gang.evidence,
+        ["kaic-results.json", "report.md", "evidence/gang_scheduling/", "evidence/gang_scheduling_negative/"]
+    );
+}
+
+#[test]
+fn a_met_requirement_of_an_older_run_cites_what_there_is() {
+    // A run of an older kaic: its report in results.json and no test files per check.
+    let version = ConformanceVersion::V1_36;
+    let report = all_pass(version);
+    let mut artifacts = artifacts_for(&report);
+    artifacts.results = "results.json".into();
+    artifacts.check_tests.clear();
+    let path = template_path(version);
+    let filled = fill(FillInput {
+        template_path: &path,
+        template_text: &std::fs::read_to_string(&path).unwrap(),
+        platform_info_path: Path::new("platform-info.yaml"),
+        platform_info: &metadata_only(version),
+        report: &report,
+        artifacts: &artifacts,
+    })
+    .unwrap();
+    let sub = Submission::parse(Path::new("p.yaml"), &filled.yaml).unwrap();
+    let gang = sub.sections.iter().flat_map(|s| &s.entries).find(|e| e.id == "gang_scheduling").unwrap();
+    assert_eq!(
+        (gang.status.as_str(), &gang.evidence[..]),
+        ("Implemented", &["results.json".to_string(), "report.md".into(), "evidence/gang_scheduling/".into()][..])
+    );
 }
 
 #[test]
@@ -354,7 +402,7 @@ fn an_interrupted_run_is_not_filled_from() {
     assert_eq!(
         err,
         "failed to fill from run r-test: it was interrupted before every check finished, so its results are \
-         partial; rerun `kaic run` to completion and fill from that run's results.json"
+         partial; rerun `kaic run` to completion and fill from that run's kaic-results.json"
     );
 }
 

@@ -1,4 +1,4 @@
-//! Holding a submission to kaic's own results cited as evidence (`results.json`, `junit.xml`): a
+//! Holding a submission to kaic's own results cited as evidence (`kaic-results.json`, `junit.xml`): a
 //! requirement marked Implemented that cites them must have a passing check there, no answer may
 //! claim what a failing check contradicts, and a MUST whose check was left out of the run or ended in
 //! error cannot be marked Implemented by hand. These are kaic's rules, not the program's: the program
@@ -23,6 +23,13 @@ pub(super) struct Citation {
     at: String,
     link: String,
     run: KaicRun,
+}
+
+impl Citation {
+    /// What the file says.
+    pub(super) fn run(&self) -> &KaicRun {
+        &self.run
+    }
 }
 
 /// Reads a cited evidence file that may be one of kaic's; `None` when it is not (or cannot be read as
@@ -92,7 +99,7 @@ pub(super) fn check(
                 .filter_map(Node::as_str)
                 .filter_map(|l| classify(l, product_dir).ok())
                 .filter_map(|r| match r {
-                    EvidenceRef::File(p) => Some(p),
+                    EvidenceRef::File { path, .. } => Some(path),
                     EvidenceRef::Url(_) => None,
                 })
                 .filter_map(|p| runs.iter().find(|(rp, _)| **rp == p).map(|(rp, _)| *rp))

@@ -10,18 +10,25 @@
 //! read as a checklist at all end in a [`ValidateError`] instead (exit code 2 at the command line).
 //!
 //! The checks are split by concern: [`metadata`] (the metadata block), [`spec`] (the requirements and
-//! their answers), [`paths`] (what an evidence entry points at) and [`kaic`] (holding answers to kaic's
-//! own results cited as evidence). This module is offline; [`crate::online`] adds the checks that need
-//! the network.
+//! their answers), [`paths`] (what an evidence entry points at), [`artifacts`] (test files cited as
+//! evidence, parsed as the program parses them) and [`kaic`] (holding answers to kaic's own results
+//! cited as evidence). The program's rules that are data (which MUSTs may be N/A, which requirement
+//! maps to which upstream test) are tables in [`policy`]. This module is offline; [`crate::online`]
+//! adds the checks that need the network.
 
+pub mod artifacts;
 mod kaic;
 mod metadata;
 mod paths;
+pub mod policy;
 mod spec;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use artifacts::TestResults;
+use policy::Policy;
 
 use kaic_model::catalogue::ConformanceVersion;
 use serde::Serialize;
@@ -119,18 +126,27 @@ rules! {
     RequirementChanged => "requirement-changed", Error, Program, "id, description and level are as in the template (the program's instructions), trailing whitespace aside";
     RequirementUnknownField => "requirement-unknown-field", Warning, Kaic, "requirements hold only id, description, level, status, evidence and notes";
     StatusInvalid => "status-invalid", Error, Program, "status is one of Implemented, Partially Implemented, Not Implemented, N/A (a SHOULD may be left blank, without evidence)";
-    MustNotImplemented => "must-not-implemented", Error, Program, "every MUST is Implemented (the program certifies nothing less)";
+    MustNotImplemented => "must-not-implemented", Error, Program, "every MUST is Implemented (the program certifies nothing less), unless the program's table lets it be N/A";
+    MustNotApplicable => "must-not-applicable", Warning, Program, "a MUST the program's table lets be N/A is N/A only with notes, which reviewers check";
     EvidenceMissing => "evidence-missing", Error, Program, "every MUST has evidence (the program's instructions: status, evidence and notes are filled for a MUST)";
     EvidenceRecommended => "evidence-recommended", Warning, Kaic, "a SHOULD claimed (Partially) Implemented has evidence";
     EvidenceEmpty => "evidence-empty", Warning, Kaic, "evidence holds no empty entries (the program's validator skips them)";
     EvidenceType => "evidence-type", Error, Program, "evidence is a list of strings";
     EvidenceInvalid => "evidence-invalid", Error, Kaic, "evidence entries are http(s) URLs or relative paths";
-    EvidenceOutside => "evidence-outside", Error, Kaic, "evidence files are inside the submission folder";
+    EvidenceOutside => "evidence-outside", Error, Program, "evidence paths do not leave the folder of PRODUCT.yaml (the program resolves them there only)";
+    EvidenceOtherProduct => "evidence-other-product", Error, Program, "a path that starts with vX.Y/<dir>/ names the submission's own folder, not another product's or version's";
+    EvidenceNoFile => "evidence-no-file", Error, Program, "a local evidence entry names a file or folder in the submission folder (not an empty path or the folder itself)";
     EvidenceNotFound => "evidence-not-found", Error, Program, "evidence files exist and can be read";
+    ArtifactUnreadable => "artifact-unreadable", Error, Program, "a cited junit.xml, results.json (go test -json) or e2e.log (go test -v) parses as such and records tests, whatever folder it is in";
+    ArtifactFailing => "artifact-failing", Error, Program, "a cited junit.xml, results.json or e2e.log holds no failing test anywhere in it, whichever requirement cites it";
+    ArtifactTestMissing => "artifact-test-missing", Error, Program, "the test an entry names with #fragment (without one: the upstream test the program maps the requirement to) is in the cited file, or its subtests are";
+    ArtifactTestFailed => "artifact-test-failed", Error, Program, "the test an entry names did not fail";
+    ArtifactTestSkipped => "artifact-test-skipped", Error, Program, "the test an entry names was not skipped where the requirement is Implemented";
+    ArtifactsRecommended => "artifacts-recommended", Warning, Program, "from 1.37, a requirement with an automated test (the program's three mapped ones; kaic's rule: one kaic's cited results show met) that is Implemented cites junit.xml, results.json or e2e.log";
     NotesMissing => "notes-missing", Error, Program, "N/A comes with notes that justify it";
     NotesRecommended => "notes-recommended", Warning, Kaic, "Not Implemented and Partially Implemented say why in notes";
     NotesToVerify => "notes-to-verify", Warning, Kaic, "kaic's TO VERIFY note is replaced once a person has decided";
-    KaicUnreadable => "kaic-unreadable", Error, Kaic, "kaic's results.json and junit.xml cited as evidence can be read";
+    KaicUnreadable => "kaic-unreadable", Error, Kaic, "kaic's report (kaic-results.json) and junit.xml cited as evidence can be read";
     KaicVersion => "kaic-version", Error, Kaic, "kaic's results are for the submission's conformance version";
     KaicInterrupted => "kaic-interrupted", Error, Kaic, "kaic's results cited as evidence come from a run that was not interrupted";
     KaicNotRun => "kaic-not-run", Error, Kaic, "no MUST is marked Implemented while kaic's cited results show its check left out (--skip, --focus) or ended in error";
@@ -317,6 +333,17 @@ impl ValidationReport {
     }
 }
 
+/// What the checks of one submission share: the program's rules, the submission's version and folder,
+/// and the cited files read so far (each is read once).
+struct Context {
+    policy: Policy,
+    version: Option<ConformanceVersion>,
+    product_dir: PathBuf,
+    kaic_runs: HashMap<PathBuf, Option<kaic::Citation>>,
+    /// Cited test artifacts: what they record, or `None` when they could not be read.
+    artifacts: HashMap<PathBuf, Option<TestResults>>,
+}
+
 /// Validates a file offline.
 ///
 /// # Errors
@@ -332,6 +359,20 @@ pub fn validate_file(path: &Path, template: Option<&Template>) -> Result<Validat
 /// # Errors
 /// As [`validate_file`].
 pub fn validate_text(path: &Path, text: &str, template: Option<&Template>) -> Result<ValidationReport, ValidateError> {
+    validate_with_policy(path, text, template, Policy::PROGRAM)
+}
+
+/// Validates checklist text under `policy`: [`Policy::PROGRAM`], or another revision of the program's
+/// rules (a pending change, in tests).
+///
+/// # Errors
+/// As [`validate_file`].
+pub fn validate_with_policy(
+    path: &Path,
+    text: &str,
+    template: Option<&Template>,
+    policy: Policy,
+) -> Result<ValidationReport, ValidateError> {
     let root = source::parse_yaml(path, text)?;
     let not_a_checklist = |problem: String| ValidateError::NotAChecklist { path: path.to_path_buf(), problem };
     let Node::Map(top) = &root else {
@@ -375,11 +416,12 @@ pub fn validate_text(path: &Path, text: &str, template: Option<&Template>) -> Re
     };
     report.compared_with = template.map(|t| t.origin.to_string()).unwrap_or_else(|| "nothing (unknown version)".into());
     let entries = spec::check_shape(&root, template, &mut report);
-    let mut kaic_runs: HashMap<PathBuf, Option<kaic::Citation>> = HashMap::new();
+    let mut context = Context { policy, version, product_dir, kaic_runs: HashMap::new(), artifacts: HashMap::new() };
     for entry in &entries {
-        spec::check_entry(entry, template, &product_dir, &mut report, &mut kaic_runs);
+        spec::check_entry(entry, template, &mut context, &mut report);
     }
-    kaic::check(&entries, version, template, &product_dir, &kaic_runs, &mut report);
+    kaic::check(&entries, version, template, &context.product_dir, &context.kaic_runs, &mut report);
+    artifacts::rules::check_recommended(&entries, template, &context, &mut report);
     if let Some(t) = template
         && t.origin == TemplateOrigin::Catalogue
     {

@@ -1,59 +1,126 @@
-//! What an evidence entry points at: an http(s) URL (checked with `--online`), or a file inside the
-//! submission folder, given relative to PRODUCT.yaml or as the program's `file://vX.Y/<product>/…`.
-//! Paths that leave the folder, absolute paths and backslashes are refused: reviewers see only the
-//! submission folder.
+//! What an evidence entry points at, resolved as the program's validator resolves it: an http(s) URL
+//! (checked with `--online`), or a file of the submission folder (the folder of PRODUCT.yaml, and only
+//! that folder). A local entry may start with `file://` (and then one `/`), may carry a `#fragment`
+//! naming a test, and may start with the product's own `vX.Y/<product>/` (a path from the root of the
+//! program's repository); another product's `vX.Y/<dir>/` is an error, and so is a path that leaves the
+//! folder. kaic also refuses backslashes and bare absolute paths, which reviewers cannot follow.
 
-use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
 
-use super::kaic::{self, Citation};
+use super::artifacts::rules::{self as artifact_rules, Citing};
+use super::kaic;
 use super::metadata::http_url;
-use super::{Link, Rule, ValidationReport};
+use super::{Context, Link, Rule, ValidationReport};
 
 /// What an evidence entry refers to.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum EvidenceRef {
     Url(String),
-    File(PathBuf),
+    /// A file or folder of the submission, with the test the entry's `#fragment` names.
+    File {
+        path: PathBuf,
+        fragment: Option<String>,
+    },
 }
 
-/// Classifies an entry: an http(s) URL, a file in the submission (relative path, optionally with a
-/// `#fragment`, or a `file://` path relative to the program repository's root), or an error message.
-pub(super) fn classify(link: &str, product_dir: &Path) -> Result<EvidenceRef, (Rule, String)> {
-    let link = link.trim();
-    if let Some(rest) = link.strip_prefix("file://") {
-        // The program's instructions show `file://v1.37/<product>/junit.xml#Test…`: a path from the root
-        // of its repository. Look for it from the submission folder up.
-        let rel = rest.split('#').next().unwrap_or_default();
-        let rel = relative_inside(rel).map_err(|why| (why.0, format!("'{link}' {}", why.1)))?;
-        let found = product_dir.ancestors().take(4).map(|dir| dir.join(&rel)).find(|p| p.exists());
-        return match found {
-            Some(p) => Ok(EvidenceRef::File(p)),
-            None => Err((
-                Rule::EvidenceNotFound,
-                format!("'{link}' is not found from the submission folder or its parents"),
-            )),
-        };
+/// Why an entry is not usable: the rule it breaks and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Invalid {
+    pub rule: Rule,
+    pub message: String,
+}
+
+impl Invalid {
+    fn new(rule: Rule, message: String) -> Self {
+        Self { rule, message }
     }
-    if link.contains("://") || link.starts_with("http:") || link.starts_with("https:") {
+}
+
+/// Classifies an entry: an http(s) URL, or a file in the submission folder `product_dir`.
+pub(super) fn classify(link: &str, product_dir: &Path) -> Result<EvidenceRef, Invalid> {
+    let link = link.trim();
+    let (local, file_scheme) = match link.strip_prefix("file://") {
+        Some(rest) => (rest, true),
+        None => (link, false),
+    };
+    if !file_scheme && (link.contains("://") || link.starts_with("http:") || link.starts_with("https:")) {
         return match http_url(link) {
             Ok(()) => Ok(EvidenceRef::Url(link.to_string())),
-            Err(why) => Err((Rule::EvidenceInvalid, format!("'{link}' {why}"))),
+            Err(why) => Err(Invalid::new(Rule::EvidenceInvalid, format!("'{link}' {why}"))),
         };
     }
-    let rel = link.split('#').next().unwrap_or_default();
-    let rel = relative_inside(rel).map_err(|why| (why.0, format!("'{link}' {}", why.1)))?;
-    Ok(EvidenceRef::File(product_dir.join(rel)))
+    let invalid = |rule: Rule, why: &str| Invalid::new(rule, format!("'{link}' {why}"));
+    // The fragment is everything after the first '#', taken as written.
+    let (path, fragment) = match local.split_once('#') {
+        Some((path, fragment)) => (path, Some(fragment).filter(|f| !f.is_empty()).map(str::to_string)),
+        None => (local, None),
+    };
+    if path.contains('\\') {
+        return Err(invalid(Rule::EvidenceInvalid, "uses backslashes: write paths with /"));
+    }
+    let windows_absolute = path.len() >= 2 && path.as_bytes()[1] == b':';
+    if windows_absolute || (!file_scheme && path.starts_with('/')) {
+        return Err(invalid(
+            Rule::EvidenceInvalid,
+            "is an absolute path: reviewers only see the submission folder; use a path relative to PRODUCT.yaml",
+        ));
+    }
+    // `file:///v1.37/acme/x` is accepted as the program accepts it: one leading '/' is dropped.
+    let path = if file_scheme { path.strip_prefix('/').unwrap_or(path) } else { path };
+    let path = match product_folder_prefix(path) {
+        Some((prefix, rest)) if own_prefix(product_dir).as_deref() == Some(prefix) => rest,
+        Some((prefix, _)) => {
+            return Err(Invalid::new(
+                Rule::EvidenceOtherProduct,
+                format!(
+                    "'{link}' starts with {prefix}/, another product's folder (or another version's): the program \
+                     resolves evidence in the folder of PRODUCT.yaml only; write the path relative to it"
+                ),
+            ));
+        }
+        None => path,
+    };
+    let rel = relative_inside(path).map_err(|(rule, why)| invalid(rule, &why))?;
+    Ok(EvidenceRef::File { path: product_dir.join(rel), fragment })
 }
 
-/// A relative path that stays inside its base folder, or why it is not one.
-fn relative_inside(rel: &str) -> Result<PathBuf, (Rule, String)> {
-    if rel.contains('\\') {
-        return Err((Rule::EvidenceInvalid, "uses backslashes: write paths with /".into()));
+/// A leading `vX.Y/<dir>/` (the program's pattern for a product folder from its repository's root):
+/// the prefix without its last `/`, and the rest of the path.
+fn product_folder_prefix(path: &str) -> Option<(&str, &str)> {
+    let mut parts = path.splitn(3, '/');
+    let (version, dir, _) = (parts.next()?, parts.next()?, parts.next()?);
+    let (major, minor) = version.strip_prefix('v')?.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(major) || !digits(minor) || dir.is_empty() {
+        return None;
     }
-    let is_windows_absolute = rel.len() >= 2 && rel.as_bytes()[1] == b':';
-    if rel.starts_with('/') || is_windows_absolute {
+    let len = version.len() + 1 + dir.len();
+    Some((&path[..len], &path[len + 1..]))
+}
+
+/// The last two folder names of the submission folder (`v1.37/acme` when PRODUCT.yaml is in
+/// `…/v1.37/acme/`): the prefix the program strips from a product's own paths.
+fn own_prefix(product_dir: &Path) -> Option<String> {
+    let absolute = std::path::absolute(product_dir).ok()?;
+    let mut names: Vec<String> = Vec::new();
+    for component in absolute.components() {
+        match component {
+            Component::Normal(name) => names.push(name.to_string_lossy().into_owned()),
+            Component::ParentDir => {
+                names.pop();
+            }
+            _ => {}
+        }
+    }
+    let [.., parent, own] = names.as_slice() else { return None };
+    Some(format!("{parent}/{own}"))
+}
+
+/// A relative path that stays inside its base folder and names something in it, or why not.
+fn relative_inside(rel: &str) -> Result<PathBuf, (Rule, String)> {
+    if rel.starts_with('/') {
         return Err((
             Rule::EvidenceInvalid,
             "is an absolute path: reviewers only see the submission folder; use a path relative to PRODUCT.yaml".into(),
@@ -69,42 +136,48 @@ fn relative_inside(rel: &str) -> Result<PathBuf, (Rule, String)> {
         if depth < 0 {
             return Err((
                 Rule::EvidenceOutside,
-                "points outside the submission folder, which reviewers do not see".into(),
+                "points outside the submission folder: the program resolves evidence in the folder of PRODUCT.yaml \
+                 only, and reviewers see nothing else"
+                    .into(),
             ));
         }
     }
     if depth == 0 {
         return Err((
-            Rule::EvidenceInvalid,
+            Rule::EvidenceNoFile,
             "names no file (use https URLs or paths of files in the submission folder)".into(),
         ));
     }
     Ok(PathBuf::from(rel))
 }
 
-/// Checks one evidence entry: a link is kept for the online checks; a file must exist and be readable,
-/// and one of kaic's run files is read back for [`super::kaic`].
+/// Checks one evidence entry of the requirement `citing`: a link is kept for the online checks; a file
+/// must exist and be readable, a test artifact is parsed and held to the program's rules, and one of
+/// kaic's run files is read back for [`super::kaic`].
 pub(super) fn check_evidence_entry(
     at: &str,
     link: &str,
-    product_dir: &Path,
+    citing: &Citing,
+    context: &mut Context,
     report: &mut ValidationReport,
-    kaic_runs: &mut HashMap<PathBuf, Option<Citation>>,
 ) {
-    match classify(link, product_dir) {
-        Err((rule, message)) => report.push(rule, at, message),
+    match classify(link, &context.product_dir) {
+        Err(Invalid { rule, message }) => report.push(rule, at, message),
         Ok(EvidenceRef::Url(url)) => report.links.push(Link { path: at.to_string(), url }),
-        Ok(EvidenceRef::File(file)) => {
+        Ok(EvidenceRef::File { path: file, fragment }) => {
             // Opening proves it can be read, not just that it is listed in its folder.
             let readable = match fs::metadata(&file) {
-                Ok(meta) if meta.is_dir() => fs::read_dir(&file).map(|_| ()),
-                Ok(_) => fs::File::open(&file).map(|_| ()),
+                Ok(meta) if meta.is_dir() => fs::read_dir(&file).map(|_| false),
+                Ok(_) => fs::File::open(&file).map(|_| true),
                 Err(e) => Err(e),
             };
             match readable {
-                Ok(()) => {
+                Ok(is_file) => {
+                    if is_file {
+                        artifact_rules::check_cited(at, link, &file, fragment.as_deref(), citing, context, report);
+                    }
                     // Each file is read once, where it is first cited.
-                    if let Entry::Vacant(slot) = kaic_runs.entry(file) {
+                    if let Entry::Vacant(slot) = context.kaic_runs.entry(file) {
                         let citation = kaic::read_citation(slot.key(), at, link, report);
                         slot.insert(citation);
                     }
@@ -117,5 +190,71 @@ pub(super) fn check_evidence_entry(
                 Err(e) => report.push(Rule::EvidenceNotFound, at, format!("'{link}' cannot be read: {e}")),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(path: &str, fragment: Option<&str>) -> EvidenceRef {
+        EvidenceRef::File { path: PathBuf::from(path), fragment: fragment.map(str::to_string) }
+    }
+
+    fn rule_of(link: &str) -> Rule {
+        classify(link, Path::new("/repo/v1.37/acme")).unwrap_err().rule
+    }
+
+    #[test]
+    fn local_entries_resolve_in_the_product_folder_only() {
+        let dir = Path::new("/repo/v1.37/acme");
+        for (link, path, fragment) in [
+            ("junit.xml", "/repo/v1.37/acme/junit.xml", None),
+            ("junit.xml#T", "/repo/v1.37/acme/junit.xml", Some("T")),
+            ("file://junit.xml#T", "/repo/v1.37/acme/junit.xml", Some("T")),
+            ("file://v1.37/acme/junit.xml#T/sub#01", "/repo/v1.37/acme/junit.xml", Some("T/sub#01")),
+            ("file:///v1.37/acme/results/junit.xml", "/repo/v1.37/acme/results/junit.xml", None),
+            ("  evidence/gang/junit.xml#gang  ", "/repo/v1.37/acme/evidence/gang/junit.xml", Some("gang")),
+            ("./a/../report.md#", "/repo/v1.37/acme/./a/../report.md", None),
+            ("v1.37/acme", "/repo/v1.37/acme/v1.37/acme", None),
+        ] {
+            assert_eq!(classify(link, dir).unwrap(), file(path, fragment), "{link}");
+        }
+        assert_eq!(classify("https://x.example/a#b", dir).unwrap(), EvidenceRef::Url("https://x.example/a#b".into()));
+    }
+
+    #[test]
+    fn other_products_parents_and_odd_paths_are_refused() {
+        for (link, rule) in [
+            ("file://v1.37/other/junit.xml", Rule::EvidenceOtherProduct),
+            ("file://v1.36/acme/junit.xml", Rule::EvidenceOtherProduct),
+            ("v2.0/acme/notes.md", Rule::EvidenceOtherProduct),
+            ("../other/junit.xml", Rule::EvidenceOutside),
+            ("file://a/../../x", Rule::EvidenceOutside),
+            ("file://", Rule::EvidenceNoFile),
+            ("#TestX", Rule::EvidenceNoFile),
+            ("file://v1.37/acme/", Rule::EvidenceNoFile),
+            (".", Rule::EvidenceNoFile),
+            ("/home/me/junit.xml", Rule::EvidenceInvalid),
+            ("C:/results/junit.xml", Rule::EvidenceInvalid),
+            ("evidence\\junit.xml", Rule::EvidenceInvalid),
+            ("ftp://x.example/junit.xml", Rule::EvidenceInvalid),
+        ] {
+            assert_eq!(rule_of(link), rule, "{link}");
+        }
+        // Outside a vX.Y folder every vX.Y/<dir>/ prefix is another product's.
+        assert_eq!(classify("v1.37/acme/x", Path::new("/tmp/run")).unwrap_err().rule, Rule::EvidenceOtherProduct);
+    }
+
+    #[test]
+    fn the_product_prefix_is_the_last_two_folder_names() {
+        assert_eq!(own_prefix(Path::new("/repo/v1.37/acme")).as_deref(), Some("v1.37/acme"));
+        assert_eq!(own_prefix(Path::new("/repo/v1.37/acme/sub/..")).as_deref(), Some("v1.37/acme"));
+        assert_eq!(own_prefix(Path::new("/")), None);
+        assert_eq!(product_folder_prefix("v1.37/acme/junit.xml"), Some(("v1.37/acme", "junit.xml")));
+        assert_eq!(product_folder_prefix("v1.37/acme"), None);
+        assert_eq!(product_folder_prefix("v1/acme/x"), None);
+        assert_eq!(product_folder_prefix("v1.x/acme/x"), None);
+        assert_eq!(product_folder_prefix("v1.37//x"), None);
     }
 }

@@ -5,13 +5,13 @@
 //! Where the program's own validator is lenient and its instructions say nothing, so is this module: a
 //! SHOULD left blank, an empty evidence entry, or a SHOULD claimed without evidence is at most a warning.
 
-use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeMap;
 
 use kaic_model::catalogue::Level;
 
-use super::kaic::Citation;
-use super::{Rule, ValidationReport, paths};
+use super::artifacts::rules::Citing;
+use super::policy::MustNotApplicable;
+use super::{Context, Rule, ValidationReport, paths};
 use crate::checklist::{Status, Template};
 use crate::fill::TO_VERIFY;
 use crate::source::Node;
@@ -141,9 +141,8 @@ pub(super) fn level_of(entry: &SpecEntry, template: Option<&Template>) -> Option
 pub(super) fn check_entry(
     entry: &SpecEntry,
     template: Option<&Template>,
-    product_dir: &Path,
+    context: &mut Context,
     report: &mut ValidationReport,
-    kaic_runs: &mut HashMap<PathBuf, Option<Citation>>,
 ) {
     let node = entry.node;
     let path = &entry.path;
@@ -177,9 +176,9 @@ pub(super) fn check_entry(
     if level == Some(Level::Should) && blank_status && no_evidence {
         return;
     }
-    let status = check_status(entry, level, expected.and_then(|e| e.condition), report);
+    let status = check_status(entry, level, expected.and_then(|e| e.condition), context, report);
     let notes = node.get("notes").and_then(Node::scalar_text).unwrap_or_default();
-    check_evidence(entry, level, status, &notes, product_dir, report, kaic_runs);
+    check_evidence(entry, level, status, &notes, context, report);
 
     // Notes.
     match status {
@@ -246,11 +245,13 @@ fn check_description_and_level(
     }
 }
 
-/// The status, if it is one of the four; a MUST must be Implemented.
+/// The status, if it is one of the four; a MUST must be Implemented, unless the program's table lets
+/// this one be N/A ([`super::policy`]).
 fn check_status(
     entry: &SpecEntry,
     level: Option<Level>,
     condition: Option<&str>,
+    context: &Context,
     report: &mut ValidationReport,
 ) -> Option<Status> {
     let at = format!("{}.status", entry.path);
@@ -288,14 +289,30 @@ fn check_status(
         && let Some(status) = status
         && status != Status::Implemented
     {
-        let condition = condition
-            .map(|c| format!(" (kaic reads it as applying if {c}; the program's validator still demands Implemented)"))
-            .unwrap_or_default();
-        report.push(
-            Rule::MustNotImplemented,
-            at,
-            format!("a MUST marked '{status}': the program accepts only 'Implemented' for a MUST{condition}"),
-        );
+        let conditional = entry.id.as_deref().and_then(|id| context.policy.must_not_applicable(context.version, id));
+        if status == Status::NotApplicable && conditional == Some(MustNotApplicable::Reviewed) {
+            report.push(
+                Rule::MustNotApplicable,
+                at,
+                "a conditional MUST marked 'N/A': the program accepts it with notes that justify it, and its \
+                 reviewers check the justification",
+            );
+        } else {
+            let condition = match (condition, conditional) {
+                (_, None) => String::new(),
+                (Some(c), Some(_)) => {
+                    format!(" (it applies only if {c}, but the program's validator still demands Implemented for it)")
+                }
+                (None, Some(_)) => {
+                    " (it is conditional, but the program's validator still demands Implemented for it)".to_string()
+                }
+            };
+            report.push(
+                Rule::MustNotImplemented,
+                at,
+                format!("a MUST marked '{status}': the program accepts only 'Implemented' for a MUST{condition}"),
+            );
+        }
     }
     status
 }
@@ -307,9 +324,8 @@ fn check_evidence(
     level: Option<Level>,
     status: Option<Status>,
     notes: &str,
-    product_dir: &Path,
+    context: &mut Context,
     report: &mut ValidationReport,
-    kaic_runs: &mut HashMap<PathBuf, Option<Citation>>,
 ) {
     let path = &entry.path;
     let mut evidence: Vec<(String, String)> = Vec::new();
@@ -366,8 +382,9 @@ fn check_evidence(
             );
         }
     }
+    let citing = Citing { id: entry.id.as_deref(), status };
     for (at, link) in &evidence {
-        paths::check_evidence_entry(at, link, product_dir, report, kaic_runs);
+        paths::check_evidence_entry(at, link, &citing, context, report);
     }
 }
 

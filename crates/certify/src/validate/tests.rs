@@ -1,9 +1,15 @@
 //! Tests of the validator on synthetic submissions made from the official templates (kept in
 //! `testdata/checklists/`): a complete, honest submission passes with no problem at all, every rule
-//! catches its single defect ([`cases`]), and what reviewers accept is accepted ([`reviewers`]).
+//! catches its single defect ([`cases`]), what reviewers accept is accepted ([`reviewers`]), the
+//! program's artifact rules hold both ways on small files ([`artifacts`]), and a generated submission
+//! passes an independent re-implementation of the program's rules ([`program_rules`], [`submission`]).
 
+mod artifact_cases;
+mod artifacts;
 mod cases;
+pub(crate) mod program_rules;
 mod reviewers;
+mod submission;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -173,9 +179,10 @@ fn files_that_are_not_checklists_cannot_be_validated() {
 }
 
 #[test]
-fn kaic_files_of_other_tools_are_left_alone() {
+fn files_no_entry_cites_are_not_read() {
     let f = Fixture::new(ConformanceVersion::V1_36);
-    // The upstream Go suite's results.json (go test -json) and a gotestsum junit.xml.
+    // An upstream Go suite's results.json (go test -json) and a gotestsum junit.xml in the folder, with
+    // no test kaic's entries name: only what an entry cites is parsed.
     std::fs::write(f.dir.join("results.json"), "{\"Action\":\"run\",\"Test\":\"TestX\"}\n{\"Action\":\"pass\"}\n")
         .unwrap();
     std::fs::write(f.dir.join("junit.xml"), "<testsuites name=\"gotestsum\"><testsuite name=\"x\" tests=\"1\"><testcase name=\"TestX\" classname=\"x\"/></testsuite></testsuites>").unwrap();

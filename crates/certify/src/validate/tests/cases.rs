@@ -12,17 +12,23 @@ use super::{Fixture, baseline_report, in_item, item_range, replace, rules, set_f
 use crate::fill::tests::synthetic_report;
 
 /// A defect and where its problem must be reported.
-struct Case {
-    rule: Rule,
+pub(super) struct Case {
+    pub rule: Rule,
     /// Makes the defect: from the valid text and folder to the defective text (the folder may change).
-    defect: fn(&Fixture) -> String,
+    pub defect: fn(&Fixture) -> String,
     /// The path the problem must name.
-    path: &'static str,
+    pub path: &'static str,
     /// Other rules the same defect cannot help breaking.
-    also: &'static [Rule],
+    pub also: &'static [Rule],
 }
 
 fn cases() -> Vec<Case> {
+    let mut cases = path_and_answer_cases();
+    cases.extend(super::artifact_cases::cases());
+    cases
+}
+
+fn path_and_answer_cases() -> Vec<Case> {
     use Rule::*;
     let c = |rule, path, defect, also| Case { rule, defect, path, also };
     vec![
@@ -248,75 +254,62 @@ fn cases() -> Vec<Case> {
         c(
             EvidenceType,
             "spec.networking[0] (ai_inference).evidence",
-            |f| set_field(&f.product, "ai_inference", "evidence", "\"results.json\""),
+            |f| set_field(&f.product, "ai_inference", "evidence", "\"kaic-results.json\""),
             &[],
         ),
         c(
             EvidenceType,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, {a: b}]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, {a: b}]"),
             &[],
         ),
         c(
             EvidenceInvalid,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, \"ftp://acme.example/x\"]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, \"ftp://acme.example/x\"]"),
             &[],
         ),
         c(
             EvidenceInvalid,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, /home/me/results.json]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, /home/me/results.json]"),
             &[],
         ),
         c(
             EvidenceInvalid,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, \"evidence\\\\ai_inference\"]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, \"evidence\\\\ai_inference\"]"),
             &[],
         ),
         c(
             EvidenceEmpty,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, \"\"]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, \"\"]"),
             &[],
         ),
         c(
             EvidenceOutside,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, ../other/results.json]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, ../other/results.json]"),
             &[],
         ),
         c(
             EvidenceNotFound,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, docs/gateway.md]"),
-            &[],
-        ),
-        c(
-            EvidenceNotFound,
-            "spec.networking[0] (ai_inference).evidence[1]",
-            |f| {
-                set_field(
-                    &f.product,
-                    "ai_inference",
-                    "evidence",
-                    "[results.json, \"file://v1.99/acme/junit.xml#TestX\"]",
-                )
-            },
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, docs/gateway.md]"),
             &[],
         ),
         // Unreadable paths: through a file as if it were a folder, and a name no file system allows.
         c(
             EvidenceNotFound,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, results.json/inner.txt]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, kaic-results.json/inner.txt]"),
             &[],
         ),
         c(
             EvidenceNotFound,
             "spec.networking[0] (ai_inference).evidence[1]",
-            |f| set_field(&f.product, "ai_inference", "evidence", "[results.json, \"docs/a\\0b.md\"]"),
+            |f| set_field(&f.product, "ai_inference", "evidence", "[kaic-results.json, \"docs/a\\0b.md\"]"),
             &[],
         ),
         c(NotesMissing, "{should}.notes", |f| set_field(&f.product, first_should(f), "notes", "\"\""), &[]),
@@ -337,9 +330,9 @@ fn cases() -> Vec<Case> {
         ),
         c(
             KaicUnreadable,
-            "{acc0}.evidence[0]",
+            "{acc0}.evidence[3]",
             |f| {
-                std::fs::write(f.dir.join("results.json"), "{\"schema\": \"kaic.dev/results/v1\", \"run_id\": 5}")
+                std::fs::write(f.dir.join("kaic-results.json"), "{\"schema\": \"kaic.dev/results/v1\", \"run_id\": 5}")
                     .unwrap();
                 f.product.clone()
             },
@@ -347,7 +340,7 @@ fn cases() -> Vec<Case> {
         ),
         c(
             KaicVersion,
-            "{acc0}.evidence[0]",
+            "{acc0}.evidence[3]",
             |f| {
                 let other = if f.version == ConformanceVersion::V1_36 {
                     ConformanceVersion::V1_35
@@ -356,18 +349,18 @@ fn cases() -> Vec<Case> {
                 };
                 let mut report = baseline_report(f.version);
                 report.cluster.conformance_version = other;
-                std::fs::write(f.dir.join("results.json"), serde_json::to_string(&report).unwrap()).unwrap();
+                std::fs::write(f.dir.join("kaic-results.json"), serde_json::to_string(&report).unwrap()).unwrap();
                 f.product.clone()
             },
             &[],
         ),
         c(
             KaicInterrupted,
-            "{acc0}.evidence[0]",
+            "{acc0}.evidence[3]",
             |f| {
                 let mut report = baseline_report(f.version);
                 report.interrupted = true;
-                std::fs::write(f.dir.join("results.json"), serde_json::to_string(&report).unwrap()).unwrap();
+                std::fs::write(f.dir.join("kaic-results.json"), serde_json::to_string(&report).unwrap()).unwrap();
                 f.product.clone()
             },
             &[],
@@ -376,9 +369,9 @@ fn cases() -> Vec<Case> {
             KaicNotRun,
             "spec.schedulingOrchestration[0] (gang_scheduling).status",
             |f| {
-                // gang_scheduling left out with --skip; PRODUCT.yaml still claims it, citing results.json.
+                // gang_scheduling left out with --skip; PRODUCT.yaml still claims it, citing kaic-results.json.
                 let report = crate::synthetic::skip(baseline_report(f.version), "gang_scheduling");
-                std::fs::write(f.dir.join("results.json"), serde_json::to_string(&report).unwrap()).unwrap();
+                std::fs::write(f.dir.join("kaic-results.json"), serde_json::to_string(&report).unwrap()).unwrap();
                 f.product.clone()
             },
             &[],
@@ -412,7 +405,7 @@ fn cases() -> Vec<Case> {
                         _ => Outcome::Pass,
                     })
                 });
-                std::fs::write(f.dir.join("results.json"), serde_json::to_string(&report).unwrap()).unwrap();
+                std::fs::write(f.dir.join("kaic-results.json"), serde_json::to_string(&report).unwrap()).unwrap();
                 f.product.clone()
             },
             &[],
@@ -431,7 +424,7 @@ fn cases() -> Vec<Case> {
                 write_run_files(&f.dir, &report);
                 f.product.clone()
             },
-            &[],
+            &[ArtifactFailing, ArtifactTestFailed],
         ),
         c(
             KaicDisagreement,
@@ -486,10 +479,19 @@ fn run_case(f: &Fixture, case: &Case) -> ValidationReport {
     f.validate(&text)
 }
 
+/// The versions a case runs on: the artifact recommendation is a rule from 1.37 on.
+fn versions(case: &Case) -> &'static [ConformanceVersion] {
+    if case.rule == Rule::ArtifactsRecommended {
+        &[ConformanceVersion::V1_37]
+    } else {
+        &[ConformanceVersion::V1_36, ConformanceVersion::V1_33]
+    }
+}
+
 #[test]
 fn every_single_defect_is_caught_at_its_path_and_nothing_else_is_reported() {
-    for version in [ConformanceVersion::V1_36, ConformanceVersion::V1_33] {
-        for (i, case) in cases().iter().enumerate() {
+    for version in [ConformanceVersion::V1_37, ConformanceVersion::V1_36, ConformanceVersion::V1_33] {
+        for (i, case) in cases().iter().enumerate().filter(|(_, c)| versions(c).contains(&version)) {
             let mut f = Fixture::new(version);
             if case.path.contains("{should}") && version < ConformanceVersion::V1_35 {
                 // Before 1.35 the first accelerator is dra_support, which the baseline passes: make it
@@ -534,8 +536,9 @@ fn every_single_defect_is_caught_at_its_path_and_nothing_else_is_reported() {
 #[test]
 fn every_rule_has_a_test() {
     let covered: BTreeSet<Rule> = cases().iter().map(|c| c.rule).collect();
-    // Tested elsewhere: without a template (below) and online (in `online`).
-    let elsewhere = [Rule::TemplateNotGiven, Rule::UrlUnreachable, Rule::UrlNotChecked];
+    // Tested elsewhere: without a template (below), online (in `online`), and under a pending revision
+    // of the program's rules (in `artifacts`).
+    let elsewhere = [Rule::TemplateNotGiven, Rule::UrlUnreachable, Rule::UrlNotChecked, Rule::MustNotApplicable];
     for rule in Rule::ALL {
         assert!(covered.contains(rule) || elsewhere.contains(rule), "no test case for {rule}");
     }
