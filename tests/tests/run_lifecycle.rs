@@ -24,7 +24,9 @@ fn preflight_reports_version_catalogue_and_capabilities() {
     assert!(stdout.contains("dra_support left out: its requirement is not in the 1.36 catalogue"), "{stdout}");
     assert!(stdout.contains("requirement ai_inference (MUST): no check will run"), "{stdout}");
     assert!(stdout.contains("- robust_controller (requirements: robust_controller"), "{stdout}");
-    assert!(!run.dir.path().join("results.json").exists(), "a dry run writes nothing");
+    for file in ["kaic-results.json", "results.json", "junit.xml", "e2e.log", "report.md"] {
+        assert!(!run.dir.path().join(file).exists(), "a dry run writes nothing: {file}");
+    }
 
     let planned = run_kaic(&kubeconfig, &["--dry-run", "--conformance-version", "1.35"]);
     assert!(planned.stdout().contains("- dra_support (requirements: dra_support; needs: dra"), "{}", planned.stdout());
@@ -204,7 +206,35 @@ fn a_run_fills_the_official_checklist() {
     // kaic's verdict for dra_support is filled in, with its evidence as relative paths.
     let dra = product.split("- id: dra_support").nth(1).unwrap().split("- id:").next().unwrap();
     assert!(dra.contains("status: \"Implemented\""), "{dra}");
-    assert!(dra.contains("\"evidence/dra_support/\""), "{dra}");
+    // Met: it cites dra_support's own test files, naming its test, then kaic's report and the folder.
+    for cited in [
+        "evidence/dra_support/junit.xml#dra_support",
+        "evidence/dra_support/results.json#dra_support",
+        "evidence/dra_support/e2e.log#dra_support",
+        "kaic-results.json",
+        "report.md",
+        "evidence/dra_support/",
+    ] {
+        assert!(dra.contains(&format!("\"{cited}\"")), "{cited}: {dra}");
+    }
+    // Those files hold dra_support alone, passed, in the formats the program's validator parses.
+    let log = run.file("evidence/dra_support/e2e.log");
+    assert!(log.lines().any(|l| l.starts_with("--- PASS: dra_support (")), "{log}");
+    assert!(log.lines().any(|l| l.starts_with("ok  \tkaic.dev/checks\t")), "the package passed: {log}");
+    let events: Vec<serde_json::Value> = run
+        .file("evidence/dra_support/results.json")
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a go test -json line: {e}: {l}")))
+        .collect();
+    let results: Vec<(&str, &str)> = events
+        .iter()
+        .filter(|e| e["Test"].is_string() && matches!(e["Action"].as_str(), Some("pass" | "fail" | "skip")))
+        .map(|e| (e["Test"].as_str().unwrap(), e["Action"].as_str().unwrap()))
+        .collect();
+    assert!(results.contains(&("dra_support", "pass")), "{results:?}");
+    assert!(results.iter().all(|(name, action)| name.starts_with("dra_support") && *action != "fail"), "{results:?}");
+    assert!(run.file("evidence/dra_support/junit.xml").contains("<testcase name=\"dra_support\""));
+    assert!(run.file("junit.xml").contains("<testcase name=\"dra_support\""));
     assert!(product.contains("platformName: \"testenv\""), "{product}");
     // The descriptions stay byte for byte as in the template.
     let original = std::fs::read_to_string(&template).unwrap();
