@@ -17,11 +17,14 @@ fn preflight_reports_version_catalogue_and_capabilities() {
     assert_eq!(run.code(), 0, "{}", run.stderr());
     let stderr = run.stderr();
     assert!(stderr.contains("Kubernetes v1.37"), "server version shown: {stderr}");
-    assert!(stderr.contains("newer than the newest catalogue kaic knows: using 1.36"), "{stderr}");
+    // testenv runs 1.37, which kaic has a catalogue for: no fallback note.
+    assert!(stderr.contains("catalogue: Kubernetes AI Conformance 1.37"), "{stderr}");
+    assert!(!stderr.contains("newer than the newest catalogue"), "{stderr}");
     assert!(stderr.contains("dra") && stderr.contains("kueue"), "capabilities shown: {stderr}");
     // 1.36 moved dra_support to base conformance: the dry run says so and plans nothing for it.
     let stdout = run.stdout();
-    assert!(stdout.contains("dra_support left out: its requirement is not in the 1.36 catalogue"), "{stdout}");
+    assert!(stdout.contains("dra_support left out: its requirement is not in the 1.37 catalogue"), "{stdout}");
+    assert!(stdout.contains("- workload_sandboxing (requirements: workload_sandboxing"), "{stdout}");
     assert!(stdout.contains("requirement ai_inference (MUST): no check will run"), "{stdout}");
     assert!(stdout.contains("- robust_controller (requirements: robust_controller"), "{stdout}");
     for file in ["kaic-results.json", "results.json", "junit.xml", "e2e.log", "report.md"] {

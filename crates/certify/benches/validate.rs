@@ -1,5 +1,5 @@
 //! How fast is offline validation? Builds hundreds of synthetic submissions from the four official
-//! templates (each with kaic's results.json, junit.xml, report.md and evidence files beside it, so the
+//! templates (each with kaic's kaic-results.json, junit.xml, report.md and evidence files beside it, so the
 //! evidence and cross-check rules do real work), then validates every one and prints the timings.
 //!
 //! Run with `cargo bench -p kaic-certify` (optimised) or `cargo run -p kaic-certify --example …` style
@@ -21,11 +21,11 @@ const DEFECTS: &[(&str, &str)] = &[
     ("status: \"Implemented\"", "status: \"\""),
     ("status: \"Implemented\"", "status: \"Done\""),
     ("\"Acme Corp\"", "\"[Vendor Name]\""),
-    ("- \"junit.xml\"", "- \"missing/junit.xml\""),
+    ("- \"kaic-results.json\"", "- \"missing/kaic-results.json\""),
     ("- \"report.md\"", "- \"https://docs.acme.example/report\""),
     ("level: MUST", "level: SHOULD"),
     ("ai-platform.svg", "ai-platform.png"),
-    ("- \"results.json\"", "- \"../results.json\""),
+    ("/junit.xml#", "/junit.xml#TestNoSuchTest"),
 ];
 
 fn main() {

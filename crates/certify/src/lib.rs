@@ -1,6 +1,6 @@
 //! kaic's certification tools: everything between a kaic run and a submission a reviewer accepts.
 //!
-//! - [`fill`]: the official checklist template + the run's `results.json` + the vendor's
+//! - [`fill`]: the official checklist template + the run's `kaic-results.json` + the vendor's
 //!   [`platform_info`] → `PRODUCT.yaml`, edited in place so comments, order and the official texts stay.
 //! - [`render`]: `PRODUCT.yaml` → `PRODUCT.md` for people.
 //! - [`validate`]: checks a submission as a careful reviewer would (and more strictly than the
