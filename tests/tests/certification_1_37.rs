@@ -23,7 +23,7 @@ fn a_1_37_run_fills_a_checklist_that_kaic_validate_accepts() {
         "  productLogoUrl: https://kaic.example/logo.svg".into(),
         "  description: local".into(),
         "  contactEmailAddress: dev@kaic.example".into(),
-        "  k8sConformanceUrl: https://kaic.example/k8s-conformance".into(),
+        "  k8sConformanceUrl: https://github.com/cncf/k8s-conformance/tree/master/v1.37/testenv".into(),
         "requirements:".into(),
     ];
     for id in ATTESTED {
