@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::classes::{self, PlatformClass};
 use super::dra_support::TEST_DRIVER;
-use super::inventory::{allocated_devices, attribute_text, list_all};
+use super::inventory::{allocated_devices, attributes_text, list_all};
 use super::probe;
 use crate::check::{CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
@@ -87,12 +87,7 @@ impl Inventory {
             for device in slice.spec.devices.iter().flatten() {
                 let info = DeviceInfo {
                     node: device.node_name.clone().or_else(|| slice.spec.node_name.clone()),
-                    attributes: device
-                        .attributes
-                        .iter()
-                        .flatten()
-                        .map(|(k, v)| (k.clone(), attribute_text(v)))
-                        .collect(),
+                    attributes: attributes_text(device),
                 };
                 entry.insert((slice.spec.pool.name.clone(), device.name.clone()), info);
             }

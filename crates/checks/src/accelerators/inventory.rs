@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Debug;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::resource::v1::{DeviceAttribute, ResourceClaim, ResourceSlice};
+use k8s_openapi::api::resource::v1::{Device, DeviceAttribute, ResourceClaim, ResourceSlice};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::api::ListParams;
 use kube::{Api, Resource, ResourceExt};
@@ -195,12 +195,7 @@ impl Inventory {
                     driver: key.0,
                     pool: key.1,
                     name: key.2,
-                    attributes: device
-                        .attributes
-                        .iter()
-                        .flatten()
-                        .map(|(k, v)| (k.clone(), attribute_text(v)))
-                        .collect(),
+                    attributes: attributes_text(device),
                     shareable: device.allow_multiple_allocations == Some(true),
                     partition: device.consumes_counters.as_ref().is_some_and(|c| !c.is_empty()),
                 });
@@ -356,6 +351,11 @@ fn v_partition(resource: &str) -> bool {
 /// A device count from a quantity ("4", "4k" never occurs for devices; unparsable counts as 0).
 fn quantity_count(quantity: &Quantity) -> i64 {
     quantity.0.parse().unwrap_or(0)
+}
+
+/// A device's DRA attributes, each value as text.
+pub fn attributes_text(device: &Device) -> BTreeMap<String, String> {
+    device.attributes.iter().flatten().map(|(k, v)| (k.clone(), attribute_text(v))).collect()
 }
 
 /// A DRA attribute value as text.

@@ -15,7 +15,7 @@ use super::detect::SubResult;
 use super::kueue::{Apis, Holds, LOCAL_QUEUE, OWN_UNIT_MILLI, PlatformPlan, QueueView, Setup, create_blocker_pod};
 use super::negative::{self, Judgement};
 use super::observe::{self, describe_job};
-use super::{POSITIVE_SIZE, gang_selector, secs};
+use super::{POSITIVE_SIZE, delete_gang_pods, gang_selector, secs};
 use crate::check::{CheckContext, CheckError};
 use crate::timeouts::Wait;
 
@@ -257,22 +257,11 @@ async fn negative_case(
         }
         Judgement::Whole => {
             for job in [big, blocker.as_str()] {
-                jobs.delete(job, &DeleteParams::foreground())
-                    .await
-                    .map_err(|e| CheckError::api(format!("delete Job {job}"), e))
-                    .ok();
+                // The blocker is a Job only when it holds quota (pods otherwise): a missing Job is fine.
+                let _ = jobs.delete(job, &DeleteParams::foreground()).await;
             }
-            for selector in [gang_selector(big), blocker_selector.clone()] {
-                pods.delete_collection(
-                    &DeleteParams::default().grace_period(0),
-                    &ListParams::default().labels(&selector),
-                )
-                .await
-                .map_err(|e| CheckError::api(format!("delete pods {selector}"), e))?;
-                if let Err(seen) = observe::wait_gone(&pods, &selector, ctx.wait(Wait::NamespaceGone)).await {
-                    return Err(CheckError::Other(format!("the pods {selector} were not gone after deletion: {seen}")));
-                }
-            }
+            delete_gang_pods(ctx, big).await?;
+            delete_gang_pods(ctx, &blocker).await?;
             return Ok(Err(format!(
                 "all {} pods of {big} were bound together during the window, so quota or capacity was freed meanwhile: {}",
                 setup.gang,

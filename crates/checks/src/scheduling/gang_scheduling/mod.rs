@@ -35,7 +35,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kaic_model::Verdict;
 use kube::Api;
-use kube::api::PostParams;
+use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
 use crate::check::{Check, CheckContext, CheckError, from_json};
@@ -293,6 +293,24 @@ pub async fn create_blocker(
         .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
     ctx.object(&format!("Pod-{name}"), &created);
     Ok(())
+}
+
+/// Deletes the pods of one gang (or blocker), selected by `gang`, and waits until they are gone, so that
+/// what is measured next does not count them.
+///
+/// # Errors
+/// [`CheckError::Api`] if the deletion is refused; [`CheckError::Other`] if pods are still there after
+/// [`Wait::NamespaceGone`].
+pub async fn delete_gang_pods(ctx: &CheckContext, gang: &str) -> Result<(), CheckError> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let selector = gang_selector(gang);
+    pods.delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default().labels(&selector))
+        .await
+        .map_err(|e| CheckError::api(format!("delete pods {selector}"), e))?;
+    observe::wait_gone(&pods, &selector, ctx.wait(Wait::NamespaceGone))
+        .await
+        .map(|_| ())
+        .map_err(|seen| CheckError::Other(format!("the pods {selector} were not gone after deletion: {seen}")))
 }
 
 /// Adds the fields of the JSON object `extra` to the JSON object `target`, replacing fields of the same name

@@ -23,7 +23,9 @@ use super::capacity::{self, format_milli};
 use super::detect::SubResult;
 use super::negative::{self, Judgement};
 use super::observe;
-use super::{GangJob, POSITIVE_SIZE, create_blocker, gang_selector, merge_fields, secs, wait_complete};
+use super::{
+    GangJob, POSITIVE_SIZE, create_blocker, delete_gang_pods, gang_selector, merge_fields, secs, wait_complete,
+};
 use crate::check::{CheckContext, CheckError};
 use crate::timeouts::Wait;
 
@@ -434,22 +436,14 @@ async fn negative_case(
 /// Deletes an attempt's gang (its Job or bare pods) and blocker, and waits until their pods are gone, so
 /// the next attempt measures free capacity without them.
 async fn remove_gang(ctx: &CheckContext, api: &dyn GroupApi, gang: &str, blocker: &str) -> Result<(), CheckError> {
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     if !api.bare_pods() {
         Api::<k8s_openapi::api::batch::v1::Job>::namespaced(ctx.client.clone(), &ctx.namespace)
             .delete(gang, &DeleteParams::foreground())
             .await
             .map_err(|e| CheckError::api(format!("delete Job {gang}"), e))?;
     }
-    for selector in [gang_selector(gang), gang_selector(blocker)] {
-        pods.delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default().labels(&selector))
-            .await
-            .map_err(|e| CheckError::api(format!("delete pods {selector}"), e))?;
-        if let Err(seen) = observe::wait_gone(&pods, &selector, ctx.wait(Wait::NamespaceGone)).await {
-            return Err(CheckError::Other(format!("the pods {selector} were not gone after deletion: {seen}")));
-        }
-    }
-    Ok(())
+    delete_gang_pods(ctx, gang).await?;
+    delete_gang_pods(ctx, blocker).await
 }
 
 #[cfg(test)]
