@@ -7,6 +7,10 @@ KUEUE_VERSION=v0.19.2
 JOBSET_VERSION=v0.11.0
 LWS_VERSION=v0.7.0
 VOLCANO_VERSION=v1.10.0   # the newest volcano.sh/volcano release the module proxy here serves
+LLMD_SIM_VERSION=v0.10.2  # llm-d's vLLM simulator, played by podrun for ghcr.io/llm-d/llm-d-inference-sim
+# Prometheus 3.16.0 (module versions are v0.<minor>.<patch>). Debian's prometheus 2.42.0 is built without
+# Kubernetes service discovery, so testenv builds its own with only that discovery mechanism.
+PROMETHEUS_MODULE_VERSION=v0.316.0 PROMETHEUS_VERSION=v3.16.0
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -60,6 +64,10 @@ module_src() { # module@version
 volcano_src() { module_src "volcano.sh/volcano@$VOLCANO_VERSION"; }
 jobset_src() { module_src "sigs.k8s.io/jobset@$JOBSET_VERSION"; }
 lws_src() { module_src "sigs.k8s.io/lws@$LWS_VERSION"; }
+llmd_sim_bin() { echo "$CACHE/llm-d-inference-sim-$LLMD_SIM_VERSION/llm-d-inference-sim"; }
+llmd_sim_src() { module_src "github.com/llm-d/llm-d-inference-sim@$LLMD_SIM_VERSION"; }
+prometheus_bin() { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/prometheus"; }
+prometheus_src() { module_src "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION"; }
 scheduler_plugins_src() {
   module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
 }

@@ -58,7 +58,7 @@ our_pids() {
 stop_all_procs() {
   local pids p i
   pids=$(our_pids)
-  [ -z "$pids" ] && return 0
+  [ -z "$pids" ] && { podnet_teardown; return 0; }
   log "stopping pids of profile $PROFILE: $(echo $pids)"
   for p in $pids; do kill -TERM "$p" 2>/dev/null || true; done
   for i in $(seq 1 25); do
@@ -68,6 +68,19 @@ stop_all_procs() {
   done
   for p in $pids; do log "pid $p did not stop on TERM; killing"; kill -KILL "$p" 2>/dev/null || true; done
   sleep 0.5
+  podnet_teardown
+}
+
+# Removes the served-pod network of the profile (podnet.go), which podrun removes itself when stopped
+# with TERM; after a KILL its namespaces, link and routes would outlive it.
+podnet_teardown() {
+  [ -n "${NET_ID:-}" ] && [ "$(id -u)" = 0 ] && command -v ip >/dev/null || return 0
+  local n
+  for n in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^kaic-(p$NET_ID-.*|r$NET_ID)\$"); do
+    ip netns del "$n" 2>/dev/null || true
+  done
+  ip link del "kr$NET_ID" 2>/dev/null || true
+  ip route del blackhole "$POD_CIDR" metric 1000 2>/dev/null || true
 }
 
 # Fails with a clear message if a port of this profile is taken by a foreign

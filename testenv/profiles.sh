@@ -11,9 +11,14 @@
 #   +15 volcano health  +16 volcano metrics
 #   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health (+22 its podgrouper)
 #   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health  +23 LWS webhook  +24 LWS health
+#   +25 podrun health
+#
+# Served pods: profile i's pods get IPs from its own range 10.<NET_ID>.0.0/16, NET_ID = 100 + (PORT_BASE/30 + i)
+# mod 150 (10.150.0.0/16 for default with the default base), so profiles and differently based homes run
+# side by side; namespaces kaic-r<NET_ID> and kaic-p<NET_ID>-*, root link kr<NET_ID> (podnet.go).
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups dead-webhooks slow-deletion fake-sandbox)
+  partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape)
 
 profile_index() {
   local i
@@ -34,7 +39,9 @@ load_profile() {
   P_VOLCANO_HEALTH=$((b + 15)) P_VOLCANO_METRICS=$((b + 16))
   P_KAI_METRICS=$((b + 17)) P_KAI_PLUGINS=$((b + 18)) P_KAI_BINDER=$((b + 19))
   P_JOBSET_WH=$((b + 20)) P_JOBSET_HEALTH=$((b + 21)) P_KAI_PODGROUPER=$((b + 22))
-  P_LWS_WH=$((b + 23)) P_LWS_HEALTH=$((b + 24))
+  P_LWS_WH=$((b + 23)) P_LWS_HEALTH=$((b + 24)) P_PODRUN=$((b + 25))
+  NET_ID=$((100 + (PORT_BASE / 30 + idx) % 150))
+  POD_CIDR="10.$NET_ID.0.0/16"
   STATE="$HOME_DIR/clusters/$PROFILE"
   # Defaults: everything on.
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices
@@ -52,11 +59,16 @@ load_profile() {
   WEBHOOKS=live       # dead: the operators' webhooks point where nothing listens, failures ignored
   POD_DELETE_DELAY_MS=0  # >0: kwok removes a deleted pod only after this long (graceful termination)
   SANDBOX=none        # sandbox RuntimeClasses: none | real (gvisor, kata) | fake (gvisor, run by runc)
+  SERVED_PODS=0       # 1: pods get network namespaces, recognised images a real process (podrun)
+  MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
+  DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
     # RuntimeClasses gvisor (handler runsc) and kata (handler kata-qemu), each run by its sandbox.
-    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real ;;
+    # Served pods with Prometheus and the DCGM exporter simulator (monitoring.sh).
+    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real
+      SERVED_PODS=1 MONITORING=pods DCGM=live ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -85,6 +97,12 @@ load_profile() {
     # A RuntimeClass gvisor that claims a sandbox, but whose handler runsc the nodes run with runc: its pods
     # see the node's kernel. No Kata.
     fake-sandbox) WITH_KUEUE=0 WITH_GANG=0 SANDBOX=fake ;;
+    # Observability broken three ways, each with working served pods: no accelerator metrics exporter at
+    # all; an exporter whose values never change (its DCGM host engine hung); a Prometheus that runs but
+    # never collects workload pods (it only scrapes itself and the exporter).
+    no-accelerator-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=none ;;
+    frozen-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=frozen ;;
+    no-scrape) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=blind DCGM=live ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
@@ -96,5 +114,6 @@ load_profile() {
   [ "$WITH_KAI" = 1 ] && ALL_PORTS+=(P_KAI_METRICS P_KAI_PLUGINS P_KAI_BINDER P_KAI_PODGROUPER)
   [ "$WITH_JOBSET" = 1 ] && ALL_PORTS+=(P_JOBSET_WH P_JOBSET_HEALTH)
   [ "$WITH_LWS" = 1 ] && ALL_PORTS+=(P_LWS_WH P_LWS_HEALTH)
+  [ "$SERVED_PODS" = 1 ] && ALL_PORTS+=(P_PODRUN)
   return 0
 }

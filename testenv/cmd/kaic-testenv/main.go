@@ -4,6 +4,9 @@
 //	                         plus the simulated container runtime for probe pods
 //	                         (per-container device visibility written as kwok Logs, and the
 //	                         node's kernel, processes, mounts and interfaces per RuntimeClass handler).
+//	kaic-testenv podrun      served pods: a network namespace per pod with its pod IP, and a real process
+//	                         for images testenv recognises (podrun.go, podnet.go)
+//	kaic-testenv dcgmsim     simulated NVIDIA DCGM exporter, run by podrun in the exporter's pods
 package main
 
 import (
@@ -13,13 +16,23 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver [flags]")
+		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
 	case "simdriver":
 		if err := runSimDriver(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "simdriver:", err)
+			os.Exit(1)
+		}
+	case "podrun":
+		if err := runPodRun(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "podrun:", err)
+			os.Exit(1)
+		}
+	case "dcgmsim":
+		if err := runDCGMSim(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "dcgmsim:", err)
 			os.Exit(1)
 		}
 	default:

@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/sha1"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -30,6 +31,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
@@ -554,6 +556,7 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	ext := map[string][]int{}
 	if gpuNode {
 		ext = d.assignExt(ctx, p)
+		d.recordExt(ctx, p, ext)
 	}
 	probe := p.Labels[probeLabel]
 	if probe != probeValue && probe != sandboxProbeValue {
@@ -582,6 +585,22 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	d.mu.Lock()
 	d.written[string(p.UID)] = true
 	d.mu.Unlock()
+}
+
+// recordExt publishes a pod's nvidia.com/gpu indices per container on the pod (devicePluginAnnotation),
+// as the kubelet's pod-resources API would: dcgmsim attributes devices to pods from there.
+func (d *simDriver) recordExt(ctx context.Context, p *corev1.Pod, ext map[string][]int) {
+	if len(ext) == 0 || p.DeletionTimestamp != nil {
+		return
+	}
+	raw, err := json.Marshal(ext)
+	if err != nil || p.Annotations[devicePluginAnnotation] == string(raw) {
+		return
+	}
+	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{devicePluginAnnotation: string(raw)}}})
+	if _, err := d.cs.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		log.Printf("pod %s/%s: recording its devices: %v", p.Namespace, p.Name, err)
+	}
 }
 
 func (d *simDriver) retry(ctx context.Context, ns, name string) {

@@ -1,0 +1,174 @@
+// podnet: a ten-line CNI for kwok pods. Every served pod gets its own network namespace with its pod IP
+// on eth0; the pods of one profile hang off a router namespace of their own, and the root namespace
+// reaches the profile's pod range through one veth pair to that router.
+//
+//	root ns  --(kr<i> 100.127.<i>.1/30)--  router ns kaic-r<i> (ip_forward, proxy_arp)  --  pod ns kaic-p<i>-<a>-<b>
+//
+// Why this shape: the API server, Prometheus and kaic reach pods at their real pod IPs exactly as on a
+// cluster; the router namespace has no route out, so pods can reach each other and the root namespace's
+// link address only, never the machine's network; the root namespace gets a blackhole route under the
+// veth route, so pod-range traffic can never leak to the default gateway if the veth goes away; and the
+// machine's own forwarding settings are left alone (only the router namespace forwards).
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// podNet is the network of one profile: its index (for names and the link subnet) and its pod range.
+type podNet struct {
+	index int
+	cidr  *net.IPNet
+}
+
+func (n podNet) router() string   { return fmt.Sprintf("kaic-r%d", n.index) }
+func (n podNet) rootLink() string { return fmt.Sprintf("kr%d", n.index) }
+func (n podNet) rootAddr() string { return fmt.Sprintf("100.127.%d.1", n.index) }
+func (n podNet) routerAddr() string {
+	return fmt.Sprintf("100.127.%d.2", n.index)
+}
+
+// podNS names a pod's namespace after the profile and the last two octets of its IP (unique in a /16).
+func (n podNet) podNS(ip net.IP) string {
+	v4 := ip.To4()
+	return fmt.Sprintf("kaic-p%d-%d-%d", n.index, v4[2], v4[3])
+}
+
+// hostVeth is the router-side end of a pod's veth pair (interface names have at most 15 characters).
+func (n podNet) hostVeth(ip net.IP) string {
+	v4 := ip.To4()
+	return fmt.Sprintf("k%dp%02x%02x", n.index, v4[2], v4[3])
+}
+
+func run(args ...string) error {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// runAll runs commands in order and stops at the first failure.
+func runAll(cmds ...[]string) error {
+	for _, c := range cmds {
+		if err := run(c...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkTools names what is missing instead of failing later with an obscure error.
+func checkTools() error {
+	if os.Geteuid() != 0 {
+		return fmt.Errorf("served pods need root (network namespaces and veth pairs): run testenv as root, as CI does")
+	}
+	for _, tool := range []string{"ip", "setpriv"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("served pods need %q (Debian packages iproute2 and util-linux; testenv/ci-install installs them)", tool)
+		}
+	}
+	return nil
+}
+
+// setUp creates the router namespace and its link to the root namespace, after removing what a previous
+// run of this profile may have left (a killed podrun cannot clean up after itself).
+func (n podNet) setUp() error {
+	n.tearDown()
+	cidr := n.cidr.String()
+	r := n.router()
+	return runAll(
+		[]string{"ip", "netns", "add", r},
+		[]string{"ip", "-n", r, "link", "set", "lo", "up"},
+		[]string{"ip", "link", "add", n.rootLink(), "type", "veth", "peer", "name", "up0", "netns", r},
+		[]string{"ip", "addr", "add", n.rootAddr() + "/30", "dev", n.rootLink()},
+		[]string{"ip", "link", "set", n.rootLink(), "up"},
+		[]string{"ip", "-n", r, "addr", "add", n.routerAddr() + "/30", "dev", "up0"},
+		[]string{"ip", "-n", r, "link", "set", "up0", "up"},
+		[]string{"ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		[]string{"ip", "route", "add", "blackhole", cidr, "metric", "1000"},
+		[]string{"ip", "route", "add", cidr, "via", n.routerAddr(), "dev", n.rootLink(), "src", n.rootAddr()},
+	)
+}
+
+// tearDown removes every namespace, link and route of the profile; errors mean "already gone".
+func (n podNet) tearDown() {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	prefix := fmt.Sprintf("kaic-p%d-", n.index)
+	for _, line := range strings.Split(string(out), "\n") {
+		if name := strings.Fields(line + " x")[0]; strings.HasPrefix(name, prefix) {
+			_ = run("ip", "netns", "del", name)
+		}
+	}
+	_ = run("ip", "netns", "del", n.router())
+	_ = run("ip", "link", "del", n.rootLink())
+	_ = run("ip", "route", "del", "blackhole", n.cidr.String(), "metric", "1000")
+}
+
+// addPod creates the pod's namespace with its IP on eth0 and a default route to the router.
+func (n podNet) addPod(ip net.IP) (string, error) {
+	ns, host, r := n.podNS(ip), n.hostVeth(ip), n.router()
+	_ = run("ip", "netns", "del", ns) // a leftover of a pod that had this IP before
+	_ = run("ip", "-n", r, "link", "del", host)
+	err := runAll(
+		[]string{"ip", "netns", "add", ns},
+		[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
+		[]string{"ip", "-n", r, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns},
+		[]string{"ip", "-n", ns, "addr", "add", ip.String() + "/32", "dev", "eth0"},
+		[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},
+		[]string{"ip", "-n", ns, "route", "add", "default", "dev", "eth0"},
+		[]string{"ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.conf." + host + ".proxy_arp=1"},
+		[]string{"ip", "-n", r, "link", "set", host, "up"},
+		[]string{"ip", "-n", r, "route", "add", ip.String() + "/32", "dev", host},
+	)
+	if err != nil {
+		n.removePod(ip)
+		return "", err
+	}
+	return ns, nil
+}
+
+// removePod deletes the pod's namespace; its veth pair goes with it.
+func (n podNet) removePod(ip net.IP) {
+	_ = run("ip", "netns", "del", n.podNS(ip))
+	_ = run("ip", "-n", n.router(), "link", "del", n.hostVeth(ip))
+}
+
+// listenIn opens a TCP listener inside a named network namespace: the socket stays in that namespace
+// while this process keeps running in its own. Used to give a pod the API server on its loopback.
+func listenIn(netns, addr string) (net.Listener, error) {
+	runtime.LockOSThread() // unlocked only once the thread is back in its own namespace
+	self, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer unix.Close(self)
+	target, err := unix.Open("/run/netns/"+netns, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	defer unix.Close(target)
+	if err := unix.Setns(target, unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
+	ln, lerr := net.Listen("tcp", addr)
+	if err := unix.Setns(self, unix.CLONE_NEWNET); err != nil {
+		// This thread is in the wrong namespace: ending the goroutine while locked ends the thread too.
+		if ln != nil {
+			ln.Close()
+		}
+		runtime.Goexit()
+	}
+	runtime.UnlockOSThread()
+	return ln, lerr
+}

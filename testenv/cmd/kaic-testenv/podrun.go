@@ -1,0 +1,498 @@
+// podrun: a mini-kubelet for an allow-list of images. kwok runs no processes; for a pod on a kwok node
+// whose container image testenv recognises (servedImages), podrun gives the pod a network namespace with
+// its kwok-assigned pod IP (podnet.go), starts the matching local binary inside it as an unprivileged
+// user, with the container's args, env (literal and downward API) and volumes (ConfigMap, Secret,
+// emptyDir, the service account token) materialised in a per-pod folder, writes its output as the
+// container's log, marks the pod serving once its ports answer (kwok's stage then makes it Ready: see
+// gen-stages), and stops the process and removes the namespace when the pod goes.
+//
+// Pods with any other image keep kwok's behaviour: no process, an address nothing listens on.
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+// servedImage maps an image (by prefix, tag or digest free) to the local program that plays it.
+type servedImage struct {
+	prefix  string
+	program string // key of --program; "dcgmsim" is this binary's own subcommand
+}
+
+// servedImages is the allow-list; gen-stages reads the prefixes (`kaic-testenv podrun --print-prefixes`)
+// so that kwok keeps these pods unready until podrun says they serve.
+var servedImages = []servedImage{
+	{"ghcr.io/llm-d/llm-d-inference-sim:", "llm-d-inference-sim"},
+	{"nvcr.io/nvidia/k8s/dcgm-exporter:", "dcgmsim"},
+	{"quay.io/prometheus/prometheus:", "prometheus"},
+	{"docker.io/prom/prometheus:", "prometheus"},
+}
+
+const (
+	servingAnnotation = "testenv.kaic.dev/serving"
+	saMountPath       = "/var/run/secrets/kubernetes.io/serviceaccount"
+	nobody            = "65534"
+)
+
+func servedProgram(image string) string {
+	for _, s := range servedImages {
+		if strings.HasPrefix(image, s.prefix) {
+			return s.program
+		}
+	}
+	return ""
+}
+
+// servedPod says whether any container of the pod runs a served image.
+func servedPod(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		if servedProgram(c.Image) != "" {
+			return true
+		}
+	}
+	return false
+}
+
+type podRun struct {
+	cs       *kubernetes.Clientset
+	dyn      dynamic.Interface
+	net      podNet
+	dir      string            // <state>/pods
+	programs map[string]string // program -> binary path
+	self     string            // this binary (for dcgmsim)
+	apiPort  string
+	caFile   string
+	env      []string // extra environment for every process (e.g. the dcgmsim mode)
+
+	mu   sync.Mutex
+	pods map[types.UID]*runningPod
+}
+
+type runningPod struct {
+	name     string // namespace_name, for the logs kept after the pod went
+	ip       net.IP
+	dir      string
+	cancel   context.CancelFunc
+	listener net.Listener
+	done     chan struct{}
+}
+
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func runPodRun(args []string) error {
+	fs := flag.NewFlagSet("podrun", flag.ExitOnError)
+	kubeconfig := fs.String("kubeconfig", "", "kubeconfig")
+	state := fs.String("state", "", "testenv state dir (pod folders go to <state>/pods)")
+	cidr := fs.String("cidr", "", "the profile's pod range (kwok's --cidr)")
+	index := fs.Int("index", 0, "the profile's index (names of namespaces and links)")
+	apiPort := fs.String("api-port", "", "the API server's port on 127.0.0.1, offered on each pod's loopback")
+	caFile := fs.String("ca", "", "the cluster CA (ca.crt of the service account folder)")
+	health := fs.String("health-addr", "127.0.0.1:0", "address of /readyz")
+	printPrefixes := fs.Bool("print-prefixes", false, "print the served image prefixes and exit")
+	var programs, env multiFlag
+	fs.Var(&programs, "program", "NAME=PATH of a served program (repeatable)")
+	fs.Var(&env, "env", "NAME=VALUE added to every served process's environment (repeatable)")
+	_ = fs.Parse(args)
+	if *printPrefixes {
+		for _, s := range servedImages {
+			fmt.Println(s.prefix)
+		}
+		return nil
+	}
+	if err := checkTools(); err != nil {
+		return err
+	}
+	_, ipnet, err := net.ParseCIDR(*cidr)
+	if err != nil {
+		return fmt.Errorf("--cidr %q: %v", *cidr, err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	r := &podRun{net: podNet{index: *index, cidr: ipnet}, dir: filepath.Join(*state, "pods"),
+		programs: map[string]string{}, self: self, apiPort: *apiPort, caFile: *caFile, env: env,
+		pods: map[types.UID]*runningPod{}}
+	for _, p := range programs {
+		name, path, ok := strings.Cut(p, "=")
+		if !ok {
+			return fmt.Errorf("--program %q: want NAME=PATH", p)
+		}
+		r.programs[name] = path
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
+	if err != nil {
+		return err
+	}
+	cfg.QPS, cfg.Burst = 50, 100
+	if r.cs, err = kubernetes.NewForConfig(cfg); err != nil {
+		return err
+	}
+	if r.dyn, err = dynamic.NewForConfig(cfg); err != nil {
+		return err
+	}
+	_ = os.RemoveAll(r.dir)
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return err
+	}
+	if err := r.net.setUp(); err != nil {
+		return fmt.Errorf("pod network: %w", err)
+	}
+	defer r.net.tearDown()
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+
+	factory := informers.NewSharedInformerFactory(r.cs, 0)
+	podInf := factory.Core().V1().Pods().Informer()
+	_, _ = podInf.AddEventHandler(cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(o any) { r.onPod(ctx, o.(*corev1.Pod)) },
+		UpdateFunc: func(_, o any) { r.onPod(ctx, o.(*corev1.Pod)) },
+		DeleteFunc: func(o any) {
+			if t, ok := o.(cache.DeletedFinalStateUnknown); ok {
+				o = t.Obj
+			}
+			if p, ok := o.(*corev1.Pod); ok {
+				r.stop(p.UID)
+			}
+		},
+	})
+	factory.Start(ctx.Done())
+	if !cache.WaitForCacheSync(ctx.Done(), podInf.HasSynced) {
+		return fmt.Errorf("informers did not sync")
+	}
+	srv := &http.Server{Addr: *health, ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(
+		func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })}
+	go func() {
+		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+			log.Fatalf("health server: %v", err)
+		}
+	}()
+	log.Printf("podrun: serving pods in %s (router namespace %s)", ipnet, r.net.router())
+	<-ctx.Done()
+	_ = srv.Close()
+	r.mu.Lock()
+	uids := make([]types.UID, 0, len(r.pods))
+	for uid := range r.pods {
+		uids = append(uids, uid)
+	}
+	r.mu.Unlock()
+	for _, uid := range uids {
+		r.stop(uid)
+	}
+	return nil
+}
+
+// onPod starts a served pod once kwok gave it an IP and stops it when it is being deleted or finished.
+func (r *podRun) onPod(ctx context.Context, p *corev1.Pod) {
+	if !servedPod(p) {
+		return
+	}
+	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		r.stop(p.UID)
+		return
+	}
+	ip := net.ParseIP(p.Status.PodIP)
+	if p.Status.Phase != corev1.PodRunning || ip == nil {
+		return
+	}
+	if !r.net.cidr.Contains(ip) {
+		log.Printf("pod %s/%s: IP %s is outside %s; not serving it", p.Namespace, p.Name, ip, r.net.cidr)
+		return
+	}
+	r.mu.Lock()
+	if _, running := r.pods[p.UID]; running {
+		r.mu.Unlock()
+		return
+	}
+	pctx, cancel := context.WithCancel(ctx)
+	rp := &runningPod{name: p.Namespace + "_" + p.Name, ip: ip, dir: filepath.Join(r.dir, string(p.UID)), cancel: cancel, done: make(chan struct{})}
+	r.pods[p.UID] = rp
+	r.mu.Unlock()
+	go func() {
+		defer close(rp.done)
+		if err := r.start(pctx, p.DeepCopy(), rp); err != nil {
+			log.Printf("pod %s/%s: %v", p.Namespace, p.Name, err)
+		}
+		<-pctx.Done()
+		r.cleanUp(rp)
+	}()
+}
+
+func (r *podRun) stop(uid types.UID) {
+	r.mu.Lock()
+	rp, ok := r.pods[uid]
+	delete(r.pods, uid)
+	r.mu.Unlock()
+	if ok {
+		rp.cancel()
+		<-rp.done
+	}
+}
+
+// start sets up the pod's namespace, files and processes, then marks the pod serving once it answers.
+func (r *podRun) start(ctx context.Context, p *corev1.Pod, rp *runningPod) error {
+	ns, err := r.net.addPod(rp.ip)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(rp.dir, 0o755); err != nil {
+		return err
+	}
+	mounts, err := r.materialise(ctx, p, rp.dir)
+	if err != nil {
+		return err
+	}
+	// The API server on the pod's loopback, as kubernetes.default is on a cluster (testenv has no ClusterIPs).
+	type result struct {
+		ln  net.Listener
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() { ln, err := listenIn(ns, "127.0.0.1:"+r.apiPort); ch <- result{ln, err} }()
+	res := <-ch
+	if res.err != nil {
+		return fmt.Errorf("API server on the pod's loopback: %w", res.err)
+	}
+	rp.listener = res.ln
+	go forward(res.ln, "127.0.0.1:"+r.apiPort)
+
+	var logs []any
+	var ports []int32
+	for _, c := range p.Spec.Containers {
+		program := servedProgram(c.Image)
+		if program == "" {
+			continue
+		}
+		logFile := filepath.Join(rp.dir, c.Name+".log")
+		cmd, err := r.command(p, c, program, ns, rp.dir, mounts)
+		if err != nil {
+			return fmt.Errorf("container %s: %w", c.Name, err)
+		}
+		go r.supervise(ctx, p, c.Name, cmd, logFile)
+		logs = append(logs, map[string]any{"containers": []any{c.Name}, "logsFile": logFile})
+		for _, port := range c.Ports {
+			if port.Protocol == "" || port.Protocol == corev1.ProtocolTCP {
+				ports = append(ports, port.ContainerPort)
+			}
+		}
+	}
+	if err := r.writeLogsObject(ctx, p, logs); err != nil {
+		log.Printf("pod %s/%s: logs object: %v", p.Namespace, p.Name, err)
+	}
+	if err := waitPorts(ctx, rp.ip, ports); err != nil {
+		return err
+	}
+	patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"true"}}}`, servingAnnotation)
+	_, err = r.cs.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch), metav1.PatchOptions{})
+	if err == nil {
+		log.Printf("pod %s/%s: serving at %s (ports %v)", p.Namespace, p.Name, rp.ip, ports)
+	}
+	return err
+}
+
+// waitPorts waits until every declared TCP port answers at the pod IP (from the root namespace, as the
+// API server and Prometheus reach it). A pod without ports serves as soon as its process started.
+func waitPorts(ctx context.Context, ip net.IP, ports []int32) error {
+	for _, port := range ports {
+		addr := net.JoinHostPort(ip.String(), fmt.Sprint(port))
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(200 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+func forward(ln net.Listener, to string) {
+	for {
+		in, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer in.Close()
+			out, err := net.DialTimeout("tcp", to, 5*time.Second)
+			if err != nil {
+				return
+			}
+			defer out.Close()
+			go func() { _, _ = io.Copy(out, in) }()
+			_, _ = io.Copy(in, out)
+		}()
+	}
+}
+
+// supervise runs the container's process, restarting it after a pause when it exits (restartPolicy
+// Always), with its output appended to the container's log in CRI format.
+func (r *podRun) supervise(ctx context.Context, p *corev1.Pod, container string, cmd *exec.Cmd, logFile string) {
+	for attempt := 0; ; attempt++ {
+		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			log.Printf("pod %s/%s: %v", p.Namespace, p.Name, err)
+			return
+		}
+		c := exec.Command(cmd.Path, cmd.Args[1:]...)
+		c.Env, c.Dir, c.SysProcAttr = cmd.Env, cmd.Dir, &syscall.SysProcAttr{Setpgid: true}
+		pr, pw := io.Pipe()
+		c.Stdout, c.Stderr = pw, pw
+		go criLines(pr, f)
+		if err := c.Start(); err != nil {
+			log.Printf("pod %s/%s container %s: start: %v", p.Namespace, p.Name, container, err)
+			pw.Close()
+			return
+		}
+		exited := make(chan error, 1)
+		go func() { exited <- c.Wait(); pw.Close() }()
+		select {
+		case <-ctx.Done():
+			_ = syscall.Kill(-c.Process.Pid, syscall.SIGTERM)
+			select {
+			case <-exited:
+			case <-time.After(3 * time.Second):
+				_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+				<-exited
+			}
+			return
+		case err := <-exited:
+			log.Printf("pod %s/%s container %s exited (%v); restarting in 2s", p.Namespace, p.Name, container, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// criLines writes each line of a process's output in the CRI log format kwok's log server reads.
+func criLines(r io.Reader, f *os.File) {
+	defer f.Close()
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	for s.Scan() {
+		fmt.Fprintf(f, "%s stdout F %s\n", time.Now().UTC().Format(time.RFC3339Nano), s.Text())
+	}
+}
+
+// command builds the process for a container: the program run inside the pod's namespace as nobody,
+// args with $(VAR) expanded and mount paths rewritten to the pod folder.
+func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir string, mounts map[string]string) (*exec.Cmd, error) {
+	var bin []string
+	if program == "dcgmsim" {
+		bin = []string{r.self, "dcgmsim"}
+	} else if path := r.programs[program]; path != "" {
+		bin = []string{path}
+	} else {
+		return nil, fmt.Errorf("no --program %s given to podrun", program)
+	}
+	env := containerEnv(p, c, r.apiPort)
+	var args []string
+	if len(c.Command) > 1 {
+		args = append(args, c.Command[1:]...)
+	}
+	args = append(args, c.Args...)
+	for i, a := range args {
+		args[i] = rewritePaths(expandVars(a, env), mounts)
+	}
+	full := append([]string{"ip", "netns", "exec", ns, "setpriv", "--reuid=" + nobody, "--regid=" + nobody,
+		"--clear-groups", "--"}, append(bin, args...)...)
+	cmd := exec.Command(full[0], full[1:]...)
+	cmd.Dir = dir
+	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir}, r.env...)
+	names := make([]string, 0, len(env))
+	for k := range env {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		cmd.Env = append(cmd.Env, k+"="+rewritePaths(env[k], mounts))
+	}
+	return cmd, nil
+}
+
+// writeLogsObject names the containers' log files in a kwok Logs object owned by the pod, so
+// `kubectl logs` (and kaic) read what the process printed.
+func (r *podRun) writeLogsObject(ctx context.Context, p *corev1.Pod, logs []any) error {
+	obj := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
+		"metadata": map[string]any{
+			"name": p.Name, "namespace": p.Namespace,
+			"labels":          map[string]any{managedByKey: managedByName},
+			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "Pod", "name": p.Name, "uid": string(p.UID)}},
+		},
+		"spec": map[string]any{"logs": logs},
+	}}
+	data, err := json.Marshal(obj.Object)
+	if err != nil {
+		return err
+	}
+	force := true
+	_, err = r.dyn.Resource(logsGVR).Namespace(p.Namespace).Patch(ctx, p.Name, types.ApplyPatchType, data,
+		metav1.PatchOptions{FieldManager: "kaic-testenv-podrun", Force: &force})
+	return err
+}
+
+// cleanUp runs after the pod's context ended: supervise stops the processes on the same context; once
+// none is left in the namespace, the namespace and the pod folder go.
+func (r *podRun) cleanUp(rp *runningPod) {
+	if rp.listener != nil {
+		rp.listener.Close()
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && processesIn(r.net.podNS(rp.ip)) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	r.net.removePod(rp.ip)
+	// The containers' logs outlive the pod under <state>/logs/pods, for post-mortems of a failed run.
+	kept := filepath.Join(filepath.Dir(r.dir), "logs", "pods")
+	if logs, _ := filepath.Glob(filepath.Join(rp.dir, "*.log")); len(logs) > 0 && os.MkdirAll(kept, 0o755) == nil {
+		for _, l := range logs {
+			_ = os.Rename(l, filepath.Join(kept, rp.name+"_"+filepath.Base(l)))
+		}
+	}
+	_ = os.RemoveAll(rp.dir)
+}
+
+// processesIn says whether any process still runs in the named network namespace.
+func processesIn(ns string) bool {
+	out, err := exec.Command("ip", "netns", "pids", ns).Output()
+	return err == nil && strings.TrimSpace(string(out)) != ""
+}
