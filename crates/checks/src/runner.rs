@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
@@ -153,8 +153,9 @@ impl Runner {
     ) -> RunResult {
         let finished = std::sync::Mutex::new(Vec::new());
         let accelerators = tokio::sync::Mutex::new(());
+        let creating = Arc::new(tokio::sync::RwLock::new(()));
         let all = futures::stream::iter(checks)
-            .map(|check| self.run_one(check, &events, &accelerators))
+            .map(|check| self.run_one(check, &events, &accelerators, &creating))
             .buffer_unordered(self.concurrency.max(1))
             .for_each(|report| {
                 let _ = events.send(RunEvent::Finished(Box::new(report.clone())));
@@ -169,6 +170,9 @@ impl Runner {
             }
         };
         let _ = events.send(RunEvent::CleaningUp);
+        // A namespace whose creation was in flight when Ctrl-C dropped its check must exist before the sweep
+        // lists what to delete, or it would outlive the run.
+        let _settled = tokio::time::timeout(Duration::from_secs(30), creating.write()).await;
         let cleanup = cleanup::clean(&self.client, &Scope::Run(self.run_id.clone())).await;
         let _ = events.send(RunEvent::Cleaned(cleanup.clone()));
         RunResult { checks: finished.into_inner().unwrap_or_else(|p| p.into_inner()), interrupted, cleanup }
@@ -180,6 +184,7 @@ impl Runner {
         check: Arc<dyn Check>,
         events: &UnboundedSender<RunEvent>,
         accelerators: &tokio::sync::Mutex<()>,
+        creating: &Arc<tokio::sync::RwLock<()>>,
     ) -> CheckReport {
         // Checks that allocate accelerators take turns (see `Check::uses_accelerators`).
         let _turn = if check.uses_accelerators() { Some(accelerators.lock().await) } else { None };
@@ -199,7 +204,7 @@ impl Runner {
         let budget = self.options.timeout_scale.apply(check.timeout());
         let (verdict, used_namespace) = match missing {
             Some(capability) => (check.when_missing(*capability), false),
-            None => match self.create_namespace(&ctx).await {
+            None => match self.create_namespace(&ctx, creating).await {
                 Err(e) => (Verdict::error(e.to_string()), false),
                 Ok(()) => {
                     let verdict = match tokio::time::timeout(budget, check.run(&ctx)).await {
@@ -233,7 +238,15 @@ impl Runner {
         }
     }
 
-    async fn create_namespace(&self, ctx: &CheckContext) -> Result<(), CheckError> {
+    /// Creates the check's namespace in a task of its own that holds a read guard of `creating` until the API
+    /// server answered: dropping the check (Ctrl-C, timeout) does not cancel a create already sent, and the
+    /// final sweep waits for the write guard, so it sees every namespace this run created.
+    async fn create_namespace(
+        &self,
+        ctx: &CheckContext,
+        creating: &Arc<tokio::sync::RwLock<()>>,
+    ) -> Result<(), CheckError> {
+        let guard = creating.clone().read_owned().await;
         let api: Api<Namespace> = Api::all(self.client.clone());
         let namespace = Namespace {
             metadata: ObjectMeta {
@@ -243,10 +256,14 @@ impl Runner {
             },
             ..Default::default()
         };
-        api.create(&PostParams::default(), &namespace)
-            .await
-            .map(|_| ())
-            .map_err(|e| CheckError::api(format!("create namespace {}", ctx.namespace), e))
+        let created = tokio::spawn(async move {
+            let _guard = guard;
+            api.create(&PostParams::default(), &namespace).await.map(|_| ())
+        });
+        match created.await {
+            Ok(result) => result.map_err(|e| CheckError::api(format!("create namespace {}", ctx.namespace), e)),
+            Err(e) => Err(CheckError::Other(format!("creating namespace {}: {e}", ctx.namespace))),
+        }
     }
 
     /// Deletes the check's namespace and waits, watching, until it is gone: the API server removes a
