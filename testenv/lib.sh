@@ -11,6 +11,10 @@ LLMD_SIM_VERSION=v0.10.2  # llm-d's vLLM simulator, played by podrun for ghcr.io
 # Prometheus 3.16.0 (module versions are v0.<minor>.<patch>). Debian's prometheus 2.42.0 is built without
 # Kubernetes service discovery, so testenv builds its own with only that discovery mechanism.
 PROMETHEUS_MODULE_VERSION=v0.316.0 PROMETHEUS_VERSION=v3.16.0
+# Agent Sandbox (agents.x-k8s.io Sandbox controller): v0.2.1 is the newest the checksum database knows
+# (v0.5.0 is served by the proxy but sum.golang.org answers 404 for it; v0.3.0/v0.4.0 are refused).
+AGENT_SANDBOX_VERSION=v0.2.1
+PROMETHEUS_ADAPTER_VERSION=v0.12.0  # custom metrics API (custom.metrics.k8s.io) backed by Prometheus
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -66,8 +70,12 @@ jobset_src() { module_src "sigs.k8s.io/jobset@$JOBSET_VERSION"; }
 lws_src() { module_src "sigs.k8s.io/lws@$LWS_VERSION"; }
 llmd_sim_bin() { echo "$CACHE/llm-d-inference-sim-$LLMD_SIM_VERSION/llm-d-inference-sim"; }
 llmd_sim_src() { module_src "github.com/llm-d/llm-d-inference-sim@$LLMD_SIM_VERSION"; }
+agent_sandbox_bin() { echo "$CACHE/agent-sandbox-$AGENT_SANDBOX_VERSION/agent-sandbox-controller"; }
+agent_sandbox_src() { module_src "sigs.k8s.io/agent-sandbox@$AGENT_SANDBOX_VERSION"; }
 prometheus_bin() { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/prometheus"; }
 prometheus_src() { module_src "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION"; }
+prometheus_adapter_bin() { echo "$CACHE/prometheus-adapter-$PROMETHEUS_ADAPTER_VERSION/prometheus-adapter"; }
+prometheus_adapter_src() { module_src "sigs.k8s.io/prometheus-adapter@$PROMETHEUS_ADAPTER_VERSION"; }
 scheduler_plugins_src() {
   module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
 }

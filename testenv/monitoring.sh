@@ -3,9 +3,11 @@
 #   start_podrun        podrun (podrun.go): network namespaces for pods, real processes for known images
 #   deploy_monitoring   Prometheus in namespace monitoring (MONITORING=pods|blind), as a served pod
 #   deploy_dcgm         the DCGM exporter simulator DaemonSet in gpu-operator (DCGM=live|frozen)
-#   wait_monitoring     both Ready and answering through the API server's proxies, as kaic reaches them
+#   deploy_adapter      prometheus-adapter in monitoring, the custom metrics API (CUSTOM_METRICS=adapter)
+#   wait_monitoring     all Ready and answering through the API server's proxies, as kaic reaches them
 
 PROMETHEUS_IMAGE=quay.io/prometheus/prometheus:$PROMETHEUS_VERSION
+ADAPTER_IMAGE=registry.k8s.io/prometheus-adapter/prometheus-adapter:$PROMETHEUS_ADAPTER_VERSION
 DCGM_IMAGE=nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04
 
 start_podrun() {
@@ -16,6 +18,7 @@ start_podrun() {
   start_proc podrun "$SIM" podrun --kubeconfig="$KCFG" --state="$STATE" --cidr="$POD_CIDR" --index="$NET_ID" \
     --api-port="$P_API" --ca="$PKI/ca.crt" --health-addr="127.0.0.1:$P_PODRUN" \
     --program="llm-d-inference-sim=$(llmd_sim_bin)" --program="prometheus=$(prometheus_bin)" \
+    $([ "$CUSTOM_METRICS" = adapter ] && echo --program="prometheus-adapter=$(prometheus_adapter_bin)") \
     --env="KAIC_TESTENV_DIR=$TESTENV_DIR" --env="KAIC_TESTENV_DCGM_MODE=$dcgm_mode" \
     --env="KAIC_TESTENV_STATE=$STATE"
   wait_for "podrun" 30 curl -fsS "http://127.0.0.1:$P_PODRUN/readyz"
@@ -217,6 +220,188 @@ spec:
 Y
 }
 
+# The adapter's rules: vLLM's per-pod gauges as custom metrics of pods (and namespaces), colons replaced
+# (vllm:num_requests_waiting -> vllm_num_requests_waiting), and the request rate from the success counter.
+adapter_rules() {
+  cat <<'Y'
+rules:
+- seriesQuery: '{__name__=~"^vllm:(num_requests_waiting|num_requests_running|kv_cache_usage_perc)$",namespace!="",pod!=""}'
+  resources:
+    overrides:
+      namespace: {resource: namespace}
+      pod: {resource: pod}
+  name:
+    matches: "^vllm:(.*)$"
+    as: "vllm_${1}"
+  metricsQuery: 'sum(<<.Series>>{<<.LabelMatchers>>}) by (<<.GroupBy>>)'
+- seriesQuery: '{__name__="vllm:request_success_total",namespace!="",pod!=""}'
+  resources:
+    overrides:
+      namespace: {resource: namespace}
+      pod: {resource: pod}
+  name:
+    matches: "^vllm:request_success_total$"
+    as: "vllm_requests_per_second"
+  metricsQuery: 'sum(rate(<<.Series>>{<<.LabelMatchers>>}[1m])) by (<<.GroupBy>>)'
+Y
+}
+
+# prometheus-adapter as upstream's deploy/manifests install it (ServiceAccount, auth-delegator, the
+# extension-apiserver-authentication reader, read access to what it maps, a self-signed serving cert in
+# --cert-dir, APIServices v1beta1/v1beta2.custom.metrics.k8s.io), as a served pod. testenv has no cluster DNS
+# or ClusterIPs, so the adapter reaches Prometheus through the API server's service proxy
+# (https://127.0.0.1:<api>/api/v1/namespaces/monitoring/services/prometheus:web/proxy/, its service account
+# token): the API server resolves the Service's endpoints at every request, as a ClusterIP would. The adapter
+# talks to the API server with a kubeconfig naming its service account files (podrun rewrites those paths).
+# The aggregator reaches the adapter at its pod IP (kube-apiserver --enable-aggregator-routing=true).
+deploy_adapter() {
+  kc apply -f - >/dev/null <<Y
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: prometheus-adapter, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: testenv-prometheus-adapter}
+rules:
+- apiGroups: [""]
+  resources: [nodes, namespaces, pods, services]
+  verbs: [get, list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: testenv-prometheus-adapter}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: testenv-prometheus-adapter}
+subjects:
+- {kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: testenv-prometheus-adapter:system:auth-delegator}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: system:auth-delegator}
+subjects:
+- {kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: testenv-prometheus-adapter-auth-reader, namespace: kube-system}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: extension-apiserver-authentication-reader}
+subjects:
+- {kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: Role
+metadata: {name: testenv-prometheus-adapter-query, namespace: monitoring}
+rules:
+- apiGroups: [""]
+  resources: [services/proxy]
+  resourceNames: ["prometheus:web"]
+  verbs: [get, create]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: testenv-prometheus-adapter-query, namespace: monitoring}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: testenv-prometheus-adapter-query}
+subjects:
+- {kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}
+Y
+  local sa=/var/run/secrets/kubernetes.io/serviceaccount
+  { adapter_rules >"$STATE/adapter-config.yaml"
+    cat >"$STATE/adapter-kubeconfig.yaml" <<Y
+apiVersion: v1
+kind: Config
+clusters:
+- name: in-cluster
+  cluster: {server: "https://127.0.0.1:$P_API", certificate-authority: $sa/ca.crt}
+users:
+- name: prometheus-adapter
+  user: {tokenFile: $sa/token}
+contexts:
+- name: in-cluster
+  context: {cluster: in-cluster, user: prometheus-adapter}
+current-context: in-cluster
+Y
+  }
+  kc -n monitoring create configmap prometheus-adapter --from-file=config.yaml="$STATE/adapter-config.yaml" \
+    --from-file=kubeconfig.yaml="$STATE/adapter-kubeconfig.yaml" --dry-run=client -o yaml | kc apply -f - >/dev/null
+  kc apply -f - >/dev/null <<Y
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: prometheus-adapter
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus-adapter, app.kubernetes.io/component: metrics-adapter}
+spec:
+  replicas: 1
+  selector:
+    matchLabels: {app.kubernetes.io/name: prometheus-adapter}
+  template:
+    metadata:
+      labels: {app.kubernetes.io/name: prometheus-adapter, app.kubernetes.io/component: metrics-adapter}
+    spec:
+      serviceAccountName: prometheus-adapter
+      containers:
+      - name: prometheus-adapter
+        image: $ADAPTER_IMAGE
+        args:
+        - --cert-dir=/var/run/serving-cert
+        - --config=/etc/adapter/config.yaml
+        - --lister-kubeconfig=/etc/adapter/kubeconfig.yaml
+        - --authentication-kubeconfig=/etc/adapter/kubeconfig.yaml
+        - --authorization-kubeconfig=/etc/adapter/kubeconfig.yaml
+        - --metrics-relist-interval=5s
+        - --prometheus-url=https://127.0.0.1:$P_API/api/v1/namespaces/monitoring/services/prometheus:web/proxy/
+        - --prometheus-token-file=$sa/token
+        - --prometheus-ca-file=$sa/ca.crt
+        - --secure-port=6443
+        ports:
+        - {name: https, containerPort: 6443}
+        resources:
+          requests: {cpu: 100m, memory: 128Mi}
+        volumeMounts:
+        - {name: tmpfs, mountPath: /tmp}
+        - {name: serving-cert, mountPath: /var/run/serving-cert}
+        - {name: config, mountPath: /etc/adapter}
+      volumes:
+      - {name: tmpfs, emptyDir: {}}
+      - {name: serving-cert, emptyDir: {}}
+      - {name: config, configMap: {name: prometheus-adapter}}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: prometheus-adapter
+  namespace: monitoring
+  labels: {app.kubernetes.io/name: prometheus-adapter}
+spec:
+  selector: {app.kubernetes.io/name: prometheus-adapter}
+  ports:
+  - {name: https, port: 443, targetPort: https}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.custom.metrics.k8s.io}
+spec:
+  group: custom.metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  insecureSkipTLSVerify: true
+  service: {namespace: monitoring, name: prometheus-adapter, port: 443}
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta2.custom.metrics.k8s.io}
+spec:
+  group: custom.metrics.k8s.io
+  version: v1beta2
+  groupPriorityMinimum: 100
+  versionPriority: 200
+  insecureSkipTLSVerify: true
+  service: {namespace: monitoring, name: prometheus-adapter, port: 443}
+Y
+}
+
 wait_monitoring() {
   if [ "$MONITORING" != none ]; then
     wait_for "Prometheus Ready" 120 kc -n monitoring wait --for=condition=Available deployment/prometheus --timeout=5s
@@ -227,5 +412,10 @@ wait_monitoring() {
     wait_for "DCGM exporter on every GPU node" 120 bash -c "[ \"\$('$K8S' kubectl --kubeconfig '$KCFG' -n gpu-operator \
       get daemonset nvidia-dcgm-exporter -o jsonpath='{.status.numberReady}')\" = \"\$('$K8S' kubectl --kubeconfig '$KCFG' \
       get nodes -l nvidia.com/gpu.deploy.dcgm-exporter=true -o name | wc -l)\" ]"
+  fi
+  if [ "$CUSTOM_METRICS" = adapter ]; then
+    wait_for "prometheus-adapter Ready" 120 kc -n monitoring wait --for=condition=Available deployment/prometheus-adapter --timeout=5s
+    wait_for "APIService v1beta1.custom.metrics.k8s.io Available" 90 \
+      kc wait --for=condition=Available apiservice/v1beta1.custom.metrics.k8s.io --timeout=5s
   fi
 }

@@ -78,6 +78,20 @@ start_lws() {
     config/webhook/manifests.yaml leaderworkerset.sigs.k8s.io/name "$P_LWS_WH" "$P_LWS_HEALTH"
 }
 
+# Agent Sandbox: its Sandbox CRD from the module zip (extensions off: no SandboxClaim/Template/WarmPool) and
+# its controller, which creates each Sandbox's pod and sets Ready from it. Metrics and health on 127.0.0.1
+# (upstream binds every interface by default).
+start_agent_sandbox() {
+  kc apply --server-side -f "$(agent_sandbox_src)/k8s/crds/agents.x-k8s.io_sandboxes.yaml" >"$STATE/logs/apply-agent-sandbox-crds.log"
+  wait_for "Sandbox CRD Established" 60 kc wait --for=condition=Established --timeout=5s crd/sandboxes.agents.x-k8s.io
+  start_proc agent-sandbox env KUBECONFIG="$KCFG" "$(agent_sandbox_bin)" --leader-elect=false \
+    --metrics-bind-address="127.0.0.1:$P_AGENT_SANDBOX_METRICS" --health-probe-bind-address="127.0.0.1:$P_AGENT_SANDBOX_HEALTH"
+}
+
+wait_agent_sandbox_ready() {
+  wait_for "Agent Sandbox controller /readyz" 60 curl -fsS "http://127.0.0.1:$P_AGENT_SANDBOX_HEALTH/readyz"
+}
+
 wait_lws_ready() {
   wait_webhook_operator_ready lws "apiVersion: leaderworkerset.x-k8s.io/v1
 kind: LeaderWorkerSet

@@ -11,14 +11,15 @@
 #   +15 volcano health  +16 volcano metrics
 #   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health (+22 its podgrouper)
 #   +20 JobSet webhook  +21 JobSet health  +22 KAI podgrouper health  +23 LWS webhook  +24 LWS health
-#   +25 podrun health
+#   +25 podrun health   +26 / +27 Agent Sandbox controller metrics / health
 #
 # Served pods: profile i's pods get IPs from its own range 10.<NET_ID>.0.0/16, NET_ID = 100 + (PORT_BASE/30 + i)
 # mod 150 (10.150.0.0/16 for default with the default base), so profiles and differently based homes run
 # side by side; namespaces kaic-r<NET_ID> and kaic-p<NET_ID>-*, root link kr<NET_ID> (podnet.go).
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape)
+  partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
+  no-custom-metrics)
 
 profile_index() {
   local i
@@ -40,6 +41,7 @@ load_profile() {
   P_KAI_METRICS=$((b + 17)) P_KAI_PLUGINS=$((b + 18)) P_KAI_BINDER=$((b + 19))
   P_JOBSET_WH=$((b + 20)) P_JOBSET_HEALTH=$((b + 21)) P_KAI_PODGROUPER=$((b + 22))
   P_LWS_WH=$((b + 23)) P_LWS_HEALTH=$((b + 24)) P_PODRUN=$((b + 25))
+  P_AGENT_SANDBOX_METRICS=$((b + 26)) P_AGENT_SANDBOX_HEALTH=$((b + 27))
   NET_ID=$((100 + (PORT_BASE / 30 + idx) % 150))
   POD_CIDR="10.$NET_ID.0.0/16"
   STATE="$HOME_DIR/clusters/$PROFILE"
@@ -59,16 +61,19 @@ load_profile() {
   WEBHOOKS=live       # dead: the operators' webhooks point where nothing listens, failures ignored
   POD_DELETE_DELAY_MS=0  # >0: kwok removes a deleted pod only after this long (graceful termination)
   SANDBOX=none        # sandbox RuntimeClasses: none | real (gvisor, kata) | fake (gvisor, run by runc)
+  AGENT_SANDBOX=0     # 1: the Agent Sandbox CRDs and controller (agents.x-k8s.io Sandbox)
   SERVED_PODS=0       # 1: pods get network namespaces, recognised images a real process (podrun)
   MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
+  CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
     # RuntimeClasses gvisor (handler runsc) and kata (handler kata-qemu), each run by its sandbox.
-    # Served pods with Prometheus and the DCGM exporter simulator (monitoring.sh).
-    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real
-      SERVED_PODS=1 MONITORING=pods DCGM=live ;;
+    # Served pods with Prometheus, the DCGM exporter simulator and prometheus-adapter (monitoring.sh).
+    # The Agent Sandbox controller runs Sandboxes (workload_sandboxing's Agent Sandbox case).
+    default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
+      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -103,6 +108,9 @@ load_profile() {
     no-accelerator-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=none ;;
     frozen-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=frozen ;;
     no-scrape) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=blind DCGM=live ;;
+    # Served pods, Prometheus collecting them, the DCGM exporter, but no custom metrics API (no adapter, no
+    # APIService): the HorizontalPodAutoscaler API is served, yet nothing can answer for a per-pod AI metric.
+    no-custom-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=live ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"
@@ -115,5 +123,6 @@ load_profile() {
   [ "$WITH_JOBSET" = 1 ] && ALL_PORTS+=(P_JOBSET_WH P_JOBSET_HEALTH)
   [ "$WITH_LWS" = 1 ] && ALL_PORTS+=(P_LWS_WH P_LWS_HEALTH)
   [ "$SERVED_PODS" = 1 ] && ALL_PORTS+=(P_PODRUN)
+  [ "$AGENT_SANDBOX" = 1 ] && ALL_PORTS+=(P_AGENT_SANDBOX_METRICS P_AGENT_SANDBOX_HEALTH)
   return 0
 }

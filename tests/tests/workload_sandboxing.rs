@@ -1,6 +1,7 @@
 //! `workload_sandboxing` end to end on testenv, every way it can end: on `default` the RuntimeClasses
 //! `gvisor` (handler runsc) and `kata` (handler kata-qemu) each show their probe pod a kernel of its own
-//! while a pod without a RuntimeClass on the same node sees the node's, so the check passes naming both;
+//! while a pod without a RuntimeClass on the same node sees the node's, so the check passes naming both,
+//! and the Agent Sandbox controller makes kaic's Sandbox Ready;
 //! on `fake-sandbox` the nodes run runsc as plain runc, so the `gvisor` class claims a sandbox its pod does
 //! not get and the check fails; on `no-gang` (no RuntimeClass at all) the check is unknown and says what
 //! to install, never not applicable.
@@ -46,8 +47,18 @@ fn gvisor_and_kata_each_show_their_pod_a_kernel_of_its_own() {
     assert!(reason.contains("PID 1 sh, no host process, host path or host network interface"), "{reason}");
     assert_eq!(
         solutions(&check),
-        vec![("gVisor".to_string(), "pass".to_string()), ("Kata Containers".to_string(), "pass".to_string())],
+        vec![
+            ("gVisor".to_string(), "pass".to_string()),
+            ("Kata Containers".to_string(), "pass".to_string()),
+            ("Agent Sandbox".to_string(), "pass".to_string()),
+        ],
         "{check:#}"
+    );
+    // testenv runs the Agent Sandbox controller (v0.2.1): kaic's Sandbox with a class that passed became Ready.
+    let agent = &check["evidence"]["solutions"][2];
+    assert!(
+        agent["summary"].as_str().unwrap_or_default().starts_with("Sandbox kaic-sandbox with RuntimeClass "),
+        "{agent:#}"
     );
     let logs = logs(&check);
     for pod in ["plain-0", "sandboxed-gvisor", "sandboxed-kata"] {

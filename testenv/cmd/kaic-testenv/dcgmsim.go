@@ -26,6 +26,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -175,34 +176,18 @@ func (s *dcgmSim) podDevices(ctx context.Context, p *corev1.Pod) (map[string][]i
 			}
 		}
 	}
-	claimOf := map[string]string{} // pod claim name -> ResourceClaim name
-	for _, st := range p.Status.ResourceClaimStatuses {
-		if st.ResourceClaimName != nil {
-			claimOf[st.Name] = *st.ResourceClaimName
+	results := map[string][]resourcev1.DeviceRequestAllocationResult{}
+	for podName, objName := range podClaimObjects(p) {
+		claim, err := s.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
+		if err != nil || claim.Status.Allocation == nil {
+			continue // not allocated yet, or already gone
 		}
+		results[podName] = claim.Status.Allocation.Devices.Results
 	}
-	for _, rc := range p.Spec.ResourceClaims {
-		if rc.ResourceClaimName != nil {
-			claimOf[rc.Name] = *rc.ResourceClaimName
-		}
-	}
-	for _, c := range append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...) {
-		for _, ref := range c.Resources.Claims {
-			name := claimOf[ref.Name]
-			if name == "" {
-				continue
-			}
-			claim, err := s.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, name, metav1.GetOptions{})
-			if err != nil || claim.Status.Allocation == nil {
-				continue // not allocated yet, or already gone
-			}
-			for _, r := range claim.Status.Allocation.Devices.Results {
-				if r.Driver != driverName || r.Pool != s.node || (ref.Request != "" && r.Request != ref.Request) {
-					continue
-				}
-				if idx, err := strconv.Atoi(strings.TrimPrefix(r.Device, "gpu-")); err == nil {
-					held[c.Name] = append(held[c.Name], idx)
-				}
+	for _, c := range podContainers(p) {
+		for _, r := range containerGPUs(c, results) {
+			if idx, err := strconv.Atoi(strings.TrimPrefix(r.Device, "gpu-")); err == nil && r.Pool == s.node {
+				held[c.Name] = append(held[c.Name], idx)
 			}
 		}
 	}

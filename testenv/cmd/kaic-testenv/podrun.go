@@ -12,7 +12,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -31,7 +30,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/informers"
@@ -53,6 +51,7 @@ var servedImages = []servedImage{
 	{"nvcr.io/nvidia/k8s/dcgm-exporter:", "dcgmsim"},
 	{"quay.io/prometheus/prometheus:", "prometheus"},
 	{"docker.io/prom/prometheus:", "prometheus"},
+	{"registry.k8s.io/prometheus-adapter/prometheus-adapter:", "prometheus-adapter"},
 }
 
 const (
@@ -306,7 +305,7 @@ func (r *podRun) start(ctx context.Context, p *corev1.Pod, rp *runningPod) error
 			}
 		}
 	}
-	if err := r.writeLogsObject(ctx, p, logs); err != nil {
+	if err := applyLogs(ctx, r.dyn, p, logs); err != nil {
 		log.Printf("pod %s/%s: logs object: %v", p.Namespace, p.Name, err)
 	}
 	if err := waitPorts(ctx, rp.ip, ports); err != nil {
@@ -446,28 +445,6 @@ func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir str
 		cmd.Env = append(cmd.Env, k+"="+rewritePaths(env[k], mounts))
 	}
 	return cmd, nil
-}
-
-// writeLogsObject names the containers' log files in a kwok Logs object owned by the pod, so
-// `kubectl logs` (and kaic) read what the process printed.
-func (r *podRun) writeLogsObject(ctx context.Context, p *corev1.Pod, logs []any) error {
-	obj := &unstructured.Unstructured{Object: map[string]any{
-		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
-		"metadata": map[string]any{
-			"name": p.Name, "namespace": p.Namespace,
-			"labels":          map[string]any{managedByKey: managedByName},
-			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "Pod", "name": p.Name, "uid": string(p.UID)}},
-		},
-		"spec": map[string]any{"logs": logs},
-	}}
-	data, err := json.Marshal(obj.Object)
-	if err != nil {
-		return err
-	}
-	force := true
-	_, err = r.dyn.Resource(logsGVR).Namespace(p.Namespace).Patch(ctx, p.Name, types.ApplyPatchType, data,
-		metav1.PatchOptions{FieldManager: "kaic-testenv-podrun", Force: &force})
-	return err
 }
 
 // cleanUp runs after the pod's context ended: supervise stops the processes on the same context; once

@@ -49,11 +49,12 @@ func TestContainerEnvAnswersTheDownwardAPI(t *testing.T) {
 
 func TestServedImagesAreRecognisedByPrefix(t *testing.T) {
 	for image, want := range map[string]string{
-		"ghcr.io/llm-d/llm-d-inference-sim:v0.10.2":                "llm-d-inference-sim",
-		"nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04": "dcgmsim",
-		"quay.io/prometheus/prometheus:v3.16.0":                    "prometheus",
-		"registry.k8s.io/pause:3.10":                               "",
-		"ghcr.io/llm-d/llm-d-inference-sim-evil:v1":                "",
+		"ghcr.io/llm-d/llm-d-inference-sim:v0.10.2":                     "llm-d-inference-sim",
+		"nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04":      "dcgmsim",
+		"quay.io/prometheus/prometheus:v3.16.0":                         "prometheus",
+		"registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0": "prometheus-adapter",
+		"registry.k8s.io/pause:3.10":                                    "",
+		"ghcr.io/llm-d/llm-d-inference-sim-evil:v1":                     "",
 	} {
 		if got := servedProgram(image); got != want {
 			t.Errorf("servedProgram(%q) = %q, want %q", image, got, want)

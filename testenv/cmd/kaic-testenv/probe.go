@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log"
 	"os"
@@ -16,10 +17,10 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 )
 
 // The commands of kaic's NVIDIA probe, as its script echoes them.
@@ -153,7 +154,13 @@ func (d *simDriver) writeLogs(ctx context.Context, p *corev1.Pod, lines map[stri
 		}
 		logs = append(logs, map[string]any{"containers": []any{c.Name}, "logsFile": file})
 	}
-	obj := &unstructured.Unstructured{Object: map[string]any{
+	return applyLogs(ctx, d.dyn, p, logs)
+}
+
+// applyLogs names the containers' log files in a kwok Logs object owned by the pod (server-side apply, so a
+// second writer of the same pod's logs replaces the first), which is what `kubectl logs` reads through kwok.
+func applyLogs(ctx context.Context, dyn dynamic.Interface, p *corev1.Pod, logs []any) error {
+	obj := map[string]any{
 		"apiVersion": "kwok.x-k8s.io/v1alpha1", "kind": "Logs",
 		"metadata": map[string]any{
 			"name": p.Name, "namespace": p.Namespace,
@@ -161,15 +168,13 @@ func (d *simDriver) writeLogs(ctx context.Context, p *corev1.Pod, lines map[stri
 			"ownerReferences": []any{map[string]any{"apiVersion": "v1", "kind": "Pod", "name": p.Name, "uid": string(p.UID)}},
 		},
 		"spec": map[string]any{"logs": logs},
-	}}
-	_, err := d.dyn.Resource(logsGVR).Namespace(p.Namespace).Create(ctx, obj, metav1.CreateOptions{})
-	if apierrors.IsAlreadyExists(err) {
-		old, gerr := d.dyn.Resource(logsGVR).Namespace(p.Namespace).Get(ctx, p.Name, metav1.GetOptions{})
-		if gerr != nil {
-			return gerr
-		}
-		obj.SetResourceVersion(old.GetResourceVersion())
-		_, err = d.dyn.Resource(logsGVR).Namespace(p.Namespace).Update(ctx, obj, metav1.UpdateOptions{})
 	}
+	data, err := json.Marshal(obj)
+	if err != nil {
+		return err
+	}
+	force := true
+	_, err = dyn.Resource(logsGVR).Namespace(p.Namespace).Patch(ctx, p.Name, types.ApplyPatchType, data,
+		metav1.PatchOptions{FieldManager: "kaic-testenv", Force: &force})
 	return err
 }

@@ -496,19 +496,8 @@ func (d *simDriver) draDevices(ctx context.Context, p *corev1.Pod) (map[string][
 	if !d.dra || len(p.Spec.ResourceClaims) == 0 {
 		return res, nil
 	}
-	claimNames := map[string]string{} // pod-level claim name -> ResourceClaim object name
-	for _, rc := range p.Spec.ResourceClaims {
-		if rc.ResourceClaimName != nil {
-			claimNames[rc.Name] = *rc.ResourceClaimName
-		}
-	}
-	for _, st := range p.Status.ResourceClaimStatuses {
-		if st.ResourceClaimName != nil {
-			claimNames[st.Name] = *st.ResourceClaimName
-		}
-	}
 	results := map[string][]resourcev1.DeviceRequestAllocationResult{}
-	for podName, objName := range claimNames {
+	for podName, objName := range podClaimObjects(p) {
 		claim, err := d.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("claim %s/%s: %w", p.Namespace, objName, err)
@@ -518,22 +507,9 @@ func (d *simDriver) draDevices(ctx context.Context, p *corev1.Pod) (map[string][
 		}
 		results[podName] = claim.Status.Allocation.Devices.Results
 	}
-	containers := append(append([]corev1.Container{}, p.Spec.InitContainers...), p.Spec.Containers...)
-	for _, c := range containers {
-		seen := map[string]bool{}
-		for _, ref := range c.Resources.Claims {
-			for _, r := range results[ref.Name] {
-				if r.Driver != driverName {
-					continue
-				}
-				if ref.Request != "" && r.Request != ref.Request && !strings.HasPrefix(r.Request, ref.Request+"/") {
-					continue
-				}
-				idx, err := strconv.Atoi(strings.TrimPrefix(r.Device, "gpu-"))
-				if err != nil || seen[r.Device] {
-					continue
-				}
-				seen[r.Device] = true
+	for _, c := range podContainers(p) {
+		for _, r := range containerGPUs(c, results) {
+			if idx, err := strconv.Atoi(strings.TrimPrefix(r.Device, "gpu-")); err == nil {
 				res[c.Name] = append(res[c.Name], gpuDev{index: idx, uuid: gpuUUID(r.Pool, idx)})
 			}
 		}
@@ -585,6 +561,43 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	d.mu.Lock()
 	d.written[string(p.UID)] = true
 	d.mu.Unlock()
+}
+
+// podClaimObjects maps a pod's claim names to the names of their ResourceClaim objects (named in the spec,
+// or generated from a template and recorded in the status).
+func podClaimObjects(p *corev1.Pod) map[string]string {
+	names := map[string]string{}
+	for _, rc := range p.Spec.ResourceClaims {
+		if rc.ResourceClaimName != nil {
+			names[rc.Name] = *rc.ResourceClaimName
+		}
+	}
+	for _, st := range p.Status.ResourceClaimStatuses {
+		if st.ResourceClaimName != nil {
+			names[st.Name] = *st.ResourceClaimName
+		}
+	}
+	return names
+}
+
+// containerGPUs picks the gpu.nvidia.com results (once each) of the claims and requests a container
+// references, from the allocation results of the pod's claims by claim name.
+func containerGPUs(c corev1.Container, results map[string][]resourcev1.DeviceRequestAllocationResult) []resourcev1.DeviceRequestAllocationResult {
+	var picked []resourcev1.DeviceRequestAllocationResult
+	seen := map[string]bool{}
+	for _, ref := range c.Resources.Claims {
+		for _, r := range results[ref.Name] {
+			if r.Driver != driverName || seen[r.Pool+"/"+r.Device] {
+				continue
+			}
+			if ref.Request != "" && r.Request != ref.Request && !strings.HasPrefix(r.Request, ref.Request+"/") {
+				continue
+			}
+			seen[r.Pool+"/"+r.Device] = true
+			picked = append(picked, r)
+		}
+	}
+	return picked
 }
 
 // recordExt publishes a pod's nvidia.com/gpu indices per container on the pod (devicePluginAnnotation),
