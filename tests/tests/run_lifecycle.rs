@@ -41,7 +41,8 @@ fn unknown_check_id_is_named_with_the_known_ones() {
     let kubeconfig = cluster("default");
     let run = run_kaic(&kubeconfig, &["--focus", "dra", "--conformance-version", "1.35"]);
     assert_eq!(run.code(), 2);
-    assert!(run.stderr().contains("unknown check id 'dra': known checks are dra_support"), "{}", run.stderr());
+    assert!(run.stderr().contains("unknown check id 'dra': known checks are "), "{}", run.stderr());
+    assert!(run.stderr().contains(" dra_support, "), "the known ids are listed: {}", run.stderr());
 }
 
 #[tokio::test(flavor = "multi_thread")]

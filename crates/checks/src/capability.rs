@@ -37,6 +37,8 @@ pub enum Capability {
     KubeflowTrainer,
     /// The Prometheus operator (`monitoring.coreos.com`).
     PrometheusOperator,
+    /// Google Cloud Managed Service for Prometheus (`monitoring.googleapis.com`: PodMonitoring).
+    ManagedPrometheus,
     /// The custom metrics API (`custom.metrics.k8s.io`).
     CustomMetrics,
     /// The resource metrics API (`metrics.k8s.io`).
@@ -71,6 +73,7 @@ impl Capability {
             Self::KubeRay => &[("ray.io", None)],
             Self::KubeflowTrainer => &[("trainer.kubeflow.org", None), ("kubeflow.org", None)],
             Self::PrometheusOperator => &[("monitoring.coreos.com", None)],
+            Self::ManagedPrometheus => &[("monitoring.googleapis.com", None)],
             Self::CustomMetrics => &[("custom.metrics.k8s.io", None)],
             Self::ResourceMetrics => &[("metrics.k8s.io", None)],
             Self::Karpenter => &[("karpenter.sh", None)],
@@ -78,7 +81,7 @@ impl Capability {
         }
     }
 
-    pub const ALL: [Capability; 18] = [
+    pub const ALL: [Capability; 19] = [
         Self::Dra,
         Self::DraBeta,
         Self::GatewayApi,
@@ -93,6 +96,7 @@ impl Capability {
         Self::KubeRay,
         Self::KubeflowTrainer,
         Self::PrometheusOperator,
+        Self::ManagedPrometheus,
         Self::CustomMetrics,
         Self::ResourceMetrics,
         Self::Karpenter,
@@ -116,6 +120,7 @@ impl Capability {
             Self::KubeRay => "kuberay",
             Self::KubeflowTrainer => "kubeflow-trainer",
             Self::PrometheusOperator => "prometheus-operator",
+            Self::ManagedPrometheus => "managed-prometheus",
             Self::CustomMetrics => "custom-metrics",
             Self::ResourceMetrics => "resource-metrics",
             Self::Karpenter => "karpenter",

@@ -9,6 +9,7 @@ use kube::Client;
 
 use crate::accelerators::inventory::AllocationMode;
 use crate::capability::{Capabilities, Capability};
+use crate::observability::endpoint::{Endpoint, Headers};
 use crate::timeouts::{TimeoutScale, Wait};
 
 /// Options that shape how checks run, set from the command line.
@@ -27,6 +28,16 @@ pub struct CheckOptions {
     pub gang_queues: BTreeMap<String, String>,
     /// Multiplies every named wait and every check's budget (`--timeout-scale`).
     pub timeout_scale: TimeoutScale,
+    /// The accelerator metrics endpoint the user named (`--accelerator-metrics-url`), instead of the
+    /// exporters kaic finds.
+    pub accelerator_metrics: Option<Endpoint>,
+    /// The monitoring system's Prometheus-compatible query API the user named (`--prometheus-url`).
+    pub prometheus: Option<Endpoint>,
+    /// Headers for every query to it (`--prometheus-header`, `--prometheus-bearer-token-file`).
+    pub prometheus_headers: Headers,
+    /// The per-pod custom metric `pod_autoscaling`'s HPA scales on (`--hpa-metric`), where the platform maps
+    /// vLLM's metrics under a name kaic does not recognise.
+    pub hpa_metric: Option<String>,
 }
 
 impl Default for CheckOptions {
@@ -38,6 +49,10 @@ impl Default for CheckOptions {
             scheduler_names: BTreeMap::new(),
             gang_queues: BTreeMap::new(),
             timeout_scale: TimeoutScale::default(),
+            accelerator_metrics: None,
+            prometheus: None,
+            prometheus_headers: Headers::default(),
+            hpa_metric: None,
         }
     }
 }

@@ -5,12 +5,14 @@
 //! [`preflight::run`] → [`runner::Runner::run`] emitting [`runner::RunEvent`]s → the binary's reporters.
 
 pub mod accelerators;
+pub mod autoscaling;
 pub mod capability;
 pub mod check;
 pub mod cleanup;
 pub mod cluster;
 pub mod labels;
 pub mod list;
+pub mod observability;
 pub mod operators;
 pub mod pods;
 pub mod preflight;
@@ -36,6 +38,9 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(security::secure_accelerator_access::SecureAcceleratorAccess),
         Box::new(security::workload_sandboxing::WorkloadSandboxing),
         Box::new(operators::robust_controller::RobustController),
+        Box::new(observability::accelerator_metrics::AcceleratorMetrics),
+        Box::new(observability::ai_service_metrics::AiServiceMetrics),
+        Box::new(autoscaling::pod_autoscaling::PodAutoscaling),
     ]
 }
 

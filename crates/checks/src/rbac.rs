@@ -108,6 +108,54 @@ pub const PERMISSIONS: &[Permission] = &[
         why: "the accelerator probes print which devices each container sees",
     },
     Permission {
+        group: "",
+        resource: "pods/proxy",
+        verbs: &["get"],
+        needed: Needed::Always,
+        why: "accelerator_metrics scrapes each accelerator node's exporter, and ai_service_metrics its model server's \
+              own /metrics, through the API server's pod proxy",
+    },
+    Permission {
+        group: "",
+        resource: "services",
+        verbs: &["list", "create"],
+        needed: Needed::Always,
+        why: "ai_service_metrics finds the monitoring system's query API among the Services, and puts a Service in \
+              front of its model server",
+    },
+    Permission {
+        group: "",
+        resource: "services/proxy",
+        verbs: &["get", "create"],
+        needed: Needed::Always,
+        why: "ai_service_metrics queries the monitoring system (GET) and sends completions to its model server (POST) \
+              through the API server's service proxy; accelerator_metrics reads an exporter Service named with \
+              --accelerator-metrics-url",
+    },
+    Permission {
+        group: "apps",
+        resource: "deployments",
+        verbs: &["create"],
+        needed: Needed::Always,
+        why: "pod_autoscaling: the Deployment of accelerator model servers its HorizontalPodAutoscaler scales",
+    },
+    Permission {
+        group: "autoscaling",
+        resource: "horizontalpodautoscalers",
+        verbs: &["get", "create"],
+        needed: Needed::Always,
+        why: "pod_autoscaling: a HorizontalPodAutoscaler on a per-pod custom metric, read for its conditions, \
+              current metrics and replicas",
+    },
+    Permission {
+        group: "apiregistration.k8s.io",
+        resource: "apiservices",
+        verbs: &["list"],
+        needed: Needed::Always,
+        why: "pod_autoscaling: whether the custom (and external) metrics APIs are registered and Available, and \
+              by which Service",
+    },
+    Permission {
         group: "batch",
         resource: "jobs",
         verbs: &["get", "list", "watch", "create", "delete"],
@@ -264,6 +312,27 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["get", "list", "watch", "create"],
         needed: Needed::With(&[Capability::AgentSandbox]),
         why: "workload_sandboxing: a Sandbox of kaic's own with a sandbox RuntimeClass, watched until Ready",
+    },
+    Permission {
+        group: "monitoring.coreos.com",
+        resource: "prometheuses",
+        verbs: &["list"],
+        needed: Needed::With(&[Capability::PrometheusOperator]),
+        why: "ai_service_metrics: the labels each Prometheus selects PodMonitors by",
+    },
+    Permission {
+        group: "monitoring.coreos.com",
+        resource: "podmonitors",
+        verbs: &["create"],
+        needed: Needed::With(&[Capability::PrometheusOperator]),
+        why: "ai_service_metrics registers its model server for scraping with a PodMonitor",
+    },
+    Permission {
+        group: "monitoring.googleapis.com",
+        resource: "podmonitorings",
+        verbs: &["create"],
+        needed: Needed::With(&[Capability::ManagedPrometheus]),
+        why: "ai_service_metrics registers its model server with Google Cloud Managed Service for Prometheus",
     },
 ];
 

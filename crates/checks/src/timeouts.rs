@@ -35,11 +35,29 @@ pub enum Wait {
     /// A check's namespace, pods and claims are really gone (finalizers run, devices released) before the
     /// next accelerator check starts.
     NamespaceGone,
+    /// The utilisation of the device kaic's load pod holds rises in the exporter's output (dcgm-exporter
+    /// collects every 30 s by default, and the load generator takes seconds to start).
+    MetricsRise,
+    /// The device's utilisation falls back after the load pod is deleted.
+    MetricsFall,
+    /// The monitoring system's query API returns the request counter of kaic's model server at the number of
+    /// requests sent (scrape interval, ingestion and query delays of managed back-ends).
+    MetricsCollected,
+    /// The custom metrics API lists a metric of kaic's model server pods (adapters relist their series
+    /// periodically: prometheus-adapter's chart relists every minute).
+    MetricListed,
+    /// The HorizontalPodAutoscaler controller reads kaic's metric (its sync period is 15 s by default, plus
+    /// the adapter's and the monitoring system's lag).
+    HpaMetricRead,
+    /// Under load the HPA scales kaic's Deployment up and the new pods run with their devices.
+    HpaScaleUp,
+    /// After the load the HPA scales kaic's Deployment back to one replica.
+    HpaScaleDown,
 }
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 10] = [
+    pub const ALL: [Wait; 17] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,
@@ -50,6 +68,13 @@ impl Wait {
         Self::QueueActive,
         Self::OperatorReconcile,
         Self::NamespaceGone,
+        Self::MetricsRise,
+        Self::MetricsFall,
+        Self::MetricsCollected,
+        Self::MetricListed,
+        Self::HpaMetricRead,
+        Self::HpaScaleUp,
+        Self::HpaScaleDown,
     ];
 
     /// The duration before scaling.
@@ -65,6 +90,13 @@ impl Wait {
             Self::QueueActive => 60,
             Self::OperatorReconcile => 120,
             Self::NamespaceGone => 180,
+            Self::MetricsRise => 150,
+            Self::MetricsFall => 120,
+            Self::MetricsCollected => 300,
+            Self::MetricListed => 120,
+            Self::HpaMetricRead => 120,
+            Self::HpaScaleUp => 180,
+            Self::HpaScaleDown => 180,
         })
     }
 
@@ -81,6 +113,13 @@ impl Wait {
             Self::QueueActive => "queue-active",
             Self::OperatorReconcile => "operator-reconcile",
             Self::NamespaceGone => "namespace-gone",
+            Self::MetricsRise => "metrics-rise",
+            Self::MetricsFall => "metrics-fall",
+            Self::MetricsCollected => "metrics-collected",
+            Self::MetricListed => "metric-listed",
+            Self::HpaMetricRead => "hpa-metric-read",
+            Self::HpaScaleUp => "hpa-scale-up",
+            Self::HpaScaleDown => "hpa-scale-down",
         }
     }
 }

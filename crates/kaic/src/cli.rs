@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kaic_checks::accelerators::inventory::AllocationMode;
 use kaic_checks::accelerators::vendor::VENDORS;
+use kaic_checks::observability::endpoint::{Endpoint, Headers};
 use kaic_checks::scheduling::gang_scheduling::crd_group::FLAVORS;
 use kaic_checks::timeouts::TimeoutScale;
 use kaic_model::ConformanceVersion;
@@ -23,7 +24,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the checks against a cluster and write the report.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the requirements of a conformance version.
     Requirements(RequirementsArgs),
     /// Delete everything earlier kaic runs left in the cluster (selected by kaic's labels only).
@@ -91,10 +92,38 @@ pub struct RunArgs {
     /// Accelerator allocation paths to exercise: every path the cluster offers, or only one.
     #[arg(long, value_enum, default_value_t = AllocationModeArg::Auto)]
     pub allocation_mode: AllocationModeArg,
-    /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi), or for the
-    /// workload_sandboxing probe as sandbox=IMAGE (any image with a POSIX shell); repeatable.
-    #[arg(long, value_name = "VENDOR=IMAGE", value_parser = parse_probe_image)]
+    /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi); for the
+    /// workload_sandboxing probe as sandbox=IMAGE (any image with a POSIX shell); for accelerator_metrics' load
+    /// as gpu-load=IMAGE (default for NVIDIA: nvcr.io/nvidia/cloud-native/dcgm:4.2.3-1-ubuntu22.04 running
+    /// dcgmproftester12; for other vendors an image whose entrypoint keeps one device busy); for
+    /// ai_service_metrics' model server as model-server=IMAGE (default ghcr.io/llm-d/llm-d-inference-sim:v0.10.2);
+    /// repeatable.
+    #[arg(long, value_name = "KEY=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
+    /// The accelerator metrics endpoint, where kaic does not find the exporter itself (DCGM exporter, AMD device
+    /// metrics exporter, Intel XPU Manager, Gaudi metric exporter) or the API server cannot reach its pods: a URL
+    /// reachable from where kaic runs, or NAMESPACE/NAME:PORT[/PATH] for a Service or pod reached through the API
+    /// server's proxy (path default /metrics).
+    #[arg(long, value_name = "URL|NS/NAME:PORT[/PATH]", value_parser = parse_metrics_endpoint)]
+    pub accelerator_metrics_url: Option<Endpoint>,
+    /// The monitoring system's Prometheus-compatible query API (the part before /api/v1/query), where kaic does
+    /// not find it among the Services (managed back-ends): a URL, or NAMESPACE/SERVICE:PORT[/PATH] through the API
+    /// server's proxy.
+    #[arg(long, value_name = "URL|NS/SERVICE:PORT[/PATH]", value_parser = parse_prometheus_endpoint)]
+    pub prometheus_url: Option<Endpoint>,
+    /// A file holding a bearer token sent with every query to --prometheus-url (a URL only: the API server's
+    /// proxy drops Authorization headers).
+    #[arg(long, value_name = "FILE", requires = "prometheus_url")]
+    pub prometheus_bearer_token_file: Option<PathBuf>,
+    /// A header sent with every query to --prometheus-url, as 'Name: value' (e.g. 'X-Scope-OrgID: team-a');
+    /// repeatable.
+    #[arg(long, value_name = "'NAME: VALUE'", requires = "prometheus_url", value_parser = parse_header)]
+    pub prometheus_header: Vec<(String, String)>,
+    /// The per-pod custom metric pod_autoscaling's HorizontalPodAutoscaler scales on, as the platform's custom
+    /// metrics API names it, where it maps vLLM's metrics under a name kaic does not recognise (default: a vLLM
+    /// metric of requests waiting or running that the custom metrics API lists for kaic's pods).
+    #[arg(long, value_name = "NAME")]
+    pub hpa_metric: Option<String>,
     /// Scheduler name of one gang solution, as SOLUTION=NAME, where the cluster renamed it (solutions:
     /// volcano, kai-scheduler, coscheduling; defaults: volcano, kai-scheduler, scheduler-plugins-scheduler);
     /// repeatable.
@@ -121,6 +150,66 @@ pub struct RunArgs {
     /// Exit 1 also when some MUST is only undecided (unknown, error, no check), instead of 3.
     #[arg(long)]
     pub strict: bool,
+}
+
+impl RunArgs {
+    /// The headers for the query API: `--prometheus-header`s and the bearer token read from its file.
+    ///
+    /// # Errors
+    /// A sentence naming the flag, the problem and the fix: an unreadable or empty token file, or a token for
+    /// an endpoint reached through the API server's proxy.
+    pub fn prometheus_headers(&self) -> Result<Headers, String> {
+        let mut headers = self.prometheus_header.clone();
+        if let Some(file) = &self.prometheus_bearer_token_file {
+            if !matches!(self.prometheus_url, Some(Endpoint::Url(_))) {
+                return Err(
+                    "--prometheus-bearer-token-file needs --prometheus-url to be a URL: the API server's proxy drops \
+                     Authorization headers; give the query API's URL (e.g. https://thanos-querier.example:9091)"
+                        .into(),
+                );
+            }
+            let token = std::fs::read_to_string(file).map_err(|e| {
+                format!("--prometheus-bearer-token-file {}: cannot read it ({e}): check the path", file.display())
+            })?;
+            let token = token.trim();
+            if token.is_empty() || token.contains(['\n', '\r']) {
+                return Err(format!(
+                    "--prometheus-bearer-token-file {}: the file must hold one token on one line",
+                    file.display()
+                ));
+            }
+            headers.push(("Authorization".into(), format!("Bearer {token}")));
+        }
+        Ok(Headers(headers))
+    }
+}
+
+fn parse_metrics_endpoint(s: &str) -> Result<Endpoint, String> {
+    Endpoint::parse(s, "/metrics")
+}
+
+fn parse_prometheus_endpoint(s: &str) -> Result<Endpoint, String> {
+    Endpoint::parse(s, "")
+}
+
+/// `Name: value`, a valid HTTP header.
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = s.split_once(':') else {
+        return Err(format!("'{s}' is not a header: write it as 'Name: value', e.g. 'X-Scope-OrgID: team-a'"));
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if http::HeaderName::from_bytes(name.as_bytes()).is_err() || name.is_empty() {
+        return Err(format!("'{name}' is not a valid header name: use letters, digits and '-', e.g. X-Scope-OrgID"));
+    }
+    if value.is_empty() || http::HeaderValue::from_str(value).is_err() {
+        return Err(format!("the value of header '{name}' is empty or not valid in a header: give visible ASCII text"));
+    }
+    if name.eq_ignore_ascii_case("authorization") {
+        return Err("give the token with --prometheus-bearer-token-file FILE rather than on the command line, where \
+                    other users of the machine can read it"
+            .into());
+    }
+    Ok((name.to_string(), value.to_string()))
 }
 
 fn parse_timeout_scale(text: &str) -> Result<TimeoutScale, String> {
@@ -201,7 +290,9 @@ fn parse_probe_image(s: &str) -> Result<(String, String), String> {
     // The vendors' probes, and the workload_sandboxing probe (any image with a POSIX shell).
     let mut known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
     known.push(kaic_checks::security::workload_sandboxing::PROBE_IMAGE_KEY);
-    parse_keyed(s, &known, "vendor", "nvidia=registry.example/cuda:12.6.3-base")
+    known.push(kaic_checks::observability::load::LOAD_IMAGE_KEY);
+    known.push(kaic_checks::observability::model_server::IMAGE_KEY);
+    parse_keyed(s, &known, "key", "nvidia=registry.example/cuda:12.6.3-base")
 }
 
 /// `KEY=VALUE` where KEY is one of `known`; `example` shows the shape in the error.
@@ -227,4 +318,70 @@ fn parse_gang_queue(s: &str) -> Result<(String, String), String> {
 
 fn parse_version(s: &str) -> Result<ConformanceVersion, String> {
     s.parse().map_err(|e: kaic_model::catalogue::UnknownVersion| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_args(extra: &[&str]) -> Result<Box<RunArgs>, clap::Error> {
+        let mut argv = vec!["kaic", "run"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv)?.command {
+            Command::Run(args) => Ok(args),
+            _ => unreachable!("kaic run parses as Run"),
+        }
+    }
+
+    #[test]
+    fn metrics_endpoints_and_headers_are_checked_with_the_fix_in_the_message() {
+        let args = run_args(&[
+            "--accelerator-metrics-url",
+            "gpu-operator/nvidia-dcgm-exporter:9400",
+            "--prometheus-url",
+            "https://thanos.example:9091",
+            "--prometheus-header",
+            "X-Scope-OrgID: team-a",
+            "--probe-image",
+            "gpu-load=registry.example/dcgm:4.2.3-1-ubuntu22.04",
+            "--probe-image",
+            "model-server=registry.example/llm-d-inference-sim:v0.10.2",
+        ])
+        .unwrap();
+        assert!(matches!(args.accelerator_metrics_url, Some(Endpoint::Proxy { ref path, .. }) if path == "/metrics"));
+        assert_eq!(args.prometheus_url, Some(Endpoint::Url("https://thanos.example:9091".into())));
+        assert_eq!(args.prometheus_headers().unwrap().0, vec![("X-Scope-OrgID".to_string(), "team-a".to_string())]);
+        assert_eq!(args.probe_image.len(), 2);
+
+        let err = run_args(&["--prometheus-url", "prometheus:9090"]).unwrap_err().to_string();
+        assert!(err.contains("names no namespace") && err.contains("NAMESPACE/NAME:PORT"), "{err}");
+        let err = run_args(&["--prometheus-header", "X-A: b"]).unwrap_err().to_string();
+        assert!(err.contains("--prometheus-url"), "a header needs the URL: {err}");
+        let err = run_args(&["--prometheus-url", "http://p:9090", "--prometheus-header", "no colon"]).unwrap_err();
+        assert!(err.to_string().contains("'Name: value'"), "{err}");
+        let err = run_args(&["--prometheus-url", "http://p:9090", "--prometheus-header", "Authorization: Bearer x"]);
+        assert!(err.unwrap_err().to_string().contains("--prometheus-bearer-token-file"));
+    }
+
+    #[test]
+    fn the_bearer_token_is_read_from_its_file_for_urls_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "abc.def\n").unwrap();
+        let file = token.to_str().unwrap();
+        let args =
+            run_args(&["--prometheus-url", "https://p.example", "--prometheus-bearer-token-file", file]).unwrap();
+        assert_eq!(
+            args.prometheus_headers().unwrap().0,
+            vec![("Authorization".to_string(), "Bearer abc.def".to_string())]
+        );
+        let proxied =
+            run_args(&["--prometheus-url", "monitoring/prometheus:9090", "--prometheus-bearer-token-file", file]);
+        let err = proxied.unwrap().prometheus_headers().unwrap_err();
+        assert!(err.contains("drops Authorization headers"), "{err}");
+        let missing =
+            run_args(&["--prometheus-url", "https://p.example", "--prometheus-bearer-token-file", "/nonexistent/t"]);
+        let err = missing.unwrap().prometheus_headers().unwrap_err();
+        assert!(err.contains("cannot read it") && err.contains("check the path"), "{err}");
+    }
 }

@@ -21,6 +21,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         std::fs::File::open(file)
             .map_err(|e| anyhow::anyhow!("cannot read {}: {e}: check the path", file.display()))?;
     }
+    let prometheus_headers = args.prometheus_headers().map_err(|e| anyhow::anyhow!(e))?;
     let (cluster, version) = args.cluster.target().connect().await?;
     let preflight = preflight::run(&cluster.client, &version, args.conformance_version).await?;
     let selection =
@@ -48,6 +49,10 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             scheduler_names: args.scheduler_name.iter().cloned().collect(),
             gang_queues: args.gang_queue.iter().cloned().collect(),
             timeout_scale: args.timeout_scale,
+            accelerator_metrics: args.accelerator_metrics_url.clone(),
+            prometheus: args.prometheus_url.clone(),
+            prometheus_headers,
+            hpa_metric: args.hpa_metric.clone(),
         },
         concurrency: args.concurrency,
     };

@@ -48,7 +48,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Run(args) => cmd_run::run(args).await,
+            Command::Run(args) => cmd_run::run(*args).await,
             Command::Requirements(args) => cmd_requirements::run(&args),
             Command::Cleanup(args) => cmd_cleanup::run(args).await,
             Command::Checklist(cmd) => certify_cli::run_checklist(cmd).await,

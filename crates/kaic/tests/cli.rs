@@ -205,7 +205,11 @@ fn keyed_options_name_the_known_keys() {
         ),
         ("--gang-queue", "coscheduling=q", "unknown solution 'coscheduling': use one of volcano, kai-scheduler"),
         ("--scheduler-name", "volcano", "expected SOLUTION=VALUE, e.g. volcano=volcano-prod"),
-        ("--probe-image", "tpu=img", "unknown vendor 'tpu': use one of nvidia, amd, intel, gaudi, sandbox"),
+        (
+            "--probe-image",
+            "tpu=img",
+            "unknown key 'tpu': use one of nvidia, amd, intel, gaudi, sandbox, gpu-load, model-server",
+        ),
     ] {
         kaic().args(["run", flag, value]).assert().code(2).stderr(predicate::str::contains(said));
     }

@@ -226,7 +226,7 @@ impl ProbePod {
 /// do) cannot hand the container every device; a DRA container gets `void` too, because its devices come
 /// from CDI, whose NVIDIA specs set the same. A device-plugin container gets none: with the plugin's
 /// env-var strategy the plugin sets it, and a value in the pod spec would override its allocation.
-fn visible_devices_env(vendor: &Vendor, grant: &Grant) -> Value {
+pub(crate) fn visible_devices_env(vendor: &Vendor, grant: &Grant) -> Value {
     let Some(variable) = vendor.visible_devices_env else { return json!([]) };
     match grant {
         Grant::Nothing | Grant::Claim { .. } => json!([{"name": variable, "value": "void"}]),

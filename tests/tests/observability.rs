@@ -1,0 +1,179 @@
+//! The observability checks end to end on testenv. On `default` the GPU nodes `gpu-node-0` and `gpu-node-1`
+//! run the DCGM exporter simulator (namespace `gpu-operator`, pods labelled `app=nvidia-dcgm-exporter`, port
+//! 9400) with dcgm-exporter's metric names and labels for each of their 4 H100s, and a pod holding devices
+//! and labelled `kaic.dev/probe-load=compute` drives exactly its devices' utilisation up; Prometheus
+//! (namespace `monitoring`, Service `prometheus`, port `web`) discovers pods by the `prometheus.io`
+//! annotations every 2 s. So `accelerator_metrics` passes with its workload-driven case, and
+//! `ai_service_metrics` sees exactly the 10 requests it sent. Each broken profile fails the check it breaks,
+//! naming what was expected and what was seen: `no-accelerator-metrics` (no exporter), `frozen-metrics`
+//! (values never change) and `no-scrape` (Prometheus does not collect workload pods).
+
+use kaic_e2e::{Run, cluster, run_kaic};
+
+const GPU_NODES: [&str; 2] = ["gpu-node-0", "gpu-node-1"];
+
+fn run(profile: &str, check: &str) -> (Run, serde_json::Value) {
+    run_scaled(profile, check, "1")
+}
+
+/// A broken profile's verdict comes only after the whole wait for something that never happens; testenv is
+/// fast, so those runs shorten every wait (`--timeout-scale`) to keep CI short.
+fn run_scaled(profile: &str, check: &str, scale: &str) -> (Run, serde_json::Value) {
+    let kubeconfig = cluster(profile);
+    let run = run_kaic(&kubeconfig, &["--focus", check, "--conformance-version", "1.36", "--timeout-scale", scale]);
+    let report = run.check(check);
+    (run, report)
+}
+
+fn text<'a>(check: &'a serde_json::Value, field: &str) -> &'a str {
+    check[field].as_str().unwrap_or_else(|| panic!("no {field}: {check:#}"))
+}
+
+/// (name, status) of the cases recorded as solutions.
+fn cases(check: &serde_json::Value) -> Vec<(String, String)> {
+    check["evidence"]["solutions"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap().to_string(), s["status"].as_str().unwrap().to_string()))
+        .collect()
+}
+
+fn item_names(check: &serde_json::Value, kind: &str) -> Vec<String> {
+    check["evidence"]["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|i| i["kind"] == kind)
+        .filter_map(|i| i["name"].as_str().map(String::from))
+        .collect()
+}
+
+#[test]
+fn every_gpu_reports_per_device_metrics_that_follow_kaics_load() {
+    let (run, check) = run("default", "accelerator_metrics");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    for node in GPU_NODES {
+        assert!(
+            reason.contains(&format!("node {node}: 4 device(s) matched by UUID, each with utilisation (")),
+            "{node}: {reason}"
+        );
+    }
+    assert!(reason.contains("DCGM_FI_DEV_GPU_UTIL") && reason.contains("DCGM_FI_DEV_FB_USED"), "{reason}");
+    assert!(reason.contains("OpenTelemetry hw.gpu.utilization") && reason.contains("hw.gpu.memory.usage"), "{reason}");
+    assert!(reason.contains("via DCGM exporter pod gpu-operator/"), "{reason}");
+    assert!(reason.contains("temperature: DCGM_FI_DEV_GPU_TEMP"), "{reason}");
+    assert!(reason.contains("interconnect: DCGM_FI_DEV_NVLINK_BANDWIDTH_TOTAL"), "{reason}");
+    // The workload-driven case: the loaded device (by its DRA uuid) rose, idle ones stayed, the series named
+    // kaic's pod, and it fell back after the pod was deleted.
+    assert!(reason.contains("workload-driven: on node gpu-node-"), "{reason}");
+    assert!(reason.contains("DCGM_FI_DEV_GPU_UTIL of GPU-"), "{reason}");
+    assert!(reason.contains("idle devices stayed put"), "{reason}");
+    assert!(reason.contains("the series carried kaic's pod kaic-accelerator-metrics-"), "{reason}");
+    assert!(reason.contains("/gpu-load)") && reason.contains("fell back to"), "{reason}");
+    assert_eq!(
+        cases(&check),
+        vec![
+            ("node gpu-node-0".to_string(), "pass".to_string()),
+            ("node gpu-node-1".to_string(), "pass".to_string()),
+            ("workload-driven".to_string(), "pass".to_string()),
+        ]
+    );
+    let logs = item_names(&check, "log");
+    for node in GPU_NODES {
+        assert!(logs.contains(&format!("metrics-{node}")), "the scraped page of {node} is evidence: {logs:?}");
+    }
+    let values = item_names(&check, "value");
+    assert!(values.iter().any(|v| v.starts_with("baseline DCGM_FI_DEV_GPU_UTIL on gpu-node-")), "{values:?}");
+}
+
+#[test]
+fn gpu_nodes_without_an_exporter_fail_naming_each_node_and_the_remedy() {
+    let (run, check) = run("no-accelerator-metrics", "accelerator_metrics");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    for node in GPU_NODES {
+        assert!(
+            reason.contains(&format!("node {node}: no accelerator metrics exporter on NVIDIA node {node}")),
+            "{node}: {reason}"
+        );
+    }
+    assert!(reason.contains("--accelerator-metrics-url"), "{reason}");
+    let expected = text(&check, "expected");
+    assert!(
+        expected.contains("a DCGM exporter pod on node gpu-node-0 (labelled app=nvidia-dcgm-exporter"),
+        "{expected}"
+    );
+    let observed = text(&check, "observed");
+    assert!(observed.contains("no such pod among the pods on node gpu-node-0"), "{observed}");
+    assert!(!cases(&check).iter().any(|(name, _)| name == "workload-driven"), "no load without an exporter");
+}
+
+#[test]
+fn an_exporter_whose_values_never_change_fails_the_workload_driven_case() {
+    let (run, check) = run_scaled("frozen-metrics", "accelerator_metrics", "0.4");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    assert!(reason.starts_with("workload-driven: DCGM_FI_DEV_GPU_UTIL of GPU-"), "{reason}");
+    assert!(reason.contains("did not rise while kaic's load held it"), "{reason}");
+    let expected = text(&check, "expected");
+    assert!(expected.contains("a rise of at least 20 from its baseline"), "{expected}");
+    let observed = text(&check, "observed");
+    assert!(observed.starts_with("workload-driven: samples during the load: "), "{observed}");
+    // The per-device series are all there: presence passes, behaviour fails.
+    assert_eq!(
+        cases(&check),
+        vec![
+            ("node gpu-node-0".to_string(), "pass".to_string()),
+            ("node gpu-node-1".to_string(), "pass".to_string()),
+            ("workload-driven".to_string(), "fail".to_string()),
+        ]
+    );
+}
+
+#[test]
+fn the_monitoring_system_collects_exactly_the_requests_sent() {
+    let (run, check) = run("default", "ai_service_metrics");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    assert!(
+        reason.starts_with(
+            "Prometheus at service monitoring/prometheus:web (through the API server's proxy) collected exactly the 10 \
+             requests sent to kaic's model server kaic-ai-service-metrics-"
+        ),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("/model-server: sum(vllm:request_success_total{namespace=\"kaic-ai-service-metrics-"),
+        "{reason}"
+    );
+    assert!(reason.contains("pod=\"model-server\"}) = 10 and vllm:e2e_request_latency_seconds_count = 10"), "{reason}");
+    assert!(
+        reason.contains("registered by: prometheus.io/scrape, /port and /path annotations on the pod)"),
+        "{reason}"
+    );
+    let timings = item_names(&check, "timing");
+    assert!(timings.iter().any(|t| t.starts_with("scrape lag")), "{timings:?}");
+}
+
+#[test]
+fn a_prometheus_that_does_not_collect_workloads_fails_with_the_query_and_its_answer() {
+    let (run, check) = run_scaled("no-scrape", "ai_service_metrics", "0.4");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    assert!(
+        reason.starts_with(
+            "the monitoring system (Prometheus at service monitoring/prometheus:web (through the API server's proxy)) \
+             answers queries and kaic's model server served all 10 requests, but they were not collected within 120s"
+        ),
+        "{reason}"
+    );
+    let expected = text(&check, "expected");
+    assert!(expected.starts_with("sum(vllm:request_success_total{namespace=\"kaic-ai-service-metrics-"), "{expected}");
+    assert!(expected.ends_with("== 10 and vllm:e2e_request_latency_seconds_count == 10"), "{expected}");
+    let observed = text(&check, "observed");
+    assert!(observed.contains("no series for kaic's pod under any of the label pairs"), "{observed}");
+}
