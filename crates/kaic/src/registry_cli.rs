@@ -2,6 +2,7 @@
 //! behaviour (and its tests) is in `kaic_registry::cli`. Exit codes: 0 done, 1 a submission was
 //! refused (its problems printed as `kaic validate` prints them), 2 the registry could not run.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
@@ -34,6 +35,8 @@ pub enum RegistryCommand {
     /// Import a tree in the layout of the program's repository (vX.Y/<product>/PRODUCT.yaml): valid
     /// submissions are added in one transaction, invalid ones listed with their problems.
     Import(ImportArgs),
+    /// Serve the web pages, badges, feed and JSON API.
+    Serve(ServeArgs),
     /// Write tokens for POST /api/v1/submissions.
     #[command(subcommand)]
     Token(TokenCommand),
@@ -58,6 +61,15 @@ pub struct AddArgs {
 pub struct ImportArgs {
     /// The root of a checkout of the program's repository (holding v1.33/, v1.34/, …).
     pub dir: PathBuf,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
     #[command(flatten)]
     pub database: DatabaseArgs,
 }
@@ -95,6 +107,7 @@ pub async fn run(cmd: RegistryCommand) -> anyhow::Result<u8> {
             registry::add(&options, &mut out, &mut err).await
         }
         RegistryCommand::Import(args) => registry::import(&args.database.url(), &args.dir, &mut out, &mut err).await,
+        RegistryCommand::Serve(args) => registry::serve(&args.database.url(), args.listen, &mut out, &mut err).await,
         RegistryCommand::Token(TokenCommand::Create(args)) => {
             registry::token_create(&args.database.url(), &args.label, &mut out, &mut err).await
         }

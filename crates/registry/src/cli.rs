@@ -1,9 +1,10 @@
-//! The behaviour of `kaic registry add|import|token create` behind the `kaic` binary's argument
+//! The behaviour of `kaic registry add|import|token create|serve` behind the `kaic` binary's argument
 //! parsing. Each returns the exit code: 0 done, 1 a submission was refused (for import: at least one;
 //! the valid ones are stored all the same), 2 the registry could not run (bad database URL, unreadable
-//! folder, database error).
+//! folder, database error, address in use).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use jiff::civil::Date;
@@ -92,6 +93,34 @@ pub async fn token_create(database: &str, label: &str, out: Sink<'_>, err: Sink<
             EXIT_OK
         }
         Err(e) => cannot(err, &e),
+    }
+}
+
+/// `kaic registry serve`: serves until Ctrl-C.
+pub async fn serve(database: &str, listen: SocketAddr, out: Sink<'_>, err: Sink<'_>) -> u8 {
+    let db = match Db::connect(database).await {
+        Ok(db) => db,
+        Err(e) => return cannot(err, &e),
+    };
+    let listener = match tokio::net::TcpListener::bind(listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = writeln!(err, "error: failed to listen on {listen}: {e}; pick another --listen address");
+            return EXIT_CANNOT;
+        }
+    };
+    let address = listener.local_addr().unwrap_or(listen);
+    let _ = writeln!(out, "serving the registry on http://{address}/ (Ctrl-C stops it)");
+    let _ = out.flush();
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    match axum::serve(listener, crate::server::router(db)).with_graceful_shutdown(shutdown).await {
+        Ok(()) => EXIT_OK,
+        Err(e) => {
+            let _ = writeln!(err, "error: the server stopped: {e}");
+            EXIT_CANNOT
+        }
     }
 }
 

@@ -7,13 +7,16 @@
 //!   layout, one transaction).
 //! - [`dates`]: 12 months of validity, a re-test window of 60 days, expiry, superseding.
 //! - [`db`]: SQLite (default, a file) or PostgreSQL, with migrations for both; parameterised queries.
-//! - [`auth`]: write tokens, stored hashed.
+//! - [`server`]: the HTTP server: [`api`] (JSON, OpenAPI, pagination, ETags, authenticated
+//!   submissions); [`auth`] tokens, stored hashed.
 //! - [`cli`]: the subcommands' behaviour and exit codes.
 
+pub mod api;
 pub mod auth;
 pub mod cli;
 pub mod dates;
 pub mod db;
 pub mod import;
 pub mod model;
+pub mod server;
 pub mod submit;
