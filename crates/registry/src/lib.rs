@@ -8,14 +8,17 @@
 //! - [`dates`]: 12 months of validity, a re-test window of 60 days, expiry, superseding.
 //! - [`db`]: SQLite (default, a file) or PostgreSQL, with migrations for both; parameterised queries.
 //! - [`server`]: the HTTP server: [`api`] (JSON, OpenAPI, pagination, ETags, authenticated
-//!   submissions); [`auth`] tokens, stored hashed.
+//!   submissions), [`html`] (server-rendered pages), [`badge`] (SVG), [`feed`] (Atom); [`auth`] tokens.
 //! - [`cli`]: the subcommands' behaviour and exit codes.
 
 pub mod api;
 pub mod auth;
+pub mod badge;
 pub mod cli;
 pub mod dates;
 pub mod db;
+pub mod feed;
+pub mod html;
 pub mod import;
 pub mod model;
 pub mod server;

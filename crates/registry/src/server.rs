@@ -3,6 +3,10 @@
 //!
 //! | route | what |
 //! |---|---|
+//! | `GET /` | the list of certified platforms, by conformance version, with search and filters |
+//! | `GET /platforms/{id}` | a platform's page: facts, requirement table, history |
+//! | `GET /badges/{id}.svg` | a platform's badge (version, valid until) |
+//! | `GET /feed.atom` | an Atom feed of new certifications |
 //! | `GET /api/v1/platforms` | every current certification, paginated (`limit`, `cursor`) |
 //! | `GET /api/v1/platforms/{id}` | one platform, with requirements and history |
 //! | `POST /api/v1/submissions` | a new submission (a write token is required) |
@@ -18,8 +22,8 @@ use axum::routing::{get, post};
 use sha2::{Digest, Sha256};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::api;
 use crate::db::{Db, hex};
+use crate::{api, badge, feed, html};
 
 /// The largest submission body accepted (a PRODUCT.yaml, kaic's results and small evidence files).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
@@ -34,6 +38,10 @@ pub struct AppState {
 pub fn router(db: Db) -> Router {
     let state = AppState { db };
     Router::new()
+        .route("/", get(html::list_page))
+        .route("/platforms/{id}", get(html::platform_page))
+        .route("/badges/{file}", get(badge::badge))
+        .route("/feed.atom", get(feed::feed))
         .route("/api/v1/platforms", get(api::list))
         .route("/api/v1/platforms/{id}", get(api::platform))
         .route("/api/v1/openapi.json", get(api::openapi))
@@ -47,7 +55,11 @@ pub fn router(db: Db) -> Router {
 }
 
 async fn not_found(request: Request) -> Response {
-    api::ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: {}", request.uri().path())).into_response()
+    if request.uri().path().starts_with("/api/") {
+        api::ApiError::new(StatusCode::NOT_FOUND, format!("no such resource: {}", request.uri().path())).into_response()
+    } else {
+        html::not_found_page(&format!("There is no page at {}.", request.uri().path()))
+    }
 }
 
 /// The body limit's own 413 has a plain-text body; API clients get the API's JSON error shape.

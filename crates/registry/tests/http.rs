@@ -93,6 +93,99 @@ fn submission_body(product: &Path, with_results: bool) -> Value {
 }
 
 #[tokio::test]
+async fn the_list_page_groups_by_version_searches_and_filters() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, app) = registry(tmp.path()).await;
+    let page = get(&app, "/").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.headers[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+    let body = &page.body;
+    assert!(body.contains("<html lang=\"en\">"));
+    let v137 = body.find("Conformance 1.37").unwrap();
+    let v136 = body.find("Conformance 1.36").unwrap();
+    assert!(v137 < v136, "newest version first");
+    assert!(body.contains("href=\"/platforms/acme-corp-acme-ai-platform-1.37\""));
+    // Every string is escaped: the vendor's markup is text.
+    assert!(body.contains("&lt;script&gt;alert(1)&lt;/script&gt; Inc"));
+    assert!(!body.contains("<script>alert"));
+
+    let search = get(&app, "/?q=acme+corp").await.body;
+    assert!(
+        search.contains("Acme AI Platform") && !search.contains("Globex Kubernetes") && !search.contains("Evil Cloud")
+    );
+    assert!(search.contains("value=\"acme corp\""), "the search box keeps the words");
+    let by_vendor = get(&app, "/?vendor=Globex").await.body;
+    assert!(by_vendor.contains("Globex Kubernetes") && !by_vendor.contains("Acme AI Platform"));
+    let by_version = get(&app, "/?version=1.36").await.body;
+    assert!(by_version.contains("Globex Kubernetes") && !by_version.contains("Conformance 1.37"));
+    let verified = get(&app, "/?min_verified=50").await.body;
+    assert!(verified.contains("Acme AI Platform") && !verified.contains("Evil Cloud"));
+    let expired = get(&app, "/?state=expired").await.body;
+    assert!(expired.contains("No certified platform matches."));
+    // LIKE's wildcards are searched for literally.
+    assert!(get(&app, "/?q=%25").await.body.contains("No certified platform matches."));
+
+    let bad = get(&app, "/?state=certified").await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(
+        bad.body.contains("state &#39;certified&#39; is not one of")
+            || bad.body.contains("state 'certified' is not one of")
+    );
+}
+
+#[tokio::test]
+async fn the_platform_page_has_facts_requirements_badge_and_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, app) = registry(tmp.path()).await;
+    let page = get(&app, "/platforms/acme-corp-acme-ai-platform-1.37").await;
+    assert_eq!(page.status, StatusCode::OK);
+    let body = &page.body;
+    assert!(body.contains("<h1>Acme AI Platform — Kubernetes AI Conformance 1.37</h1>"));
+    assert!(body.contains("id=\"requirements\""));
+    assert!(body.contains("<code>gang_scheduling</code>"));
+    assert!(body.contains("verified by kaic") && body.contains("self-attested"));
+    assert!(body.contains("src=\"/badges/acme-corp-acme-ai-platform-1.37.svg\""));
+    assert!(body.contains("No earlier certification"));
+    // http(s) facts are links; relative evidence paths are text, never links.
+    assert!(body.contains("<a href=\"https://acme.example/ai-platform\""));
+    assert!(body.contains("<li>kaic-results.json</li>"));
+    assert!(!body.contains("href=\"kaic-results.json\""));
+
+    let missing = get(&app, "/platforms/nope-1.37").await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND);
+    assert!(
+        missing.body.contains("No platform &#39;nope-1.37&#39;") || missing.body.contains("No platform 'nope-1.37'")
+    );
+    let other = get(&app, "/no/such/page").await;
+    assert_eq!(other.status, StatusCode::NOT_FOUND);
+    assert!(other.body.contains("There is no page at /no/such/page."));
+}
+
+#[tokio::test]
+async fn badges_and_the_feed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_db, app) = registry(tmp.path()).await;
+    let badge = get(&app, "/badges/acme-corp-acme-ai-platform-1.37.svg").await;
+    assert_eq!(badge.status, StatusCode::OK);
+    assert_eq!(badge.headers[header::CONTENT_TYPE], "image/svg+xml");
+    let expires = dates::expiry(dates::today()).to_string();
+    assert!(badge.body.starts_with("<svg") && badge.body.contains("AI conformance 1.37"));
+    assert!(badge.body.contains(&format!("valid until {expires}")));
+    let evil = get(&app, "/badges/script-alert-1-script-inc-evil-cloud-1.37.svg").await;
+    assert!(evil.body.contains("role=\"img\""));
+    assert_eq!(get(&app, "/badges/nope-1.37.svg").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(get(&app, "/badges/acme-corp-acme-ai-platform-1.37.png").await.status, StatusCode::NOT_FOUND);
+
+    let feed = get(&app, "/feed.atom").await;
+    assert_eq!(feed.status, StatusCode::OK);
+    assert_eq!(feed.headers[header::CONTENT_TYPE], "application/atom+xml");
+    let parsed: atom_syndication::Feed = feed.body.parse().unwrap();
+    assert_eq!(parsed.entries.len(), 3);
+    assert_eq!(parsed.entries[0].links[0].href, "/platforms/globex-kubernetes-1.36", "newest first");
+    assert!(feed.body.contains("&lt;script&gt;"), "markup in the feed is escaped");
+}
+
+#[tokio::test]
 async fn the_api_lists_every_entry_page_by_page() {
     let tmp = tempfile::tempdir().unwrap();
     let (_db, app) = registry(tmp.path()).await;
@@ -161,7 +254,13 @@ async fn the_api_answers_one_platform_with_requirements_and_history() {
 async fn reads_carry_etags_and_answer_304_until_the_content_changes() {
     let tmp = tempfile::tempdir().unwrap();
     let (db, app) = registry(tmp.path()).await;
-    for uri in ["/api/v1/platforms", "/api/v1/platforms/script-alert-1-script-inc-evil-cloud-1.37"] {
+    for uri in [
+        "/",
+        "/api/v1/platforms",
+        "/api/v1/platforms/script-alert-1-script-inc-evil-cloud-1.37",
+        "/badges/script-alert-1-script-inc-evil-cloud-1.37.svg",
+        "/feed.atom",
+    ] {
         let first = get(&app, uri).await;
         let tag = first.headers[header::ETAG].to_str().unwrap().to_string();
         assert!(tag.starts_with('"') && tag.len() == 34, "{uri}: {tag}");
