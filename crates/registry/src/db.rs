@@ -294,6 +294,16 @@ impl Db {
         Ok(Some(PlatformDetail { current, requirements, history }))
     }
 
+    /// The registry's data version: the highest certification number (0 when empty). Every write is an
+    /// insert with a new number, so equal versions mean equal data ([`crate::cache`] relies on it).
+    ///
+    /// # Errors
+    /// A database error.
+    pub async fn data_version(&self) -> Result<i64, DbError> {
+        let row = sqlx::query("SELECT COALESCE(MAX(number), 0) FROM certifications").fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+
     /// The latest recorded certifications, newest first (for the feed).
     ///
     /// # Errors

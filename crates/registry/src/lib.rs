@@ -14,6 +14,7 @@
 pub mod api;
 pub mod auth;
 pub mod badge;
+pub mod cache;
 pub mod cli;
 pub mod dates;
 pub mod db;

@@ -1,5 +1,5 @@
-//! The HTTP server: the routes, the shared state, and what every response gets (ETag and revalidation
-//! for reads, a bounded body for writes, 404 for anything else).
+//! The HTTP server: the routes, the shared state, and what every response gets (ETag, revalidation and
+//! the answer cache for reads, see [`crate::cache`]; a bounded body for writes; 404 for anything else).
 //!
 //! | route | what |
 //! |---|---|
@@ -12,17 +12,18 @@
 //! | `POST /api/v1/submissions` | a new submission (a write token is required) |
 //! | `GET /api/v1/openapi.json` | the OpenAPI description of the JSON API |
 
+use std::sync::Arc;
+
 use axum::Router;
-use axum::body::Body;
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use sha2::{Digest, Sha256};
 use tower_http::limit::RequestBodyLimitLayer;
 
-use crate::db::{Db, hex};
+use crate::cache::{self, Cache};
+use crate::db::Db;
 use crate::{api, badge, feed, html};
 
 /// The largest submission body accepted (a PRODUCT.yaml, kaic's results and small evidence files).
@@ -32,11 +33,12 @@ pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
 #[derive(Clone, Debug)]
 pub struct AppState {
     pub db: Db,
+    pub cache: Arc<Cache>,
 }
 
 /// The registry's routes over `db`.
 pub fn router(db: Db) -> Router {
-    let state = AppState { db };
+    let state = AppState { db, cache: Arc::new(Cache::default()) };
     Router::new()
         .route("/", get(html::list_page))
         .route("/platforms/{id}", get(html::platform_page))
@@ -50,7 +52,7 @@ pub fn router(db: Db) -> Router {
             post(api::submit).layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES)).layer(middleware::from_fn(json_413)),
         )
         .fallback(not_found)
-        .layer(middleware::from_fn(etag))
+        .layer(middleware::from_fn_with_state(state.clone(), cache::reads))
         .with_state(state)
 }
 
@@ -73,32 +75,4 @@ async fn json_413(request: Request, next: Next) -> Response {
         .into_response();
     }
     response
-}
-
-/// Adds a strong ETag (a hash of the body) to every successful read, answers `If-None-Match` with 304,
-/// and asks caches to revalidate (states change with the date, not only with new submissions).
-async fn etag(request: Request, next: Next) -> Response {
-    let read = matches!(*request.method(), Method::GET | Method::HEAD);
-    let if_none_match = request.headers().get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).map(String::from);
-    let response = next.run(request).await;
-    if !read || response.status() != StatusCode::OK {
-        return response;
-    }
-    let (mut parts, body) = response.into_parts();
-    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
-        return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-    };
-    let tag = format!("\"{}\"", &hex(&Sha256::digest(&bytes))[..32]);
-    if let Ok(value) = HeaderValue::from_str(&tag) {
-        parts.headers.insert(header::ETAG, value);
-    }
-    parts.headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    let matches = if_none_match
-        .is_some_and(|v| v.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == tag));
-    if matches {
-        parts.status = StatusCode::NOT_MODIFIED;
-        parts.headers.remove(header::CONTENT_LENGTH);
-        return Response::from_parts(parts, Body::empty());
-    }
-    Response::from_parts(parts, Body::from(bytes))
 }
