@@ -47,7 +47,7 @@ impl DateSource {
         match self {
             Self::Submission => "as stated in the submission",
             Self::Added => "the day it was added to the registry",
-            Self::Imported => "the day it was imported into the registry (not stated in the submission)",
+            Self::Imported => "the day it was imported into the registry; the submission states no date",
         }
     }
 }

@@ -29,7 +29,7 @@ table{border-collapse:collapse;width:100%;margin:1rem 0}th,td{border:1px solid #
 text-align:left;vertical-align:top}caption{text-align:left;font-weight:600}\
 form{display:flex;flex-wrap:wrap;gap:.75rem;align-items:end}label{display:flex;flex-direction:column}\
 .valid{color:#0a6b2d}.retest_due{color:#8a4b00}.expired,.superseded{color:#a30000}\
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}";
+td ul{margin:0;padding-left:1.1rem}dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem}dt{font-weight:600}";
 
 /// Whether `url` may be rendered as a link: an absolute http(s) URL without spaces or control
 /// characters. `javascript:`, `data:`, relative paths and anything odd stay text.
