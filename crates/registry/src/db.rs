@@ -12,7 +12,7 @@ use std::str::FromStr;
 use jiff::civil::Date;
 use sha2::{Digest, Sha256};
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Connection, Row};
 
 use crate::dates::{self, DateSource, State};
 use crate::model::{Certification, Facts, NewCertification, PlatformDetail, Requirement};
@@ -27,8 +27,8 @@ pub enum DbError {
     BadUrl(String),
     #[error("failed to create the folder {path} for the SQLite database: {source}")]
     Folder { path: PathBuf, source: std::io::Error },
-    #[error("failed to open the database {url}: {source}")]
-    Connect { url: String, source: sqlx::Error },
+    #[error("failed to open the database {url}: {source}; {hint}")]
+    Connect { url: String, source: sqlx::Error, hint: &'static str },
     #[error("failed to create or upgrade the schema of {url}: {source}")]
     Migrate { url: String, source: sqlx::migrate::MigrateError },
     #[error("database error: {0}")]
@@ -142,9 +142,20 @@ impl Db {
             }
             Backend::Postgres => (target.clone(), 16),
         };
-        let connect = |source| DbError::Connect { url: redact(url), source };
-        // Validate the URL's own syntax first, so that a typo is named as such rather than as a refused connection.
-        sqlx::any::AnyConnectOptions::from_str(&connect_url).map_err(connect)?;
+        let hint = match backend {
+            Backend::Sqlite => "check that the file's folder is writable and the file is a SQLite database",
+            Backend::Postgres => "check that the server runs at that address and accepts this user and database",
+        };
+        let connect = |source| DbError::Connect { url: redact(url), source, hint };
+        // One plain connection first: the pool retries until its timeout and then reports only that it
+        // timed out, while this names the cause (refused, unknown database, not a database file) at once.
+        let options = sqlx::any::AnyConnectOptions::from_str(&connect_url).map_err(connect)?;
+        let mut probe = sqlx::AnyConnection::connect_with(&options).await.map_err(connect)?;
+        if backend == Backend::Sqlite {
+            // SQLite opens any file lazily; this reads it ("file is not a database") and sets WAL once.
+            sqlx::query("PRAGMA journal_mode = WAL").execute(&mut probe).await.map_err(connect)?;
+        }
+        probe.close().await.map_err(connect)?;
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .after_connect(move |conn, _| {

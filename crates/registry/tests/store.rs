@@ -201,3 +201,21 @@ async fn expired_certifications_are_kept_and_filtered_by_state() {
     assert_eq!(state_of(Some(State::RetestDue)).await, [("Platform due".to_string(), State::RetestDue)]);
     assert_eq!(state_of(Some(State::Expired)).await, [("Platform gone".to_string(), State::Expired)]);
 }
+
+/// A database that cannot be used is named with the cause and a hint at once, not after the pool's
+/// 30-second retry.
+#[tokio::test]
+async fn an_unusable_database_is_named_with_the_cause_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let junk = tmp.path().join("junk.db");
+    std::fs::write(&junk, "not a database, just text that is long enough to be read as a header").unwrap();
+    let started = std::time::Instant::now();
+    let err = kaic_registry::db::Db::connect(junk.to_str().unwrap()).await.unwrap_err().to_string();
+    assert!(err.contains("file is not a database") && err.contains("SQLite database"), "{err}");
+    // Port 1 on loopback: nothing listens there.
+    let err =
+        kaic_registry::db::Db::connect("postgres://kaic:secret@127.0.0.1:1/registry").await.unwrap_err().to_string();
+    assert!(err.contains("refused") && err.contains("check that the server runs"), "{err}");
+    assert!(err.contains("kaic:***@") && !err.contains("secret"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
