@@ -111,6 +111,17 @@ async fn search_then_platform_page_then_badge_in_headless_chromium() {
         };
         assert_eq!(headings, ["Conformance 1.37", "Conformance 1.36"]);
         assert_eq!(client.find_all(Locator::Css("tbody tr")).await?.len(), 3);
+        // Accessible by construction: every field has a label, the page has no script at all.
+        let unlabelled = client
+            .execute(
+                "return [...document.querySelectorAll('input, select')]\
+                 .filter(e => !document.querySelector('label[for=\"' + e.id + '\"]')).length",
+                vec![],
+            )
+            .await?;
+        assert_eq!(unlabelled.as_u64(), Some(0), "form fields without a label");
+        assert_eq!(client.execute("return document.scripts.length", vec![]).await?.as_u64(), Some(0));
+        assert_eq!(client.execute("return document.documentElement.lang", vec![]).await?.as_str(), Some("en"));
 
         // Search with the form, as a person would: type, press the button.
         let label = client.find(Locator::Css("label[for=q]")).await?.text().await?;
@@ -131,6 +142,9 @@ async fn search_then_platform_page_then_badge_in_headless_chromium() {
         client.find(Locator::LinkText("Hooli Cloud")).await?.click().await?;
         client.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css("#requirements")).await?;
         assert_eq!(client.current_url().await?.path(), "/platforms/hooli-cloud-1.37");
+        let alt = client.find(Locator::Css("main img")).await?.attr("alt").await?.unwrap_or_default();
+        assert!(alt.starts_with("Badge: AI conformance 1.37, valid until"), "the badge has a text alternative: {alt}");
+        assert_eq!(client.find_all(Locator::Css("h1")).await?.len(), 1);
         let h1 = client.find(Locator::Css("h1")).await?.text().await?;
         assert_eq!(h1, "Hooli Cloud — Kubernetes AI Conformance 1.37");
         assert!(client.find(Locator::Css("#state")).await?.text().await?.contains("Certified"));
