@@ -74,6 +74,7 @@ impl IntoResponse for ApiError {
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Items per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     pub limit: Option<String>,
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
@@ -84,8 +85,10 @@ pub struct ListParams {
     /// Conformance version, e.g. `1.37`.
     pub version: Option<String>,
     /// `valid`, `retest_due` or `expired`.
+    #[param(value_type = Option<String>, pattern = "^(valid|retest_due|expired)$")]
     pub state: Option<String>,
     /// At least this share (0–100, percent) of requirements verified by kaic.
+    #[param(value_type = Option<u32>, minimum = 0, maximum = 100)]
     pub min_verified: Option<String>,
 }
 

@@ -66,7 +66,7 @@ pub async fn add(
         certified_on,
         fallback_date: today,
         fallback_source: DateSource::Added,
-        source: format!("kaic registry add {}", file.display()),
+        source: format!("kaic registry add: {}", tail(file)),
     };
     let accepted = match accept(&intake) {
         Ok(a) => a,
@@ -124,6 +124,14 @@ fn added(file: &Path, results: Option<PathBuf>, accepted: &Accepted, stored: Sto
         results,
         warnings: accepted.report.warnings(),
     }
+}
+
+/// The last three components of a path (`v1.37/acme/PRODUCT.yaml`): enough to recognise a submission
+/// in the history, without publishing the operator's folders.
+fn tail(path: &Path) -> String {
+    let parts: Vec<String> =
+        path.components().rev().take(3).map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
 }
 
 /// What identifies a submission's content: its bytes and its results' bytes.

@@ -198,6 +198,7 @@ async fn the_api_lists_every_entry_page_by_page() {
     assert_eq!(first["state"], "valid");
     assert_eq!(first["vendor_name"], "Acme Corp");
     assert_eq!(first["date_source"], "added");
+    assert_eq!(first["source"], "kaic registry add: v1.37/acme/PRODUCT.yaml", "no server folders published");
 
     let mut seen = Vec::new();
     let mut uri = "/api/v1/platforms?limit=1".to_string();
@@ -368,5 +369,8 @@ async fn the_openapi_description_names_every_api_route() {
         assert!(doc["paths"][path].is_object(), "{path}");
     }
     assert!(doc["components"]["schemas"]["PlatformPage"]["properties"]["next_cursor"].is_object());
+    let params = doc["paths"]["/api/v1/platforms"]["get"]["parameters"].as_array().unwrap();
+    let limit = params.iter().find(|p| p["name"] == "limit").unwrap();
+    assert_eq!(limit["schema"]["maximum"], 1000);
     assert_eq!(doc["components"]["securitySchemes"]["token"]["scheme"], "bearer");
 }
