@@ -117,9 +117,24 @@ fn import_add_token_and_serve_from_the_binary() {
         stream.read_to_string(&mut answer)?;
         Ok::<_, std::io::Error>(answer)
     })();
-    let _ = server.kill();
-    let _ = server.wait();
-    assert_eq!(first.trim(), format!("serving the registry on http://127.0.0.1:{port}/ (Ctrl-C stops it)"));
+    // SIGTERM stops it cleanly (exit 0), as a service manager would.
+    let stopped = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(stopped.success());
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            break Some(status);
+        }
+        if started.elapsed() > std::time::Duration::from_secs(10) {
+            let _ = server.kill();
+            let _ = server.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let status = status.expect("serve stops within 10 s of SIGTERM");
+    assert_eq!(status.code(), Some(0), "serve ends with exit 0 on SIGTERM");
+    assert_eq!(first.trim(), format!("serving the registry on http://127.0.0.1:{port}/ (Ctrl-C or SIGTERM stops it)"));
     let answer = answer.unwrap();
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\"platform_id\":\"acme-corp-acme-ai-platform-1.37\""), "{answer}");

@@ -110,10 +110,22 @@ pub async fn serve(database: &str, listen: SocketAddr, out: Sink<'_>, err: Sink<
         }
     };
     let address = listener.local_addr().unwrap_or(listen);
-    let _ = writeln!(out, "serving the registry on http://{address}/ (Ctrl-C stops it)");
+    let _ = writeln!(out, "serving the registry on http://{address}/ (Ctrl-C or SIGTERM stops it)");
     let _ = out.flush();
+    // Ctrl-C, or SIGTERM from a service manager or container runtime: finish the requests in flight.
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        let terminate = async {
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(mut signal) => {
+                    signal.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            () = terminate => {}
+        }
     };
     match axum::serve(listener, crate::server::router(db)).with_graceful_shutdown(shutdown).await {
         Ok(()) => EXIT_OK,
