@@ -134,6 +134,30 @@ async fn the_list_page_groups_by_version_searches_and_filters() {
 }
 
 #[tokio::test]
+async fn the_list_page_pages_by_100_and_keeps_the_filters_in_its_links() {
+    let tmp = tempfile::tempdir().unwrap();
+    let db = sqlite_db(tmp.path()).await;
+    let batch: Vec<_> = (0..205)
+        .map(|i| (common::synthetic_certification(i), kaic_registry::db::content_hash(&[&i.to_le_bytes()])))
+        .collect();
+    db.store_all(&batch).await.unwrap();
+    let app = kaic_registry::server::router(db);
+    let rows = |body: &str| body.matches("<tr><th scope=\"row\">").count();
+    let first = get(&app, "/?q=bulk").await.body;
+    assert_eq!(rows(&first), 100);
+    assert!(first.contains("href=\"/?q=bulk&amp;page=2\" rel=\"next\""), "next page keeps the search");
+    assert!(!first.contains("rel=\"prev\""));
+    let last = get(&app, "/?q=bulk&page=3").await.body;
+    assert_eq!(rows(&last), 5);
+    assert!(last.contains("href=\"/?q=bulk&amp;page=2\" rel=\"prev\"") && !last.contains("rel=\"next\""));
+    // Sorted by vendor then platform: the last page is the last vendor's last five.
+    assert!(last.contains("Bulk Platform 174") && last.contains("Bulk Platform 202"));
+    assert!(!last.contains("Bulk Platform 167"));
+    let all = get(&app, "/api/v1/platforms?limit=1000").await.json();
+    assert_eq!((all["items"].as_array().unwrap().len(), &all["next_cursor"]), (205, &Value::Null));
+}
+
+#[tokio::test]
 async fn the_platform_page_has_facts_requirements_badge_and_history() {
     let tmp = tempfile::tempdir().unwrap();
     let (_db, app) = registry(tmp.path()).await;

@@ -68,3 +68,19 @@ pub fn break_submission(product: &Path) {
 pub async fn sqlite_db(dir: &Path) -> Db {
     Db::connect(&format!("sqlite://{}", dir.join("registry.db").display())).await.unwrap()
 }
+
+/// A certification of platform `i` stored directly (no file): for tests that need many entries.
+pub fn synthetic_certification(i: usize) -> kaic_registry::model::NewCertification {
+    use kaic_registry::model::{Facts, NewCertification, platform_id};
+    let (vendor, platform) = (format!("Bulk Vendor {}", i % 7), format!("Bulk Platform {i:03}"));
+    NewCertification {
+        platform_id: platform_id(&vendor, &platform, "1.37"),
+        conformance_version: "1.37".into(),
+        facts: Facts { vendor_name: vendor, platform_name: platform, platform_version: "1".into(), ..Facts::default() },
+        certified_on: kaic_registry::dates::today(),
+        date_source: kaic_registry::dates::DateSource::Imported,
+        source: "test".into(),
+        requirements: vec![],
+        results_attached: false,
+    }
+}
