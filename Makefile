@@ -28,6 +28,7 @@ TARGET_DIR := $(shell $(CARGO) metadata --format-version 1 --no-deps 2>/dev/null
 
 prerequisites:
 	bash testenv/ci-install
+	bash crates/registry/ci-install
 
 lint:
 	$(CARGO) fmt --all -- --check

@@ -42,6 +42,10 @@ pub enum Command {
     /// Print a least-privilege ServiceAccount, ClusterRole and ClusterRoleBinding for kaic, for
     /// `kubectl apply -f -`: exactly the permissions preflight asks for, each rule commented with why.
     Rbac(RbacArgs),
+    /// The public registry of certified platforms: add or import submissions, serve the list, badges,
+    /// feed and JSON API.
+    #[command(subcommand)]
+    Registry(crate::registry_cli::RegistryCommand),
 }
 
 /// How to reach the cluster.

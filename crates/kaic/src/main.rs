@@ -18,6 +18,7 @@ mod cmd_requirements;
 mod cmd_run;
 mod output;
 mod progress;
+mod registry_cli;
 
 use std::process::ExitCode;
 
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
             Command::Report(cmd) => certify_cli::run_report(cmd),
             Command::Validate(args) => certify_cli::run_validate(args).await,
             Command::Rbac(args) => cmd_rbac::run(&args),
+            Command::Registry(cmd) => registry_cli::run(cmd).await,
             Command::Schema => {
                 out!("{:#}", kaic_model::RunReport::json_schema());
                 Ok(EXIT_OK)
