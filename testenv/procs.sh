@@ -81,6 +81,7 @@ podnet_teardown() {
   done
   ip link del "kr$NET_ID" 2>/dev/null || true
   ip route del blackhole "$POD_CIDR" metric 1000 2>/dev/null || true
+  rm -rf "${PODS_DIR:?}"
 }
 
 # Fails with a clear message if a port of this profile is taken by a foreign

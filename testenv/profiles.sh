@@ -44,6 +44,9 @@ load_profile() {
   P_AGENT_SANDBOX_METRICS=$((b + 26)) P_AGENT_SANDBOX_HEALTH=$((b + 27))
   NET_ID=$((100 + (PORT_BASE / 30 + idx) % 150))
   POD_CIDR="10.$NET_ID.0.0/16"
+  # Served processes run as nobody, who cannot search /root (the default state home): their files and
+  # programs live here (podrun --pods-dir).
+  PODS_DIR="${TMPDIR:-/tmp}/kaic-testenv-pods-$NET_ID"
   STATE="$HOME_DIR/clusters/$PROFILE"
   # Defaults: everything on.
   WITH_DRA=1          # resource.k8s.io served + sim DRA driver publishing slices

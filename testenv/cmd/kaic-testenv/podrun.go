@@ -86,6 +86,7 @@ type podRun struct {
 	dir      string            // <state>/pods
 	programs map[string]string // program -> binary path
 	self     string            // this binary (for dcgmsim)
+	logs     string            // where containers' logs are kept after their pod went (<state>/logs/pods)
 	apiPort  string
 	caFile   string
 	env      []string // extra environment for every process (e.g. the dcgmsim mode)
@@ -118,8 +119,11 @@ func runPodRun(args []string) error {
 	caFile := fs.String("ca", "", "the cluster CA (ca.crt of the service account folder)")
 	health := fs.String("health-addr", "127.0.0.1:0", "address of /readyz")
 	printPrefixes := fs.Bool("print-prefixes", false, "print the served image prefixes and exit")
-	var programs, env multiFlag
+	podsDir := fs.String("pods-dir", "", "folder of the pods' files, programs and shared files: every ancestor must be "+
+		"searchable by the unprivileged user the processes run as (so not under /root); removed at start and stop")
+	var programs, env, files multiFlag
 	fs.Var(&programs, "program", "NAME=PATH of a served program (repeatable)")
+	fs.Var(&files, "file", "NAME=PATH of a file the processes may read, offered as <pods-dir>/share/NAME (repeatable)")
 	fs.Var(&env, "env", "NAME=VALUE added to every served process's environment (repeatable)")
 	_ = fs.Parse(args)
 	if *printPrefixes {
@@ -135,19 +139,46 @@ func runPodRun(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--cidr %q: %v", *cidr, err)
 	}
+	if *podsDir == "" {
+		return fmt.Errorf("--pods-dir is required (a folder outside /root, e.g. under /tmp)")
+	}
+	_ = os.RemoveAll(*podsDir)
+	defer os.RemoveAll(*podsDir)
+	if err := os.MkdirAll(filepath.Join(*podsDir, "share"), 0o755); err != nil {
+		return err
+	}
+	if err := searchableByAll(*podsDir); err != nil {
+		return err
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
-	r := &podRun{net: podNet{index: *index, cidr: ipnet}, dir: filepath.Join(*state, "pods"),
-		programs: map[string]string{}, self: self, apiPort: *apiPort, caFile: *caFile, env: env,
-		pods: map[types.UID]*runningPod{}}
+	// The processes run as nobody, who may not search the cache under /root: they get the programs (hard
+	// links, else copies) and shared files from the pods folder.
+	if self, err = offer(self, filepath.Join(*podsDir, "bin", "kaic-testenv")); err != nil {
+		return err
+	}
+	r := &podRun{net: podNet{index: *index, cidr: ipnet}, dir: filepath.Join(*podsDir, "pods"),
+		programs: map[string]string{}, self: self, logs: filepath.Join(*state, "logs", "pods"), apiPort: *apiPort,
+		caFile: *caFile, env: env, pods: map[types.UID]*runningPod{}}
 	for _, p := range programs {
 		name, path, ok := strings.Cut(p, "=")
 		if !ok {
 			return fmt.Errorf("--program %q: want NAME=PATH", p)
 		}
-		r.programs[name] = path
+		if r.programs[name], err = offer(path, filepath.Join(*podsDir, "bin", name)); err != nil {
+			return err
+		}
+	}
+	for _, f := range files {
+		name, path, ok := strings.Cut(f, "=")
+		if !ok {
+			return fmt.Errorf("--file %q: want NAME=PATH", f)
+		}
+		if _, err := offer(path, filepath.Join(*podsDir, "share", name)); err != nil {
+			return err
+		}
 	}
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -160,7 +191,6 @@ func runPodRun(args []string) error {
 	if r.dyn, err = dynamic.NewForConfig(cfg); err != nil {
 		return err
 	}
-	_ = os.RemoveAll(r.dir)
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
@@ -459,10 +489,15 @@ func (r *podRun) cleanUp(rp *runningPod) {
 	}
 	r.net.removePod(rp.ip)
 	// The containers' logs outlive the pod under <state>/logs/pods, for post-mortems of a failed run.
-	kept := filepath.Join(filepath.Dir(r.dir), "logs", "pods")
+	kept := r.logs
 	if logs, _ := filepath.Glob(filepath.Join(rp.dir, "*.log")); len(logs) > 0 && os.MkdirAll(kept, 0o755) == nil {
 		for _, l := range logs {
-			_ = os.Rename(l, filepath.Join(kept, rp.name+"_"+filepath.Base(l)))
+			dest := filepath.Join(kept, rp.name+"_"+filepath.Base(l))
+			if os.Rename(l, dest) != nil { // another filesystem (a tmpfs /tmp)
+				if data, err := os.ReadFile(l); err == nil {
+					_ = os.WriteFile(dest, data, 0o644)
+				}
+			}
 		}
 	}
 	_ = os.RemoveAll(rp.dir)
@@ -472,4 +507,53 @@ func (r *podRun) cleanUp(rp *runningPod) {
 func processesIn(ns string) bool {
 	out, err := exec.Command("ip", "netns", "pids", ns).Output()
 	return err == nil && strings.TrimSpace(string(out)) != ""
+}
+
+// offer makes the file at path available at dest for every user: a hard link where both are on one
+// filesystem, else a copy; readable (and executable where it was) by all.
+func offer(path, dest string) (string, error) {
+	if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+		return "", err
+	}
+	_ = os.Remove(dest)
+	if err := os.Link(path, dest); err != nil {
+		data, rerr := os.ReadFile(path)
+		if rerr != nil {
+			return "", rerr
+		}
+		if err := os.WriteFile(dest, data, 0o755); err != nil {
+			return "", err
+		}
+	}
+	info, err := os.Stat(dest)
+	if err != nil {
+		return "", err
+	}
+	mode := os.FileMode(0o644)
+	if info.Mode().Perm()&0o111 != 0 {
+		mode = 0o755
+	}
+	return dest, os.Chmod(dest, mode)
+}
+
+// searchableByAll fails, naming the folder, when an ancestor of dir is not searchable by other users: the
+// served processes run as nobody and could not reach their files.
+func searchableByAll(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for d := abs; ; d = filepath.Dir(d) {
+		info, err := os.Stat(d)
+		if err != nil {
+			return err
+		}
+		if info.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("--pods-dir %s: %s is not searchable by other users (mode %v), and served processes run as nobody: "+
+				"choose a folder outside it (e.g. under /tmp)", dir, d, info.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }
