@@ -42,6 +42,16 @@ pub enum PodClaim {
     Existing { entry: String, claim: String },
 }
 
+impl PodClaim {
+    /// The entry of the pod's `spec.resourceClaims`.
+    pub fn manifest(&self) -> Value {
+        match self {
+            PodClaim::Template { entry, template } => json!({"name": entry, "resourceClaimTemplateName": template}),
+            PodClaim::Existing { entry, claim } => json!({"name": entry, "resourceClaimName": claim}),
+        }
+    }
+}
+
 /// One probe pod to run.
 #[derive(Debug, Clone)]
 pub struct ProbePod {
@@ -199,14 +209,7 @@ impl ProbePod {
                        "env": visible_devices_env(self.vendor, grant)})
             })
             .collect();
-        let claims: Vec<Value> = self
-            .claims
-            .iter()
-            .map(|c| match c {
-                PodClaim::Template { entry, template } => json!({"name": entry, "resourceClaimTemplateName": template}),
-                PodClaim::Existing { entry, claim } => json!({"name": entry, "resourceClaimName": claim}),
-            })
-            .collect();
+        let claims: Vec<Value> = self.claims.iter().map(PodClaim::manifest).collect();
         let mut spec = json!({
             "restartPolicy": "Never",
             "terminationGracePeriodSeconds": 0,

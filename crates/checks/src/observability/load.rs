@@ -72,17 +72,7 @@ pub fn manifest(
     if !load.command.is_empty() {
         container["command"] = json!(load.command);
     }
-    let claims: Vec<Value> = claims
-        .iter()
-        .map(|c| match c {
-            crate::accelerators::probe::PodClaim::Template { entry, template } => {
-                json!({"name": entry, "resourceClaimTemplateName": template})
-            }
-            crate::accelerators::probe::PodClaim::Existing { entry, claim } => {
-                json!({"name": entry, "resourceClaimName": claim})
-            }
-        })
-        .collect();
+    let claims: Vec<Value> = claims.iter().map(crate::accelerators::probe::PodClaim::manifest).collect();
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 0,
