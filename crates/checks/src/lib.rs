@@ -9,6 +9,7 @@ pub mod capability;
 pub mod check;
 pub mod cleanup;
 pub mod cluster;
+pub mod inference;
 pub mod labels;
 pub mod list;
 pub mod operators;
@@ -36,6 +37,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(security::secure_accelerator_access::SecureAcceleratorAccess),
         Box::new(security::workload_sandboxing::WorkloadSandboxing),
         Box::new(operators::robust_controller::RobustController),
+        Box::new(inference::ai_inference::AiInference),
     ]
 }
 

@@ -108,6 +108,13 @@ pub const PERMISSIONS: &[Permission] = &[
         why: "the accelerator probes print which devices each container sees",
     },
     Permission {
+        group: "",
+        resource: "services",
+        verbs: &["create"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: a Service in front of each model server, the backends of its HTTPRoute",
+    },
+    Permission {
         group: "batch",
         resource: "jobs",
         verbs: &["get", "list", "watch", "create", "delete"],
@@ -264,6 +271,27 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["get", "list", "watch", "create"],
         needed: Needed::With(&[Capability::AgentSandbox]),
         why: "workload_sandboxing: a Sandbox of kaic's own with a sandbox RuntimeClass, watched until Ready",
+    },
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "gatewayclasses",
+        verbs: &["list"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: the GatewayClasses a controller accepted",
+    },
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "gateways",
+        verbs: &["get", "create"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: kaic's Gateway, read until Programmed with an address",
+    },
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "httproutes",
+        verbs: &["get", "create"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: kaic's weighted and header-matched route, read until Accepted",
     },
 ];
 

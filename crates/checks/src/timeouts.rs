@@ -35,11 +35,19 @@ pub enum Wait {
     /// A check's namespace, pods and claims are really gone (finalizers run, devices released) before the
     /// next accelerator check starts.
     NamespaceGone,
+    /// A model server pod (ai_inference) is scheduled, pulls its image and answers on its port (Ready).
+    ModelServerReady,
+    /// A Gateway is Accepted and Programmed with an address (a cloud load balancer may take a minute or two).
+    GatewayProgrammed,
+    /// An HTTPRoute is Accepted with its references resolved by the Gateway's controller.
+    RouteAccepted,
+    /// An Accepted route answers through the Gateway (the data plane is programmed after the status is written).
+    RouteServing,
 }
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 10] = [
+    pub const ALL: [Wait; 14] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,
@@ -50,6 +58,10 @@ impl Wait {
         Self::QueueActive,
         Self::OperatorReconcile,
         Self::NamespaceGone,
+        Self::ModelServerReady,
+        Self::GatewayProgrammed,
+        Self::RouteAccepted,
+        Self::RouteServing,
     ];
 
     /// The duration before scaling.
@@ -65,6 +77,10 @@ impl Wait {
             Self::QueueActive => 60,
             Self::OperatorReconcile => 120,
             Self::NamespaceGone => 180,
+            Self::ModelServerReady => 180,
+            Self::GatewayProgrammed => 180,
+            Self::RouteAccepted => 60,
+            Self::RouteServing => 60,
         })
     }
 
@@ -81,6 +97,10 @@ impl Wait {
             Self::QueueActive => "queue-active",
             Self::OperatorReconcile => "operator-reconcile",
             Self::NamespaceGone => "namespace-gone",
+            Self::ModelServerReady => "model-server-ready",
+            Self::GatewayProgrammed => "gateway-programmed",
+            Self::RouteAccepted => "route-accepted",
+            Self::RouteServing => "route-serving",
         }
     }
 }

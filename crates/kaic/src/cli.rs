@@ -92,7 +92,9 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = AllocationModeArg::Auto)]
     pub allocation_mode: AllocationModeArg,
     /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi), or for the
-    /// workload_sandboxing probe as sandbox=IMAGE (any image with a POSIX shell); repeatable.
+    /// workload_sandboxing probe as sandbox=IMAGE (any image with a POSIX shell), or for ai_inference as
+    /// model-server=IMAGE (an OpenAI-compatible server that names its pod in `x-inference-pod`, like llm-d's
+    /// simulator) or http-client=IMAGE (sh and curl >= 7.84); repeatable.
     #[arg(long, value_name = "VENDOR=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
     /// Scheduler name of one gang solution, as SOLUTION=NAME, where the cluster renamed it (solutions:
@@ -201,6 +203,8 @@ fn parse_probe_image(s: &str) -> Result<(String, String), String> {
     // The vendors' probes, and the workload_sandboxing probe (any image with a POSIX shell).
     let mut known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
     known.push(kaic_checks::security::workload_sandboxing::PROBE_IMAGE_KEY);
+    known.push(kaic_checks::inference::gateway::MODEL_IMAGE_KEY);
+    known.push(kaic_checks::inference::traffic::CLIENT_IMAGE_KEY);
     parse_keyed(s, &known, "vendor", "nvidia=registry.example/cuda:12.6.3-base")
 }
 
