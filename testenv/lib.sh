@@ -11,6 +11,10 @@ LLMD_SIM_VERSION=v0.10.2  # llm-d's vLLM simulator, played by podrun for ghcr.io
 # Prometheus 3.16.0 (module versions are v0.<minor>.<patch>). Debian's prometheus 2.42.0 is built without
 # Kubernetes service discovery, so testenv builds its own with only that discovery mechanism.
 PROMETHEUS_MODULE_VERSION=v0.316.0 PROMETHEUS_VERSION=v3.16.0
+# Gateway API: Traefik v3.6.12 (its kubernetesgateway provider) and the standard-channel CRDs v1.6.1.
+# Traefik v3.7.x does not build from its module zip (a replace to a nested module the zip lacks).
+TRAEFIK_VERSION=v3.6.12
+GATEWAY_API_VERSION=v1.6.1
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -71,3 +75,6 @@ prometheus_src() { module_src "github.com/prometheus/prometheus@$PROMETHEUS_MODU
 scheduler_plugins_src() {
   module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
 }
+traefik_bin() { echo "$CACHE/traefik-$TRAEFIK_VERSION/traefik"; }
+traefik_src() { module_src "github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; }
+gateway_api_src() { module_src "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"; }

@@ -16,6 +16,7 @@ start_podrun() {
   start_proc podrun "$SIM" podrun --kubeconfig="$KCFG" --state="$STATE" --cidr="$POD_CIDR" --index="$NET_ID" \
     --api-port="$P_API" --ca="$PKI/ca.crt" --health-addr="127.0.0.1:$P_PODRUN" \
     --program="llm-d-inference-sim=$(llmd_sim_bin)" --program="prometheus=$(prometheus_bin)" \
+    $([ "$GATEWAY" = traefik ] && echo "--program=traefik=$(traefik_bin)") \
     --env="KAIC_TESTENV_DIR=$TESTENV_DIR" --env="KAIC_TESTENV_DCGM_MODE=$dcgm_mode" \
     --env="KAIC_TESTENV_STATE=$STATE"
   wait_for "podrun" 30 curl -fsS "http://127.0.0.1:$P_PODRUN/readyz"

@@ -18,7 +18,8 @@
 # side by side; namespaces kaic-r<NET_ID> and kaic-p<NET_ID>-*, root link kr<NET_ID> (podnet.go).
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
-  partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape)
+  partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
+  naive-gateway)
 
 profile_index() {
   local i
@@ -62,13 +63,14 @@ load_profile() {
   SERVED_PODS=0       # 1: pods get network namespaces, recognised images a real process (podrun)
   MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
+  GATEWAY=none        # Gateway API (gateway.sh, needs SERVED_PODS=1): none | traefik | naive (statuses right, routing wrong)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
     # RuntimeClasses gvisor (handler runsc) and kata (handler kata-qemu), each run by its sandbox.
     # Served pods with Prometheus and the DCGM exporter simulator (monitoring.sh).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real
-      SERVED_PODS=1 MONITORING=pods DCGM=live ;;
+      SERVED_PODS=1 MONITORING=pods DCGM=live GATEWAY=traefik ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -103,6 +105,10 @@ load_profile() {
     no-accelerator-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=none ;;
     frozen-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=frozen ;;
     no-scrape) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=blind DCGM=live ;;
+    # A Gateway API implementation that writes every status a conformant one would (GatewayClass, Gateway and
+    # HTTPRoute Accepted, Programmed, refs resolved) but sends every request to the first backendRef of the first
+    # rule: weights and header matches are ignored (kaic-testenv naivegw).
+    naive-gateway) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=naive ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -43,7 +43,7 @@ import (
 // servedImage maps an image (by prefix, tag or digest free) to the local program that plays it.
 type servedImage struct {
 	prefix  string
-	program string // key of --program; "dcgmsim" is this binary's own subcommand
+	program string // key of --program; "dcgmsim" and "naivegw" are this binary's own subcommands
 }
 
 // servedImages is the allow-list; gen-stages reads the prefixes (`kaic-testenv podrun --print-prefixes`)
@@ -53,6 +53,9 @@ var servedImages = []servedImage{
 	{"nvcr.io/nvidia/k8s/dcgm-exporter:", "dcgmsim"},
 	{"quay.io/prometheus/prometheus:", "prometheus"},
 	{"docker.io/prom/prometheus:", "prometheus"},
+	{"docker.io/library/traefik:", "traefik"},
+	{"traefik:", "traefik"},
+	{"kaic.dev/testenv/naive-gateway:", "naivegw"},
 }
 
 const (
@@ -416,8 +419,8 @@ func criLines(r io.Reader, f *os.File) {
 // args with $(VAR) expanded and mount paths rewritten to the pod folder.
 func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir string, mounts map[string]string) (*exec.Cmd, error) {
 	var bin []string
-	if program == "dcgmsim" {
-		bin = []string{r.self, "dcgmsim"}
+	if program == "dcgmsim" || program == "naivegw" {
+		bin = []string{r.self, program}
 	} else if path := r.programs[program]; path != "" {
 		bin = []string{path}
 	} else {
