@@ -8,7 +8,8 @@
 #                         the first rule (no weights, no header matches), GatewayClass naive
 #   wait_gateway          the GatewayClass Accepted and the gateway pod Ready
 # Both gateways run in one pod in their namespace; the Gateway's status address is that pod's IP, which kaic and
-# the API server reach directly (podnet.go). Listeners must use port 8000 (Traefik's entrypoint `web`).
+# the API server reach directly (podnet.go). Traefik's listeners must use port 8000 (its entrypoint `web`); the
+# naive gateway answers on 80 (the port kaic uses for controllers it has no table entry for) and 8000.
 
 TRAEFIK_IMAGE=docker.io/library/traefik:${TRAEFIK_VERSION}
 NAIVEGW_IMAGE=kaic.dev/testenv/naive-gateway:v1
@@ -59,8 +60,9 @@ subjects:
 Y
 }
 
-# One Deployment + Service; $5 is the container's args (a YAML flow list), $6 the GatewayClass's controller.
-gateway_workload() { # namespace name image account args controller
+# One Deployment + Service; $5 is the container's args (a YAML flow list), $6 the GatewayClass's controller,
+# $7 further container ports (YAML list items).
+gateway_workload() { # namespace name image account args controller [ports]
   cat <<Y
 ---
 apiVersion: apps/v1
@@ -90,7 +92,7 @@ spec:
         # uses the explicit endpoint, token and CA flags, which name the same files (podrun rewrites them).
         - {name: KUBERNETES_SERVICE_HOST, value: ""}
         ports:
-        - {name: web, containerPort: $GATEWAY_PORT}
+        - {name: web, containerPort: $GATEWAY_PORT}${7:-}
         resources:
           requests: {cpu: 100m, memory: 128Mi}
 ---
@@ -120,17 +122,18 @@ deploy_traefik() {
           --providers.kubernetesgateway.endpoint=https://127.0.0.1:\$(KUBERNETES_SERVICE_PORT),
           --providers.kubernetesgateway.token=$SA_DIR/token, --providers.kubernetesgateway.certauthfilepath=$SA_DIR/ca.crt,
           --providers.kubernetesgateway.statusaddress.ip=\$(POD_IP), --global.checknewversion=false,
-          --global.sendanonymoususage=false, --log.level=INFO]"
+          --global.sendanonymoususage=false, --log.level=INFO, --log.nocolor=true]"
   { gateway_rbac traefik traefik testenv-traefik
     gateway_workload traefik traefik "$TRAEFIK_IMAGE" traefik "$args" traefik.io/gateway-controller
   } | kc apply -f - >/dev/null
 }
 
 deploy_naivegw() {
-  local args="[--listen=:$GATEWAY_PORT, --controller=kaic.dev/naive-gateway, --address=\$(POD_IP),
+  local args="[--listen=:$GATEWAY_PORT, --listen=:80, --controller=kaic.dev/naive-gateway, --address=\$(POD_IP),
           --api-server=https://127.0.0.1:\$(KUBERNETES_SERVICE_PORT), --token-file=$SA_DIR/token, --ca-file=$SA_DIR/ca.crt]"
   { gateway_rbac naive-gateway naive testenv-naive-gateway
-    gateway_workload naive-gateway naive "$NAIVEGW_IMAGE" naive "$args" kaic.dev/naive-gateway
+    gateway_workload naive-gateway naive "$NAIVEGW_IMAGE" naive "$args" kaic.dev/naive-gateway "
+        - {name: http, containerPort: 80}"
   } | kc apply -f - >/dev/null
 }
 

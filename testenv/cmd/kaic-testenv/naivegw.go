@@ -45,7 +45,8 @@ type naiveGW struct {
 
 func runNaiveGW(args []string) error {
 	fs := flag.NewFlagSet("naivegw", flag.ExitOnError)
-	listen := fs.String("listen", ":8000", "data plane address")
+	var listen multiFlag
+	fs.Var(&listen, "listen", "a data plane address (repeatable; a fixed data plane, like Traefik's entrypoints)")
 	controller := fs.String("controller", "kaic.dev/naive-gateway", "the GatewayClass controllerName this serves")
 	address := fs.String("address", "", "the address written to Gateway status (this pod's IP)")
 	apiServer := fs.String("api-server", "", "API server URL")
@@ -65,27 +66,33 @@ func runNaiveGW(args []string) error {
 			r.SetURL(t)
 		}
 	}}
-	srv := &http.Server{Addr: *listen, ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(
-		func(w http.ResponseWriter, r *http.Request) {
-			if g.target.Load() == nil {
-				http.Error(w, "no route", http.StatusServiceUnavailable)
-				return
-			}
-			proxy.ServeHTTP(w, r)
-		})}
-	go func() {
-		if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
-			log.Fatalf("naivegw: %v", err)
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.target.Load() == nil {
+			http.Error(w, "no route", http.StatusServiceUnavailable)
+			return
 		}
-	}()
-	log.Printf("naivegw: controller %s, data plane %s", *controller, *listen)
+		proxy.ServeHTTP(w, r)
+	})
+	var servers []*http.Server
+	for _, addr := range listen {
+		srv := &http.Server{Addr: addr, ReadHeaderTimeout: 5 * time.Second, Handler: handler}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				log.Fatalf("naivegw: %v", err)
+			}
+		}()
+	}
+	log.Printf("naivegw: controller %s, data plane %v", *controller, listen)
 	for {
 		if err := g.reconcile(ctx); err != nil {
 			log.Printf("naivegw: %v", err)
 		}
 		select {
 		case <-ctx.Done():
-			_ = srv.Close()
+			for _, srv := range servers {
+				_ = srv.Close()
+			}
 			return nil
 		case <-time.After(time.Second):
 		}
