@@ -5,11 +5,13 @@
 //! `x-inference-pod` response header) behind a Service each, a Gateway of that class and an HTTPRoute: requests
 //! with `x-model-variant: canary` go to the canary only, all others split 80/20 between stable and canary. Once
 //! the Gateway is Programmed with an address and the route Accepted with its refs resolved, kaic sends 200
-//! completions without the header and 50 with it through the Gateway's address (directly when kaic reaches it,
+//! completions without the header, 50 with it and 20 with its value in other case (`CANARY`, which must not
+//! match: header values are case-sensitive) through the Gateway's address (directly when kaic reaches it,
 //! else from a client pod whose log it reads), and 50 straight to the stable pod as the latency baseline.
 //!
 //! Pass: the canary's share of the 200 lies in the exact 99.9 % binomial interval of 20 % (the interval is in
-//! the reason), no request failed, and every header request reached the canary. The gateway's added latency
+//! the reason), no request failed, every header request reached the canary, and the other-case requests did
+//! not all reach it (at least one went to stable, as the weighted rule sends 80 %). The gateway's added latency
 //! (median through the Gateway minus median direct) is recorded, not judged. Fail names expected and observed:
 //! the split and interval, the header requests that went elsewhere, failed requests by status, or the condition
 //! of a Gateway or route the controller did not accept. The requirement has no condition: without the Gateway
@@ -23,9 +25,9 @@ use kube::api::{Api, DynamicObject, ListParams, LogParams, PostParams};
 use serde_json::Value;
 
 use super::gateway::{self, CANARY, Class, GATEWAY, HEADER, MODEL_PORT, ROUTE, STABLE};
+use super::http;
 use super::stats::{self, Split};
 use super::traffic::{self, Batch, Sample};
-use super::http;
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json};
 use crate::timeouts::Wait;
@@ -96,9 +98,14 @@ impl Check for AiInference {
                 if described.is_empty() { "there is none".to_string() } else { described.join("; ") }
             )));
         };
-        let others: Vec<&str> = classes.iter().filter(|c| c.accepted && c.name != class.name).map(|c| c.name.as_str()).collect();
+        let others: Vec<&str> =
+            classes.iter().filter(|c| c.accepted && c.name != class.name).map(|c| c.name.as_str()).collect();
         if !others.is_empty() {
-            ctx.step(format!("exercising GatewayClass {}; also Accepted, not exercised: {}", class.name, others.join(", ")));
+            ctx.step(format!(
+                "exercising GatewayClass {}; also Accepted, not exercised: {}",
+                class.name,
+                others.join(", ")
+            ));
         }
         exercise(ctx, &class).await
     }
@@ -111,7 +118,9 @@ async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckErr
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     for name in [STABLE, CANARY] {
         let pod: Pod = from_json(gateway::model_pod(ctx, name))?;
-        pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
         let service: Service = from_json(gateway::model_service(ctx, name))?;
         services
             .create(&PostParams::default(), &service)
@@ -125,12 +134,21 @@ async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckErr
         Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("HTTPRoute", "httproutes"));
     create_dynamic(ctx, &gateways, gateway::gateway_manifest(ctx, &class.name, port)).await?;
     create_dynamic(ctx, &routes, gateway::route_manifest(ctx)).await?;
-    ctx.step(format!("created pods and Services {STABLE}, {CANARY}, Gateway {GATEWAY} (listener port {port}), HTTPRoute {ROUTE}"));
+    ctx.step(format!(
+        "created pods and Services {STABLE}, {CANARY}, Gateway {GATEWAY} (listener port {port}), HTTPRoute {ROUTE}"
+    ));
 
     let mut stable_ip = None;
     for name in [STABLE, CANARY] {
-        let ready = wait::until(&pods, name, "model server Ready", ctx.wait(Wait::ModelServerReady), pod_ready, wait::describe_pod)
-            .await?;
+        let ready = wait::until(
+            &pods,
+            name,
+            "model server Ready",
+            ctx.wait(Wait::ModelServerReady),
+            pod_ready,
+            wait::describe_pod,
+        )
+        .await?;
         if name == STABLE {
             stable_ip = ready.status.and_then(|s| s.pod_ip);
         }
@@ -142,7 +160,10 @@ async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckErr
     ctx.object(&format!("Gateway-{GATEWAY}-status"), &gw.1["status"]);
     if !gw.0 {
         return Ok(Verdict::fail(
-            format!("{who}: Gateway {GATEWAY} was not Programmed with an address within {:?}", ctx.wait(Wait::GatewayProgrammed)),
+            format!(
+                "{who}: Gateway {GATEWAY} was not Programmed with an address within {:?}",
+                ctx.wait(Wait::GatewayProgrammed)
+            ),
             "Gateway Accepted and Programmed, with an address in status.addresses",
             gateway::describe_gateway(&gw.1),
         ));
@@ -158,7 +179,8 @@ async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckErr
     }
     let addresses = gateway::gateway_addresses(&gw.1, port);
     ctx.step(format!("Gateway Programmed; addresses: {}; route Accepted", addresses.join(", ")));
-    let stable_addr = stable_ip.map(|ip| if ip.contains(':') { format!("[{ip}]:{MODEL_PORT}") } else { format!("{ip}:{MODEL_PORT}") });
+    let stable_addr = stable_ip
+        .map(|ip| if ip.contains(':') { format!("[{ip}]:{MODEL_PORT}") } else { format!("{ip}:{MODEL_PORT}") });
 
     let (samples, path) = send(ctx, &addresses, stable_addr.as_deref()).await?;
     let samples = match samples {
@@ -189,19 +211,27 @@ async fn send(
             };
             let path = format!("direct from kaic to {address}");
             ctx.step(format!("sending through the Gateway: {path}"));
-            return Ok((traffic::direct(address, baseline, ctx.wait(Wait::RouteServing)).await, path));
+            let host = gateway::route_host(ctx);
+            return Ok((traffic::direct(address, &host, baseline, ctx.wait(Wait::RouteServing)).await, path));
         }
     }
     let address = &addresses[0];
     let path = format!("from client pod kaic-client to {address} (kaic cannot reach {})", addresses.join(", "));
     ctx.step(format!("sending through the Gateway: {path}"));
     let serving = ctx.wait(Wait::RouteServing).as_secs();
-    let script = traffic::client_script(address, stable.unwrap_or(address), serving);
+    let script = traffic::client_script(address, &gateway::route_host(ctx), stable.unwrap_or(address), serving);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let pod: Pod = from_json(traffic::client_pod(ctx, "kaic-client", &script))?;
     pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api("create pod kaic-client", e))?;
-    wait::until(&pods, "kaic-client", "client pod finished", ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing), pod_done, wait::describe_pod)
-        .await?;
+    wait::until(
+        &pods,
+        "kaic-client",
+        "client pod finished",
+        ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing),
+        pod_done,
+        wait::describe_pod,
+    )
+    .await?;
     let log = pods
         .logs("kaic-client", &LogParams::default())
         .await
@@ -227,18 +257,26 @@ fn judge(ctx: &CheckContext, who: &str, path: &str, samples: &[Sample]) -> Verdi
     let split_judgement = stats::judge_split(&split);
     let (header_by, header_failures) = traffic::tally(samples, Batch::Header);
     let (header_ok, header_text) = stats::judge_header(CANARY, &header_by, &header_failures);
+    let (case_by, case_failures) = traffic::tally(samples, Batch::WrongCase);
+    let (case_ok, case_text) = stats::judge_other_case(CANARY, STABLE, &case_by, &case_failures);
     let latency = latency_text(samples);
     ctx.record(|e| {
         e.value("split", split_judgement.text.clone());
-        e.value("binomial-interval", format!("{}..={} of {}", split_judgement.interval.0, split_judgement.interval.1, split_judgement.n));
+        e.value(
+            "binomial-interval",
+            format!("{}..={} of {}", split_judgement.interval.0, split_judgement.interval.1, split_judgement.n),
+        );
         e.value("header", header_text.clone());
+        e.value("header-other-case", case_text.clone());
         e.value("latency", latency.clone());
         e.value("path", path.to_string());
     });
     let header = format!("{}: {}", HEADER.0, HEADER.1);
-    if split_judgement.passed && header_ok {
+    let other_case = format!("{}: {}", HEADER.0, traffic::WRONG_CASE_VALUE);
+    if split_judgement.passed && header_ok && case_ok {
         return Verdict::pass(format!(
-            "{who}, {path}: weighted rule {}; header {header}: {header_text}; {latency}",
+            "{who}, {path}: weighted rule {}; header {header}: {header_text}; {other_case} (values are \
+             case-sensitive): {case_text}; {latency}",
             split_judgement.text
         ));
     }
@@ -258,6 +296,10 @@ fn judge(ctx: &CheckContext, who: &str, path: &str, samples: &[Sample]) -> Verdi
     if !header_ok {
         expected.push(format!("with {header}: every request to {CANARY}"));
         observed.push(format!("with {header}: {header_text}"));
+    }
+    if !case_ok {
+        expected.push(format!("with {other_case}: the weighted rule (header values match case-sensitively)"));
+        observed.push(format!("with {other_case}: {case_text}"));
     }
     Verdict::fail(
         format!("{who}, {path}: the Gateway does not route as the HTTPRoute says"),
@@ -279,7 +321,9 @@ fn latency_text(samples: &[Sample]) -> String {
             ms(t),
             ms(d)
         ),
-        (Some(t), None) => format!("median latency through the Gateway {} ({STABLE}'s pod not reachable for a baseline)", ms(t)),
+        (Some(t), None) => {
+            format!("median latency through the Gateway {} ({STABLE}'s pod not reachable for a baseline)", ms(t))
+        }
         _ => "no latency measured".into(),
     }
 }
@@ -333,6 +377,8 @@ mod tests {
         all.extend((0..stable).map(|_| s(Batch::Split, STABLE)));
         all.extend((0..header_canary).map(|_| s(Batch::Header, CANARY)));
         all.extend((0..header_stable).map(|_| s(Batch::Header, STABLE)));
+        all.extend((0..16).map(|_| s(Batch::WrongCase, STABLE)));
+        all.extend((0..4).map(|_| s(Batch::WrongCase, CANARY)));
         all.extend((0..10).map(|_| s(Batch::Direct, STABLE)));
         all
     }

@@ -110,7 +110,8 @@ pub fn gateway_addresses(gateway: &Value, port: u16) -> Vec<String> {
 
 /// Whether the route's status has a parent entry for kaic's Gateway with Accepted and ResolvedRefs True.
 pub fn route_accepted(route: &Value) -> bool {
-    route_parent(route).is_some_and(|p| is_true(&p["conditions"], "Accepted") && is_true(&p["conditions"], "ResolvedRefs"))
+    route_parent(route)
+        .is_some_and(|p| is_true(&p["conditions"], "Accepted") && is_true(&p["conditions"], "ResolvedRefs"))
 }
 
 /// The route's status entry for kaic's Gateway.
@@ -134,12 +135,8 @@ pub fn describe_route(route: &Value) -> String {
 /// The Gateway's state for reports.
 pub fn describe_gateway(gateway: &Value) -> String {
     let conditions = &gateway["status"]["conditions"];
-    let addresses: Vec<&str> = gateway["status"]["addresses"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|a| a["value"].as_str())
-        .collect();
+    let addresses: Vec<&str> =
+        gateway["status"]["addresses"].as_array().into_iter().flatten().filter_map(|a| a["value"].as_str()).collect();
     format!(
         "{}; {}; addresses: {}",
         describe_condition(conditions, "Accepted"),
@@ -193,6 +190,13 @@ pub fn gateway_manifest(ctx: &CheckContext, class: &str, port: u16) -> Value {
     })
 }
 
+/// The route's hostname, unique to the check's namespace: implementations that share one data plane between
+/// Gateways (Traefik's entrypoints) would otherwise merge kaic's route with any other route on the same port,
+/// such as a previous run's still being deleted. Requests carry it as `Host`.
+pub fn route_host(ctx: &CheckContext) -> String {
+    format!("{}.kaic.test", ctx.namespace)
+}
+
 /// The route: requests with the header go to the canary only; all others split 80/20 between stable and canary.
 pub fn route_manifest(ctx: &CheckContext) -> Value {
     let backend = |name: &str, weight: u32| json!({"name": name, "port": MODEL_PORT, "weight": weight});
@@ -202,6 +206,7 @@ pub fn route_manifest(ctx: &CheckContext) -> Value {
         "metadata": {"name": ROUTE, "namespace": ctx.namespace, "labels": ctx.labels()},
         "spec": {
             "parentRefs": [{"name": GATEWAY}],
+            "hostnames": [route_host(ctx)],
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/"},
@@ -271,6 +276,7 @@ mod tests {
         let route = route_manifest(&ctx);
         let rules = route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules[0]["matches"][0]["headers"][0]["name"], HEADER.0);
+        assert_eq!(route["spec"]["hostnames"][0], "ns.kaic.test");
         assert_eq!(rules[0]["backendRefs"][0]["name"], CANARY);
         let weights: Vec<(String, u64)> = rules[1]["backendRefs"]
             .as_array()

@@ -54,13 +54,20 @@ pub fn parse_head(raw: &[u8]) -> Option<(u16, BTreeMap<String, String>)> {
     Some((status, headers))
 }
 
-/// Sends one POST to `addr` (`IP:port`) and reads the whole response, within `timeout`.
-pub async fn post(addr: &str, path: &str, headers: &[(&str, &str)], body: &str, timeout: Duration) -> Response {
+/// Sends one POST to `addr` (`IP:port`) with `Host: host` and reads the whole response, within `timeout`.
+pub async fn post(
+    addr: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+    timeout: Duration,
+) -> Response {
     let started = Instant::now();
     let exchange = async {
         let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("connect {addr}: {e}"))?;
         stream.set_nodelay(true).ok();
-        stream.write_all(&request_bytes(addr, path, headers, body)).await.map_err(|e| format!("send: {e}"))?;
+        stream.write_all(&request_bytes(host, path, headers, body)).await.map_err(|e| format!("send: {e}"))?;
         let mut raw = Vec::new();
         stream.read_to_end(&mut raw).await.map_err(|e| format!("read: {e}"))?;
         parse_head(&raw).ok_or_else(|| format!("not an HTTP response ({} bytes)", raw.len()))
@@ -104,7 +111,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_closed_port_is_no_response() {
-        let r = post("127.0.0.1:1", "/", &[], "", Duration::from_secs(2)).await;
+        let r = post("127.0.0.1:1", "x", "/", &[], "", Duration::from_secs(2)).await;
         assert_eq!(r.status, 0);
         assert!(r.error.unwrap().contains("connect"));
         assert!(!reachable("127.0.0.1:1", Duration::from_secs(1)).await);

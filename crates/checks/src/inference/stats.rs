@@ -83,7 +83,8 @@ pub fn percent(n: u32, of: u32) -> String {
 pub fn judge_split(split: &Split) -> SplitJudgement {
     let minor_count = split.by_backend.get(&split.minor).copied().unwrap_or(0);
     let major_count = split.by_backend.get(&split.major).copied().unwrap_or(0);
-    let others: u32 = split.by_backend.iter().filter(|(b, _)| **b != split.minor && **b != split.major).map(|(_, c)| c).sum();
+    let others: u32 =
+        split.by_backend.iter().filter(|(b, _)| **b != split.minor && **b != split.major).map(|(_, c)| c).sum();
     let failed: u32 = split.failures.values().sum();
     let n = minor_count + major_count;
     let interval = binomial_interval(n, split.weight, CONFIDENCE);
@@ -153,6 +154,25 @@ pub fn judge_header(
     (passed, text)
 }
 
+/// Judges requests whose header value differs only in case from the rule's: they must not match it, so not
+/// every one may reach `header_backend` (with 20 requests on an 80/20 rule, a correct gateway sends them all to
+/// the canary with probability 0.2^20); none may fail. Returns whether it passed and the sentence.
+pub fn judge_other_case(
+    header_backend: &str,
+    other: &str,
+    by_backend: &BTreeMap<String, u32>,
+    failures: &BTreeMap<u16, u32>,
+) -> (bool, String) {
+    let to_header = by_backend.get(header_backend).copied().unwrap_or(0);
+    let to_other = by_backend.get(other).copied().unwrap_or(0);
+    let total: u32 = by_backend.values().sum();
+    let mut text = format!("{to_other} to {other}, {to_header} to {header_backend}");
+    if !failures.is_empty() {
+        text.push_str(&format!(", failed: {}", describe_failures(failures)));
+    }
+    (failures.is_empty() && total > 0 && to_other > 0, text)
+}
+
 /// The median of `samples` (the mean of the middle two for an even count); `None` when empty.
 pub fn median(samples: &[Duration]) -> Option<Duration> {
     let mut sorted = samples.to_vec();
@@ -217,12 +237,26 @@ mod tests {
     fn header_routing_must_be_exact() {
         let all: BTreeMap<String, u32> = [("canary".to_string(), 50)].into_iter().collect();
         assert_eq!(judge_header("canary", &all, &BTreeMap::new()), (true, "50 of 50 to canary".to_string()));
-        let leaked: BTreeMap<String, u32> = [("canary".to_string(), 49), ("stable".to_string(), 1)].into_iter().collect();
+        let leaked: BTreeMap<String, u32> =
+            [("canary".to_string(), 49), ("stable".to_string(), 1)].into_iter().collect();
         let (passed, text) = judge_header("canary", &leaked, &BTreeMap::new());
         assert!(!passed);
         assert_eq!(text, "49 of 50 to canary, 1 to stable");
         let failed = judge_header("canary", &BTreeMap::new(), &[(404, 50)].into_iter().collect());
         assert_eq!(failed, (false, "0 of 50 to canary, failed: 404 x50".to_string()));
+    }
+
+    #[test]
+    fn a_header_value_in_other_case_must_not_match() {
+        let split: BTreeMap<String, u32> =
+            [("canary".to_string(), 3), ("stable".to_string(), 17)].into_iter().collect();
+        assert_eq!(
+            judge_other_case("canary", "stable", &split, &BTreeMap::new()),
+            (true, "17 to stable, 3 to canary".to_string())
+        );
+        let matched: BTreeMap<String, u32> = [("canary".to_string(), 20)].into_iter().collect();
+        assert!(!judge_other_case("canary", "stable", &matched, &BTreeMap::new()).0);
+        assert!(!judge_other_case("canary", "stable", &split, &[(503, 1)].into_iter().collect()).0);
     }
 
     #[test]

@@ -19,6 +19,11 @@ use crate::pods;
 pub const SPLIT_REQUESTS: u32 = 200;
 /// Requests with the header.
 pub const HEADER_REQUESTS: u32 = 50;
+/// Requests with the header's value in other case, which must not match (Gateway API header values are
+/// case-sensitive): they follow the weighted rule.
+pub const WRONG_CASE_REQUESTS: u32 = 20;
+/// The header value in other case.
+pub const WRONG_CASE_VALUE: &str = "CANARY";
 /// Requests straight to the stable model server, for the latency baseline.
 pub const DIRECT_REQUESTS: u32 = 50;
 /// The path of every request: OpenAI's completions API.
@@ -32,6 +37,7 @@ pub const DEFAULT_CLIENT_IMAGE: &str = "docker.io/curlimages/curl:8.17.0";
 pub enum Batch {
     Split,
     Header,
+    WrongCase,
     Direct,
 }
 
@@ -40,6 +46,7 @@ impl Batch {
         match self {
             Self::Split => "split",
             Self::Header => "header",
+            Self::WrongCase => "wrongcase",
             Self::Direct => "direct",
         }
     }
@@ -77,20 +84,34 @@ fn sample(batch: Batch, r: &http::Response) -> Sample {
     Sample { batch, status: r.status, backend: r.headers.get(POD_HEADER).cloned(), elapsed: r.elapsed }
 }
 
-/// Sends from kaic: waits up to `serving` until the Gateway answers both rules with 200 (a controller may program
-/// its data plane after it reported the route Accepted), then the three batches one after the other. Returns
-/// the samples, or the last response seen while waiting when the Gateway never served.
-pub async fn direct(gateway: &str, backend_pod: Option<&str>, serving: Duration) -> Result<Vec<Sample>, String> {
+/// Consecutive 200s on both rules before kaic starts counting: data planes converge after the status is written
+/// (a new Service's endpoints reach the proxy a moment later), as gateway-api's conformance suite waits for
+/// consecutive successes before it judges.
+pub const CONSECUTIVE_OK: u32 = 10;
+
+/// Sends from kaic: waits up to `serving` until the Gateway answers both rules with 200 [`CONSECUTIVE_OK`] times
+/// in a row, then the batches one after the other. Returns the samples, or the last responses seen while
+/// waiting when the Gateway never served.
+pub async fn direct(
+    gateway: &str,
+    host: &str,
+    backend_pod: Option<&str>,
+    serving: Duration,
+) -> Result<Vec<Sample>, String> {
     let body = completion_body();
     let timeout = Duration::from_secs(10);
     let started = Instant::now();
     let header = [HEADER];
-    loop {
-        let plain = http::post(gateway, PATH, &[], &body, timeout).await;
-        let with_header = http::post(gateway, PATH, &header, &body, timeout).await;
+    let wrong_case = [(HEADER.0, WRONG_CASE_VALUE)];
+    let mut in_a_row = 0;
+    while in_a_row < CONSECUTIVE_OK {
+        let plain = http::post(gateway, host, PATH, &[], &body, timeout).await;
+        let with_header = http::post(gateway, host, PATH, &header, &body, timeout).await;
         if plain.status == 200 && with_header.status == 200 {
-            break;
+            in_a_row += 1;
+            continue;
         }
+        in_a_row = 0;
         if started.elapsed() > serving {
             let last = [&plain, &with_header]
                 .iter()
@@ -100,46 +121,55 @@ pub async fn direct(gateway: &str, backend_pod: Option<&str>, serving: Duration)
                 })
                 .collect::<Vec<_>>()
                 .join(" / ");
-            return Err(format!("the Gateway at {gateway} did not answer 200 within {serving:?}; last: {last}"));
+            return Err(format!(
+                "the Gateway at {gateway} did not answer 200 {CONSECUTIVE_OK} times in a row within {serving:?}; \
+                 last: {last}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let mut samples = Vec::new();
     for _ in 0..SPLIT_REQUESTS {
-        samples.push(sample(Batch::Split, &http::post(gateway, PATH, &[], &body, timeout).await));
+        samples.push(sample(Batch::Split, &http::post(gateway, host, PATH, &[], &body, timeout).await));
     }
     for _ in 0..HEADER_REQUESTS {
-        samples.push(sample(Batch::Header, &http::post(gateway, PATH, &header, &body, timeout).await));
+        samples.push(sample(Batch::Header, &http::post(gateway, host, PATH, &header, &body, timeout).await));
+    }
+    for _ in 0..WRONG_CASE_REQUESTS {
+        samples.push(sample(Batch::WrongCase, &http::post(gateway, host, PATH, &wrong_case, &body, timeout).await));
     }
     if let Some(pod) = backend_pod {
         for _ in 0..DIRECT_REQUESTS {
-            samples.push(sample(Batch::Direct, &http::post(pod, PATH, &[], &body, timeout).await));
+            samples.push(sample(Batch::Direct, &http::post(pod, pod, PATH, &[], &body, timeout).await));
         }
     }
     Ok(samples)
 }
 
-/// The client pod's script: wait until the Gateway answers (at most `serving_s` seconds), then the batches, one
+/// The client pod's script: wait until the Gateway answers 200 [`CONSECUTIVE_OK`] times in a row (at most about
+/// `serving_s` seconds), then the batches, one
 /// line per response: `BATCH STATUS SECONDS [POD]`.
-pub fn client_script(gateway: &str, backend_pod: &str, serving_s: u64) -> String {
+pub fn client_script(gateway: &str, host: &str, backend_pod: &str, serving_s: u64) -> String {
     let body = completion_body();
     let url = |addr: &str| format!("http://{addr}{PATH}");
     let mut script = format!(
-        "B='{body}'\nG='{}'\nD='{}'\n\
+        "B='{body}'\nG='{}'\nD='{}'\nH='Host: {host}'\n\
          req() {{ l=$1; shift; curl -s -o /dev/null -m 10 -w \"$l %{{http_code}} %{{time_total}} %header{{{POD_HEADER}}}\\n\" \
          -H 'Content-Type: application/json' -d \"$B\" \"$@\" || true; }}\n\
-         i=0; while [ $i -lt {serving_s} ]; do\n  \
-         c=$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' -H 'Content-Type: application/json' -d \"$B\" \"$G\")\n  \
-         [ \"$c\" = 200 ] && break; i=$((i+1)); sleep 1\ndone\n",
+         i=0; n=0; while [ $i -lt {serving_s} ] && [ $n -lt {CONSECUTIVE_OK} ]; do\n  \
+         c=$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' -H 'Content-Type: application/json' -H \"$H\" -d \"$B\" \"$G\")\n  \
+         if [ \"$c\" = 200 ]; then n=$((n+1)); else n=0; i=$((i+1)); sleep 1; fi\ndone\n",
         url(gateway),
         url(backend_pod)
     );
     for (batch, count, extra) in [
-        (Batch::Split, SPLIT_REQUESTS, "\"$G\"".to_string()),
-        (Batch::Header, HEADER_REQUESTS, format!("-H '{}: {}' \"$G\"", HEADER.0, HEADER.1)),
+        (Batch::Split, SPLIT_REQUESTS, "-H \"$H\" \"$G\"".to_string()),
+        (Batch::Header, HEADER_REQUESTS, format!("-H \"$H\" -H '{}: {}' \"$G\"", HEADER.0, HEADER.1)),
+        (Batch::WrongCase, WRONG_CASE_REQUESTS, format!("-H \"$H\" -H '{}: {WRONG_CASE_VALUE}' \"$G\"", HEADER.0)),
         (Batch::Direct, DIRECT_REQUESTS, "\"$D\"".to_string()),
     ] {
-        script.push_str(&format!("i=0; while [ $i -lt {count} ]; do req {} {extra}; i=$((i+1)); done\n", batch.label()));
+        script
+            .push_str(&format!("i=0; while [ $i -lt {count} ]; do req {} {extra}; i=$((i+1)); done\n", batch.label()));
     }
     script
 }
@@ -152,6 +182,7 @@ pub fn parse_client_log(log: &str) -> Vec<Sample> {
             let batch = match *fields.first()? {
                 "split" => Batch::Split,
                 "header" => Batch::Header,
+                "wrongcase" => Batch::WrongCase,
                 "direct" => Batch::Direct,
                 _ => return None,
             };
@@ -214,10 +245,13 @@ mod tests {
 
     #[test]
     fn the_script_sends_every_batch() {
-        let script = client_script("10.0.0.5:8000", "10.0.0.9:8000", 60);
+        let script = client_script("10.0.0.5:8000", "ns.kaic.test", "10.0.0.9:8000", 60);
         assert!(script.contains("G='http://10.0.0.5:8000/v1/completions'"), "{script}");
-        assert!(script.contains("while [ $i -lt 200 ]; do req split \"$G\""), "{script}");
-        assert!(script.contains("req header -H 'x-model-variant: canary' \"$G\""), "{script}");
+        assert!(script.contains("H='Host: ns.kaic.test'"), "{script}");
+        assert!(script.contains("while [ $i -lt 200 ]; do req split -H \"$H\" \"$G\""), "{script}");
+        assert!(script.contains("req header -H \"$H\" -H 'x-model-variant: canary' \"$G\""), "{script}");
         assert!(script.contains("%header{x-inference-pod}"), "{script}");
+        assert!(script.contains("req wrongcase -H \"$H\" -H 'x-model-variant: CANARY' \"$G\""), "{script}");
+        assert_eq!(parse_client_log("wrongcase 200 0.1 model-stable")[0].batch, Batch::WrongCase);
     }
 }

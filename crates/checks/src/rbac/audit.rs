@@ -20,7 +20,12 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "list",
         "accelerators/inventory.rs, gang_scheduling/pod_group.rs, kueue.rs: capacity; workload_sandboxing.rs",
     ),
-    ("", "pods", "create", "probe.rs, dra_allocation.rs, gang_scheduling/mod.rs (blockers), pod_group.rs; ai_inference.rs"),
+    (
+        "",
+        "pods",
+        "create",
+        "probe.rs, dra_allocation.rs, gang_scheduling/mod.rs (blockers), pod_group.rs; ai_inference.rs",
+    ),
     ("", "pods", "get", "security/secure_accelerator_access.rs: the holder's claim; wait.rs on timeout"),
     ("", "pods", "list", "inventory.rs, gang_scheduling/*.rs (all namespaces); observe.rs; robust_controller.rs"),
     ("", "pods", "watch", "wait.rs (probe and DRA pods running); gang_scheduling/observe.rs (bound, gone)"),
