@@ -15,6 +15,10 @@ PROMETHEUS_MODULE_VERSION=v0.316.0 PROMETHEUS_VERSION=v3.16.0
 # (v0.5.0 is served by the proxy but sum.golang.org answers 404 for it; v0.3.0/v0.4.0 are refused).
 AGENT_SANDBOX_VERSION=v0.2.1
 PROMETHEUS_ADAPTER_VERSION=v0.12.0  # custom metrics API (custom.metrics.k8s.io) backed by Prometheus
+# Gateway API: Traefik v3.6.12 (its kubernetesgateway provider) and the standard-channel CRDs v1.6.1.
+# Traefik v3.7.x does not build from its module zip (a replace to a nested module the zip lacks).
+TRAEFIK_VERSION=v3.6.12
+GATEWAY_API_VERSION=v1.6.1
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -79,3 +83,6 @@ prometheus_adapter_src() { module_src "sigs.k8s.io/prometheus-adapter@$PROMETHEU
 scheduler_plugins_src() {
   module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
 }
+traefik_bin() { echo "$CACHE/traefik-$TRAEFIK_VERSION/traefik"; }
+traefik_src() { module_src "github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; }
+gateway_api_src() { module_src "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"; }

@@ -19,7 +19,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics)
+  no-custom-metrics naive-gateway)
 
 profile_index() {
   local i
@@ -69,14 +69,16 @@ load_profile() {
   MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
   CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
+  GATEWAY=none        # Gateway API (gateway.sh, needs SERVED_PODS=1): none | traefik | naive (statuses right, routing wrong)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
     # RuntimeClasses gvisor (handler runsc) and kata (handler kata-qemu), each run by its sandbox.
-    # Served pods with Prometheus, the DCGM exporter simulator and prometheus-adapter (monitoring.sh).
-    # The Agent Sandbox controller runs Sandboxes (workload_sandboxing's Agent Sandbox case).
+    # Served pods with Prometheus, the DCGM exporter simulator, prometheus-adapter (monitoring.sh) and Traefik
+    # as the Gateway API implementation (gateway.sh). The Agent Sandbox controller runs Sandboxes
+    # (workload_sandboxing's Agent Sandbox case).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
-      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter ;;
+      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY=traefik ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -114,6 +116,10 @@ load_profile() {
     # Served pods, Prometheus collecting them, the DCGM exporter, but no custom metrics API (no adapter, no
     # APIService): the HorizontalPodAutoscaler API is served, yet nothing can answer for a per-pod AI metric.
     no-custom-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=live ;;
+    # A Gateway API implementation that writes every status a conformant one would (GatewayClass, Gateway and
+    # HTTPRoute Accepted, Programmed, refs resolved) but sends every request to the first backendRef of the first
+    # rule: weights and header matches are ignored (kaic-testenv naivegw).
+    naive-gateway) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=naive ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

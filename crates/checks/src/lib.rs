@@ -10,6 +10,7 @@ pub mod capability;
 pub mod check;
 pub mod cleanup;
 pub mod cluster;
+pub mod inference;
 pub mod labels;
 pub mod list;
 pub mod observability;
@@ -41,6 +42,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(observability::accelerator_metrics::AcceleratorMetrics),
         Box::new(observability::ai_service_metrics::AiServiceMetrics),
         Box::new(autoscaling::pod_autoscaling::PodAutoscaling),
+        Box::new(inference::ai_inference::AiInference),
     ]
 }
 

@@ -121,7 +121,7 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["list", "create"],
         needed: Needed::Always,
         why: "ai_service_metrics finds the monitoring system's query API among the Services, and puts a Service in \
-              front of its model server",
+              front of its model server; ai_inference puts one in front of each model server, its route's backends",
     },
     Permission {
         group: "",
@@ -333,6 +333,27 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["create"],
         needed: Needed::With(&[Capability::ManagedPrometheus]),
         why: "ai_service_metrics registers its model server with Google Cloud Managed Service for Prometheus",
+    },
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "gatewayclasses",
+        verbs: &["list"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: the GatewayClasses a controller accepted",
+    },
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "gateways",
+        verbs: &["get", "create"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: kaic's Gateway, read until Programmed with an address",
+    },
+    Permission {
+        group: "gateway.networking.k8s.io",
+        resource: "httproutes",
+        verbs: &["get", "create"],
+        needed: Needed::With(&[Capability::GatewayApi]),
+        why: "ai_inference: kaic's weighted and header-matched route, read until Accepted",
     },
 ];
 

@@ -53,11 +53,19 @@ pub enum Wait {
     HpaScaleUp,
     /// After the load the HPA scales kaic's Deployment back to one replica.
     HpaScaleDown,
+    /// A model server pod (ai_inference) is scheduled, pulls its image and answers on its port (Ready).
+    ModelServerReady,
+    /// A Gateway is Accepted and Programmed with an address (a cloud load balancer may take a minute or two).
+    GatewayProgrammed,
+    /// An HTTPRoute is Accepted with its references resolved by the Gateway's controller.
+    RouteAccepted,
+    /// An Accepted route answers through the Gateway (the data plane is programmed after the status is written).
+    RouteServing,
 }
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 17] = [
+    pub const ALL: [Wait; 21] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,
@@ -75,6 +83,10 @@ impl Wait {
         Self::HpaMetricRead,
         Self::HpaScaleUp,
         Self::HpaScaleDown,
+        Self::ModelServerReady,
+        Self::GatewayProgrammed,
+        Self::RouteAccepted,
+        Self::RouteServing,
     ];
 
     /// The duration before scaling.
@@ -97,6 +109,10 @@ impl Wait {
             Self::HpaMetricRead => 120,
             Self::HpaScaleUp => 180,
             Self::HpaScaleDown => 180,
+            Self::ModelServerReady => 180,
+            Self::GatewayProgrammed => 180,
+            Self::RouteAccepted => 60,
+            Self::RouteServing => 60,
         })
     }
 
@@ -120,6 +136,10 @@ impl Wait {
             Self::HpaMetricRead => "hpa-metric-read",
             Self::HpaScaleUp => "hpa-scale-up",
             Self::HpaScaleDown => "hpa-scale-down",
+            Self::ModelServerReady => "model-server-ready",
+            Self::GatewayProgrammed => "gateway-programmed",
+            Self::RouteAccepted => "route-accepted",
+            Self::RouteServing => "route-serving",
         }
     }
 }

@@ -96,12 +96,13 @@ pub struct RunArgs {
     /// Accelerator allocation paths to exercise: every path the cluster offers, or only one.
     #[arg(long, value_enum, default_value_t = AllocationModeArg::Auto)]
     pub allocation_mode: AllocationModeArg,
-    /// Probe image for one accelerator vendor, as VENDOR=IMAGE (vendors: nvidia, amd, intel, gaudi); for the
+    /// Probe image, as KEY=IMAGE: for one accelerator vendor's probe (keys nvidia, amd, intel, gaudi); for the
     /// workload_sandboxing probe as sandbox=IMAGE (any image with a POSIX shell); for accelerator_metrics' load
     /// as gpu-load=IMAGE (default for NVIDIA: nvcr.io/nvidia/cloud-native/dcgm:4.2.3-1-ubuntu22.04 running
-    /// dcgmproftester12; for other vendors an image whose entrypoint keeps one device busy); for
-    /// ai_service_metrics' model server as model-server=IMAGE (default ghcr.io/llm-d/llm-d-inference-sim:v0.10.2);
-    /// repeatable.
+    /// dcgmproftester12; for other vendors an image whose entrypoint keeps one device busy); for the model
+    /// server of ai_service_metrics and ai_inference as model-server=IMAGE (an OpenAI-compatible server with
+    /// vLLM's metrics that names its pod in `x-inference-pod`; default ghcr.io/llm-d/llm-d-inference-sim:v0.10.2);
+    /// for ai_inference's in-cluster client as http-client=IMAGE (sh and curl >= 7.84); repeatable.
     #[arg(long, value_name = "KEY=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
     /// The accelerator metrics endpoint, where kaic does not find the exporter itself (DCGM exporter, AMD device
@@ -296,6 +297,7 @@ fn parse_probe_image(s: &str) -> Result<(String, String), String> {
     known.push(kaic_checks::security::workload_sandboxing::PROBE_IMAGE_KEY);
     known.push(kaic_checks::observability::load::LOAD_IMAGE_KEY);
     known.push(kaic_checks::observability::model_server::IMAGE_KEY);
+    known.push(kaic_checks::inference::traffic::CLIENT_IMAGE_KEY);
     parse_keyed(s, &known, "key", "nvidia=registry.example/cuda:12.6.3-base")
 }
 

@@ -7,6 +7,7 @@
 //	kaic-testenv podrun      served pods: a network namespace per pod with its pod IP, and a real process
 //	                         for images testenv recognises (podrun.go, podnet.go)
 //	kaic-testenv dcgmsim     simulated NVIDIA DCGM exporter, run by podrun in the exporter's pods
+//	kaic-testenv naivegw     a naive Gateway API implementation (profile naive-gateway), run by podrun
 package main
 
 import (
@@ -16,7 +17,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim [flags]")
+		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim|naivegw [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -33,6 +34,11 @@ func main() {
 	case "dcgmsim":
 		if err := runDCGMSim(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "dcgmsim:", err)
+			os.Exit(1)
+		}
+	case "naivegw":
+		if err := runNaiveGW(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "naivegw:", err)
 			os.Exit(1)
 		}
 	default:

@@ -120,6 +120,8 @@ func (n podNet) addPod(ip net.IP) (string, error) {
 	err := runAll(
 		[]string{"ip", "netns", "add", ns},
 		[]string{"ip", "-n", ns, "link", "set", "lo", "up"},
+		// Unprivileged processes may bind ports below 1024, as containerd (2.x) and CRI-O set for every pod.
+		[]string{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv4.ip_unprivileged_port_start=0"},
 		[]string{"ip", "-n", r, "link", "add", host, "type", "veth", "peer", "name", "eth0", "netns", ns},
 		[]string{"ip", "-n", ns, "addr", "add", ip.String() + "/32", "dev", "eth0"},
 		[]string{"ip", "-n", ns, "link", "set", "eth0", "up"},

@@ -41,7 +41,7 @@ import (
 // servedImage maps an image (by prefix, tag or digest free) to the local program that plays it.
 type servedImage struct {
 	prefix  string
-	program string // key of --program; "dcgmsim" is this binary's own subcommand
+	program string // key of --program; "dcgmsim" and "naivegw" are this binary's own subcommands
 }
 
 // servedImages is the allow-list; gen-stages reads the prefixes (`kaic-testenv podrun --print-prefixes`)
@@ -52,6 +52,9 @@ var servedImages = []servedImage{
 	{"quay.io/prometheus/prometheus:", "prometheus"},
 	{"docker.io/prom/prometheus:", "prometheus"},
 	{"registry.k8s.io/prometheus-adapter/prometheus-adapter:", "prometheus-adapter"},
+	{"docker.io/library/traefik:", "traefik"},
+	{"traefik:", "traefik"},
+	{"kaic.dev/testenv/naive-gateway:", "naivegw"},
 }
 
 const (
@@ -445,8 +448,8 @@ func criLines(r io.Reader, f *os.File) {
 // args with $(VAR) expanded and mount paths rewritten to the pod folder.
 func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir string, mounts map[string]string) (*exec.Cmd, error) {
 	var bin []string
-	if program == "dcgmsim" {
-		bin = []string{r.self, "dcgmsim"}
+	if program == "dcgmsim" || program == "naivegw" {
+		bin = []string{r.self, program}
 	} else if path := r.programs[program]; path != "" {
 		bin = []string{path}
 	} else {

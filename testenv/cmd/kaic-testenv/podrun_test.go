@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
 func TestRewritePathsIsOnePassAndLongestFirst(t *testing.T) {
@@ -53,11 +54,29 @@ func TestServedImagesAreRecognisedByPrefix(t *testing.T) {
 		"nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04":      "dcgmsim",
 		"quay.io/prometheus/prometheus:v3.16.0":                         "prometheus",
 		"registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0": "prometheus-adapter",
+		"docker.io/library/traefik:v3.6.12":                             "traefik",
+		"traefik:v3.6.12":                                               "traefik",
+		"kaic.dev/testenv/naive-gateway:v1":                             "naivegw",
 		"registry.k8s.io/pause:3.10":                                    "",
 		"ghcr.io/llm-d/llm-d-inference-sim-evil:v1":                     "",
 	} {
 		if got := servedProgram(image); got != want {
 			t.Errorf("servedProgram(%q) = %q, want %q", image, got, want)
 		}
+	}
+}
+
+func TestNaiveGatewayConditionsAreCurrentPerGeneration(t *testing.T) {
+	o := &unstructured.Unstructured{Object: map[string]any{"metadata": map[string]any{"generation": int64(2)}}}
+	if current(o, "status", "conditions") {
+		t.Error("no conditions: not current")
+	}
+	_ = unstructured.SetNestedSlice(o.Object, []any{condition("Accepted", "Accepted", 1)}, "status", "conditions")
+	if current(o, "status", "conditions") {
+		t.Error("conditions of generation 1 are not current for generation 2")
+	}
+	_ = unstructured.SetNestedSlice(o.Object, []any{condition("Accepted", "Accepted", 2)}, "status", "conditions")
+	if !current(o, "status", "conditions") {
+		t.Error("conditions of generation 2 are current")
 	}
 }

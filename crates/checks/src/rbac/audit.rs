@@ -20,13 +20,18 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "list",
         "accelerators/inventory.rs, gang_scheduling/pod_group.rs, kueue.rs: capacity; workload_sandboxing.rs",
     ),
-    ("", "pods", "create", "probe.rs, dra_allocation.rs, gang_scheduling/mod.rs (blockers), pod_group.rs (bare gangs)"),
+    (
+        "",
+        "pods",
+        "create",
+        "probe.rs, dra_allocation.rs, gang_scheduling/mod.rs (blockers), pod_group.rs; ai_inference.rs",
+    ),
     ("", "pods", "get", "security/secure_accelerator_access.rs: the holder's claim; wait.rs on timeout"),
     ("", "pods", "list", "inventory.rs, gang_scheduling/*.rs (all namespaces); observe.rs; robust_controller.rs"),
     ("", "pods", "watch", "wait.rs (probe and DRA pods running); gang_scheduling/observe.rs (bound, gone)"),
     ("", "pods", "delete", "dra_allocation.rs (release the claim), pod_group.rs (free the blocker's CPU)"),
     ("", "pods", "deletecollection", "gang_scheduling/kueue_case.rs, pod_group.rs: blockers and bare gangs"),
-    ("", "pods/log", "get", "accelerators/probe.rs: what each container sees; workload_sandboxing.rs"),
+    ("", "pods/log", "get", "accelerators/probe.rs; workload_sandboxing.rs; ai_inference.rs (client pod)"),
     (
         "",
         "pods/proxy",
@@ -34,7 +39,12 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "observability/exporters.rs: exporters' /metrics; ai_service_metrics.rs: the server's own",
     ),
     ("", "services", "list", "observability/prometheus.rs: the monitoring system's query API"),
-    ("", "services", "create", "observability/ai_service_metrics.rs: the model server's Service"),
+    (
+        "",
+        "services",
+        "create",
+        "observability/ai_service_metrics.rs; inference/ai_inference.rs: model servers' Services",
+    ),
     ("", "services/proxy", "get", "observability/prometheus.rs: queries; endpoint.rs: --accelerator-metrics-url"),
     ("", "services/proxy", "create", "observability/model_server.rs: completions (POST) to the model server"),
     ("apps", "deployments", "create", "autoscaling/pod_autoscaling.rs: the model servers the HPA scales"),
@@ -112,6 +122,11 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("monitoring.coreos.com", "prometheuses", "list", "observability/model_server.rs: their podMonitorSelector"),
     ("monitoring.coreos.com", "podmonitors", "create", "observability/model_server.rs"),
     ("monitoring.googleapis.com", "podmonitorings", "create", "observability/model_server.rs"),
+    ("gateway.networking.k8s.io", "gatewayclasses", "list", "inference/ai_inference.rs: Accepted classes"),
+    ("gateway.networking.k8s.io", "gateways", "create", "inference/ai_inference.rs"),
+    ("gateway.networking.k8s.io", "gateways", "get", "inference/ai_inference.rs: polled until Programmed"),
+    ("gateway.networking.k8s.io", "httproutes", "create", "inference/ai_inference.rs"),
+    ("gateway.networking.k8s.io", "httproutes", "get", "inference/ai_inference.rs: polled until Accepted"),
 ];
 
 #[cfg(test)]

@@ -1,0 +1,406 @@
+//! `ai_inference`: the platform's Gateway API routes inference traffic by weight and by an OpenAI-style header.
+//!
+//! kaic finds the GatewayClasses a controller Accepted and exercises the first (the others are named in the
+//! evidence). In its namespace it runs two model servers (llm-d's vLLM simulator, each naming its pod in the
+//! `x-inference-pod` response header) behind a Service each, a Gateway of that class and an HTTPRoute: requests
+//! with `x-model-variant: canary` go to the canary only, all others split 80/20 between stable and canary. Once
+//! the Gateway is Programmed with an address and the route Accepted with its refs resolved, kaic sends 200
+//! completions without the header, 50 with it and 20 with its value in other case (`CANARY`, which must not
+//! match: header values are case-sensitive) through the Gateway's address (directly when kaic reaches it,
+//! else from a client pod whose log it reads), and 50 straight to the stable pod as the latency baseline.
+//!
+//! Pass: the canary's share of the 200 lies in the exact 99.9 % binomial interval of 20 % (the interval is in
+//! the reason), no request failed, every header request reached the canary, and the other-case requests did
+//! not all reach it (at least one went to stable, as the weighted rule sends 80 %). The gateway's added latency
+//! (median through the Gateway minus median direct) is recorded, not judged. Fail names expected and observed:
+//! the split and interval, the header requests that went elsewhere, failed requests by status, or the condition
+//! of a Gateway or route the controller did not accept. The requirement has no condition: without the Gateway
+//! API or an Accepted GatewayClass the verdict is unknown, naming what to install.
+
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service};
+use kaic_model::Verdict;
+use kube::api::{Api, DynamicObject, ListParams, LogParams, PostParams};
+use serde_json::Value;
+
+use super::gateway::{self, CANARY, Class, GATEWAY, HEADER, MODEL_PORT, ROUTE, STABLE};
+use super::http;
+use super::stats::{self, Split};
+use super::traffic::{self, Batch, Sample};
+use crate::capability::Capability;
+use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json};
+use crate::timeouts::Wait;
+use crate::{list, wait};
+
+pub struct AiInference;
+
+const INSTALL: &str = "install a Gateway API implementation whose controller accepts a GatewayClass (e.g. Envoy \
+                       Gateway, Istio, kgateway, Traefik, NGINX Gateway Fabric, a cloud provider's) and rerun";
+
+#[async_trait::async_trait]
+impl Check for AiInference {
+    fn id(&self) -> &'static str {
+        "ai_inference"
+    }
+
+    fn requirements(&self) -> &'static [&'static str] {
+        &["ai_inference"]
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(720)
+    }
+
+    fn waits(&self) -> &'static [(Wait, u32)] {
+        &[
+            (Wait::ModelServerReady, 1),
+            (Wait::GatewayProgrammed, 1),
+            (Wait::RouteAccepted, 1),
+            (Wait::RouteServing, 1),
+            (Wait::ProbePod, 1),
+        ]
+    }
+
+    fn creates(&self) -> &'static [&'static str] {
+        &[
+            "two model-server pods (llm-d-inference-sim) with a Service each",
+            "a Gateway of the first Accepted GatewayClass and an HTTPRoute: header x-model-variant: canary to the canary, all other requests 80/20 stable/canary",
+            "when kaic cannot reach the Gateway's address: a client pod (curl) that sends the requests and prints one line per response",
+        ]
+    }
+
+    async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError> {
+        if !ctx.capabilities.has(Capability::GatewayApi) {
+            return Ok(Verdict::unknown(format!(
+                "the Gateway API (gateway.networking.k8s.io/v1) is not served: no Gateway or HTTPRoute can route \
+                 inference traffic; {INSTALL}"
+            )));
+        }
+        let classes_api: Api<DynamicObject> =
+            Api::all_with(ctx.client.clone(), &gateway::resource("GatewayClass", "gatewayclasses"));
+        let mut classes: Vec<Class> = list::all(&classes_api, ListParams::default())
+            .await
+            .map_err(|e| CheckError::api("list GatewayClasses", e))?
+            .iter()
+            .map(gateway::class_of)
+            .collect();
+        classes.sort_by(|a, b| a.name.cmp(&b.name));
+        let described: Vec<String> =
+            classes.iter().map(|c| format!("{} (controller {}, {})", c.name, c.controller, c.state)).collect();
+        ctx.step(format!(
+            "GatewayClasses: {}",
+            if described.is_empty() { "none".to_string() } else { described.join("; ") }
+        ));
+        let Some(class) = classes.iter().find(|c| c.accepted).cloned() else {
+            return Ok(Verdict::unknown(format!(
+                "the Gateway API CRDs are installed but no controller accepted a GatewayClass ({}); {INSTALL}",
+                if described.is_empty() { "there is none".to_string() } else { described.join("; ") }
+            )));
+        };
+        let others: Vec<&str> =
+            classes.iter().filter(|c| c.accepted && c.name != class.name).map(|c| c.name.as_str()).collect();
+        if !others.is_empty() {
+            ctx.step(format!(
+                "exercising GatewayClass {}; also Accepted, not exercised: {}",
+                class.name,
+                others.join(", ")
+            ));
+        }
+        exercise(ctx, &class).await
+    }
+}
+
+/// Deploys the backends, the Gateway and the route for `class`, sends the traffic and judges it.
+async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckError> {
+    let who = format!("GatewayClass {} (controller {})", class.name, class.controller);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    for name in [STABLE, CANARY] {
+        let pod: Pod = from_json(gateway::model_pod(ctx, name))?;
+        pods.create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+        let service: Service = from_json(gateway::model_service(ctx, name))?;
+        services
+            .create(&PostParams::default(), &service)
+            .await
+            .map_err(|e| CheckError::api(format!("create Service {name}"), e))?;
+    }
+    let port = gateway::listener_port(&class.controller);
+    let gateways: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("Gateway", "gateways"));
+    let routes: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("HTTPRoute", "httproutes"));
+    create_dynamic(ctx, &gateways, gateway::gateway_manifest(ctx, &class.name, port)).await?;
+    create_dynamic(ctx, &routes, gateway::route_manifest(ctx)).await?;
+    ctx.step(format!(
+        "created pods and Services {STABLE}, {CANARY}, Gateway {GATEWAY} (listener port {port}), HTTPRoute {ROUTE}"
+    ));
+
+    let mut stable_ip = None;
+    for name in [STABLE, CANARY] {
+        let ready = wait::until(
+            &pods,
+            name,
+            "model server Ready",
+            ctx.wait(Wait::ModelServerReady),
+            pod_ready,
+            wait::describe_pod,
+        )
+        .await?;
+        if name == STABLE {
+            stable_ip = ready.status.and_then(|s| s.pod_ip);
+        }
+    }
+    let gw = poll(&gateways, GATEWAY, ctx.wait(Wait::GatewayProgrammed), |g| {
+        gateway::is_true(&g["status"]["conditions"], "Programmed") && !gateway::gateway_addresses(g, port).is_empty()
+    })
+    .await?;
+    ctx.object(&format!("Gateway-{GATEWAY}-status"), &gw.1["status"]);
+    if !gw.0 {
+        return Ok(Verdict::fail(
+            format!(
+                "{who}: Gateway {GATEWAY} was not Programmed with an address within {:?}",
+                ctx.wait(Wait::GatewayProgrammed)
+            ),
+            "Gateway Accepted and Programmed, with an address in status.addresses",
+            gateway::describe_gateway(&gw.1),
+        ));
+    }
+    let route = poll(&routes, ROUTE, ctx.wait(Wait::RouteAccepted), gateway::route_accepted).await?;
+    ctx.object(&format!("HTTPRoute-{ROUTE}-status"), &route.1["status"]);
+    if !route.0 {
+        return Ok(Verdict::fail(
+            format!("{who}: HTTPRoute {ROUTE} was not accepted within {:?}", ctx.wait(Wait::RouteAccepted)),
+            format!("HTTPRoute Accepted and ResolvedRefs for parent Gateway {GATEWAY}"),
+            gateway::describe_route(&route.1),
+        ));
+    }
+    let addresses = gateway::gateway_addresses(&gw.1, port);
+    ctx.step(format!("Gateway Programmed; addresses: {}; route Accepted", addresses.join(", ")));
+    let stable_addr = stable_ip
+        .map(|ip| if ip.contains(':') { format!("[{ip}]:{MODEL_PORT}") } else { format!("{ip}:{MODEL_PORT}") });
+
+    let (samples, path) = send(ctx, &addresses, stable_addr.as_deref()).await?;
+    let samples = match samples {
+        Ok(samples) => samples,
+        Err(why) => {
+            return Ok(Verdict::fail(
+                format!("{who}: the Gateway never served the route ({path})"),
+                "completions answered 200 through the Gateway once the route is Accepted",
+                why,
+            ));
+        }
+    };
+    Ok(judge(ctx, &who, &path, &samples))
+}
+
+/// Sends the batches directly when kaic reaches one of the Gateway's addresses, else from a client pod. Returns
+/// the samples (or why the Gateway never served) and the path taken, in words.
+async fn send(
+    ctx: &CheckContext,
+    addresses: &[String],
+    stable: Option<&str>,
+) -> Result<(Result<Vec<Sample>, String>, String), CheckError> {
+    for address in addresses {
+        if http::reachable(address, Duration::from_secs(3)).await {
+            let baseline = match stable {
+                Some(s) if http::reachable(s, Duration::from_secs(2)).await => Some(s),
+                _ => None,
+            };
+            let path = format!("direct from kaic to {address}");
+            ctx.step(format!("sending through the Gateway: {path}"));
+            let host = gateway::route_host(ctx);
+            return Ok((traffic::direct(address, &host, baseline, ctx.wait(Wait::RouteServing)).await, path));
+        }
+    }
+    let address = &addresses[0];
+    let path = format!("from client pod kaic-client to {address} (kaic cannot reach {})", addresses.join(", "));
+    ctx.step(format!("sending through the Gateway: {path}"));
+    let serving = ctx.wait(Wait::RouteServing).as_secs();
+    let script = traffic::client_script(address, &gateway::route_host(ctx), stable.unwrap_or(address), serving);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let pod: Pod = from_json(traffic::client_pod(ctx, "kaic-client", &script))?;
+    pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api("create pod kaic-client", e))?;
+    wait::until(
+        &pods,
+        "kaic-client",
+        "client pod finished",
+        ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing),
+        pod_done,
+        wait::describe_pod,
+    )
+    .await?;
+    let log = pods
+        .logs("kaic-client", &LogParams::default())
+        .await
+        .map_err(|e| CheckError::api("read the log of pod kaic-client", e))?;
+    ctx.record(|e| e.log("kaic-client", log.clone()));
+    let samples = traffic::parse_client_log(&log);
+    if samples.iter().all(|s| s.batch == Batch::Direct) {
+        return Ok((Err("the client pod never got a 200 from the Gateway".into()), path));
+    }
+    Ok((Ok(samples), path))
+}
+
+/// The verdict from the samples.
+fn judge(ctx: &CheckContext, who: &str, path: &str, samples: &[Sample]) -> Verdict {
+    let (by_backend, failures) = traffic::tally(samples, Batch::Split);
+    let split = Split {
+        minor: CANARY.into(),
+        major: STABLE.into(),
+        weight: f64::from(gateway::CANARY_WEIGHT) / f64::from(gateway::CANARY_WEIGHT + gateway::STABLE_WEIGHT),
+        by_backend,
+        failures,
+    };
+    let split_judgement = stats::judge_split(&split);
+    let (header_by, header_failures) = traffic::tally(samples, Batch::Header);
+    let (header_ok, header_text) = stats::judge_header(CANARY, &header_by, &header_failures);
+    let (case_by, case_failures) = traffic::tally(samples, Batch::WrongCase);
+    let (case_ok, case_text) = stats::judge_other_case(CANARY, STABLE, &case_by, &case_failures);
+    let latency = latency_text(samples);
+    ctx.record(|e| {
+        e.value("split", split_judgement.text.clone());
+        e.value(
+            "binomial-interval",
+            format!("{}..={} of {}", split_judgement.interval.0, split_judgement.interval.1, split_judgement.n),
+        );
+        e.value("header", header_text.clone());
+        e.value("header-other-case", case_text.clone());
+        e.value("latency", latency.clone());
+        e.value("path", path.to_string());
+    });
+    let header = format!("{}: {}", HEADER.0, HEADER.1);
+    let other_case = format!("{}: {}", HEADER.0, traffic::WRONG_CASE_VALUE);
+    if split_judgement.passed && header_ok && case_ok {
+        return Verdict::pass(format!(
+            "{who}, {path}: weighted rule {}; header {header}: {header_text}; {other_case} (values are \
+             case-sensitive): {case_text}; {latency}",
+            split_judgement.text
+        ));
+    }
+    let mut expected = Vec::new();
+    let mut observed = Vec::new();
+    if !split_judgement.passed {
+        let (lo, hi) = split_judgement.interval;
+        expected.push(format!(
+            "without the header: {}/{} {STABLE}/{CANARY}, {lo}–{hi} of {} to {CANARY} ({:.1} % binomial interval), no failures",
+            gateway::STABLE_WEIGHT,
+            gateway::CANARY_WEIGHT,
+            split_judgement.n,
+            100.0 * stats::CONFIDENCE
+        ));
+        observed.push(format!("without the header: {}", split_judgement.text));
+    }
+    if !header_ok {
+        expected.push(format!("with {header}: every request to {CANARY}"));
+        observed.push(format!("with {header}: {header_text}"));
+    }
+    if !case_ok {
+        expected.push(format!("with {other_case}: the weighted rule (header values match case-sensitively)"));
+        observed.push(format!("with {other_case}: {case_text}"));
+    }
+    Verdict::fail(
+        format!("{who}, {path}: the Gateway does not route as the HTTPRoute says"),
+        expected.join("; "),
+        observed.join("; "),
+    )
+}
+
+/// The latency the gateway adds, in words: medians through the Gateway and direct, and their difference.
+fn latency_text(samples: &[Sample]) -> String {
+    let mut through = traffic::latencies(samples, Batch::Split);
+    through.extend(traffic::latencies(samples, Batch::Header));
+    let direct = traffic::latencies(samples, Batch::Direct);
+    let ms = |d: Duration| format!("{:.2} ms", d.as_secs_f64() * 1000.0);
+    match (stats::median(&through), stats::median(&direct)) {
+        (Some(t), Some(d)) => format!(
+            "latency added by the gateway: {} (median {} through the Gateway, {} straight to {STABLE})",
+            if t >= d { ms(t - d) } else { format!("-{}", ms(d - t)) },
+            ms(t),
+            ms(d)
+        ),
+        (Some(t), None) => {
+            format!("median latency through the Gateway {} ({STABLE}'s pod not reachable for a baseline)", ms(t))
+        }
+        _ => "no latency measured".into(),
+    }
+}
+
+/// Polls the object `name` every second until `done` holds or `timeout` passes; returns whether it held and
+/// the last object seen (as JSON).
+async fn poll(
+    api: &Api<DynamicObject>,
+    name: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Result<(bool, Value), CheckError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let object = api.get(name).await.map_err(|e| CheckError::api(format!("get {name}"), e))?;
+        let value = serde_json::to_value(&object).unwrap_or_default();
+        if done(&value) {
+            return Ok((true, value));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((false, value));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn pod_ready(pod: Option<&Pod>) -> bool {
+    pod.and_then(|p| p.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+fn pod_done(pod: Option<&Pod>) -> bool {
+    let phase = pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn samples(canary: u32, stable: u32, header_canary: u32, header_stable: u32) -> Vec<Sample> {
+        let s = |batch, backend: &str| Sample {
+            batch,
+            status: 200,
+            backend: Some(backend.to_string()),
+            elapsed: Duration::from_millis(if batch == Batch::Direct { 2 } else { 3 }),
+        };
+        let mut all = Vec::new();
+        all.extend((0..canary).map(|_| s(Batch::Split, CANARY)));
+        all.extend((0..stable).map(|_| s(Batch::Split, STABLE)));
+        all.extend((0..header_canary).map(|_| s(Batch::Header, CANARY)));
+        all.extend((0..header_stable).map(|_| s(Batch::Header, STABLE)));
+        all.extend((0..16).map(|_| s(Batch::WrongCase, STABLE)));
+        all.extend((0..4).map(|_| s(Batch::WrongCase, CANARY)));
+        all.extend((0..10).map(|_| s(Batch::Direct, STABLE)));
+        all
+    }
+
+    #[tokio::test]
+    async fn passes_a_correct_gateway_with_the_interval_in_the_reason() {
+        let ctx = CheckContext::offline("ai_inference", Default::default());
+        let v = judge(&ctx, "GatewayClass t", "direct", &samples(38, 162, 50, 0));
+        assert_eq!(v.outcome, kaic_model::Outcome::Pass, "{v:?}");
+        assert!(v.reason.contains("binomial interval"), "{}", v.reason);
+        assert!(v.reason.contains("latency added by the gateway: 1.00 ms"), "{}", v.reason);
+    }
+
+    #[tokio::test]
+    async fn fails_a_gateway_that_ignores_weights_and_headers() {
+        let ctx = CheckContext::offline("ai_inference", Default::default());
+        let v = judge(&ctx, "GatewayClass naive", "direct", &samples(200, 0, 50, 0));
+        assert_eq!(v.outcome, kaic_model::Outcome::Fail);
+        let text = format!("{v:?}");
+        assert!(text.contains("200 of 200 to model-canary (100.0 %)"), "{text}");
+        let v = judge(&ctx, "GatewayClass naive", "direct", &samples(0, 200, 0, 50));
+        let text = format!("{v:?}");
+        assert!(text.contains("every request to model-canary") && text.contains("0 of 50 to model-canary"), "{text}");
+    }
+}

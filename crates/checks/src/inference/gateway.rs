@@ -1,0 +1,290 @@
+//! The Gateway API side of `ai_inference`: which GatewayClasses a controller accepted, the objects kaic
+//! creates (two model-server pods and their Services, a Gateway, an HTTPRoute with a header rule and an
+//! 80/20 weighted rule), reading their status conditions, and the addresses the Gateway reports.
+
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use serde_json::{Value, json};
+
+use crate::check::CheckContext;
+use crate::pods;
+
+pub const GROUP: &str = "gateway.networking.k8s.io";
+pub const VERSION: &str = "v1";
+
+/// The resource of one Gateway API kind at `v1`.
+pub fn resource(kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(GROUP, VERSION, kind), plural)
+}
+
+/// The backends: the stable model server gets the default rule's major weight, the canary the minor weight and
+/// every request with the header.
+pub const STABLE: &str = "model-stable";
+pub const CANARY: &str = "model-canary";
+/// The model both backends serve.
+pub const MODEL: &str = "kaic-model";
+/// The port the model servers listen on.
+pub const MODEL_PORT: u16 = 8000;
+/// The OpenAI-style routing header and the value that selects the canary.
+pub const HEADER: (&str, &str) = ("x-model-variant", "canary");
+/// The canary's share of the weighted rule.
+pub const CANARY_WEIGHT: u32 = 20;
+pub const STABLE_WEIGHT: u32 = 80;
+/// The response header llm-d's simulator sets to its pod's name (env `POD_NAME`).
+pub const POD_HEADER: &str = "x-inference-pod";
+pub const GATEWAY: &str = "kaic-gateway";
+pub const ROUTE: &str = "kaic-route";
+
+/// The listener port for a controller: implementations that bind the Gateway's listener port in a fixed data
+/// plane need one of theirs (Traefik maps a listener to the entrypoint with that port: `web` is 8000 in its
+/// Helm chart); the others provision a listener on any port, 80 by convention.
+pub fn listener_port(controller: &str) -> u16 {
+    match controller {
+        "traefik.io/gateway-controller" => 8000,
+        _ => 80,
+    }
+}
+
+/// The condition `type` of an object's `status.conditions` (or of the list at `conditions`): (status, reason,
+/// message).
+pub fn condition<'a>(conditions: &'a Value, type_: &str) -> Option<(&'a str, &'a str, &'a str)> {
+    conditions.as_array()?.iter().find(|c| c["type"] == type_).map(|c| {
+        (c["status"].as_str().unwrap_or(""), c["reason"].as_str().unwrap_or(""), c["message"].as_str().unwrap_or(""))
+    })
+}
+
+/// Whether condition `type_` is True.
+pub fn is_true(conditions: &Value, type_: &str) -> bool {
+    condition(conditions, type_).is_some_and(|(status, _, _)| status == "True")
+}
+
+/// `Accepted=False (InvalidParameters: …)`, or `no Accepted condition`, for reports.
+pub fn describe_condition(conditions: &Value, type_: &str) -> String {
+    match condition(conditions, type_) {
+        Some((status, reason, message)) => format!("{type_}={status} ({reason}: {message})"),
+        None => format!("no {type_} condition"),
+    }
+}
+
+/// A GatewayClass as kaic sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Class {
+    pub name: String,
+    pub controller: String,
+    pub accepted: bool,
+    /// Its Accepted condition, in words.
+    pub state: String,
+}
+
+pub fn class_of(object: &DynamicObject) -> Class {
+    let conditions = &object.data["status"]["conditions"];
+    Class {
+        name: object.metadata.name.clone().unwrap_or_default(),
+        controller: object.data["spec"]["controllerName"].as_str().unwrap_or_default().to_string(),
+        accepted: is_true(conditions, "Accepted"),
+        state: describe_condition(conditions, "Accepted"),
+    }
+}
+
+/// The Gateway's addresses as `host:port` for `port`, IP addresses first, then hostnames (which kaic resolves
+/// as any client would).
+pub fn gateway_addresses(gateway: &Value, port: u16) -> Vec<String> {
+    let mut ips = Vec::new();
+    let mut names = Vec::new();
+    for address in gateway["status"]["addresses"].as_array().into_iter().flatten() {
+        let Some(value) = address["value"].as_str().filter(|v| !v.is_empty()) else { continue };
+        match address["type"].as_str().unwrap_or("IPAddress") {
+            "IPAddress" if value.contains(':') => ips.push(format!("[{value}]:{port}")),
+            "IPAddress" => ips.push(format!("{value}:{port}")),
+            "Hostname" => names.push(format!("{value}:{port}")),
+            _ => {}
+        }
+    }
+    ips.extend(names);
+    ips
+}
+
+/// Whether the route's status has a parent entry for kaic's Gateway with Accepted and ResolvedRefs True.
+pub fn route_accepted(route: &Value) -> bool {
+    route_parent(route)
+        .is_some_and(|p| is_true(&p["conditions"], "Accepted") && is_true(&p["conditions"], "ResolvedRefs"))
+}
+
+/// The route's status entry for kaic's Gateway.
+pub fn route_parent(route: &Value) -> Option<&Value> {
+    route["status"]["parents"].as_array()?.iter().find(|p| p["parentRef"]["name"] == GATEWAY)
+}
+
+/// The route's state for reports: its parent's Accepted and ResolvedRefs conditions, or that no controller
+/// wrote any status.
+pub fn describe_route(route: &Value) -> String {
+    match route_parent(route) {
+        Some(parent) => format!(
+            "{}; {}",
+            describe_condition(&parent["conditions"], "Accepted"),
+            describe_condition(&parent["conditions"], "ResolvedRefs")
+        ),
+        None => format!("no controller wrote a status for parent Gateway {GATEWAY}"),
+    }
+}
+
+/// The Gateway's state for reports.
+pub fn describe_gateway(gateway: &Value) -> String {
+    let conditions = &gateway["status"]["conditions"];
+    let addresses: Vec<&str> =
+        gateway["status"]["addresses"].as_array().into_iter().flatten().filter_map(|a| a["value"].as_str()).collect();
+    format!(
+        "{}; {}; addresses: {}",
+        describe_condition(conditions, "Accepted"),
+        describe_condition(conditions, "Programmed"),
+        if addresses.is_empty() { "none".to_string() } else { addresses.join(", ") }
+    )
+}
+
+/// A model-server pod named `name` (its responses carry `x-inference-pod: name`).
+pub fn model_pod(ctx: &CheckContext, name: &str) -> Value {
+    // The same image (and `--probe-image model-server=`) as ai_service_metrics' model server: llm-d's vLLM
+    // simulator names its pod in every response.
+    let image = crate::observability::model_server::image(ctx);
+    let mut labels = ctx.labels();
+    labels.insert("kaic.dev/model-backend".into(), name.into());
+    let spec = pods::hardened(json!({
+        "terminationGracePeriodSeconds": 0,
+        "containers": [{
+            "name": "model-server",
+            "image": image,
+            "args": ["--model", MODEL, "--port", MODEL_PORT.to_string()],
+            "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+            "ports": [{"name": "http", "containerPort": MODEL_PORT}],
+            "readinessProbe": {"tcpSocket": {"port": MODEL_PORT}, "periodSeconds": 2},
+            "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+        }]
+    }));
+    json!({"metadata": {"name": name, "labels": labels}, "spec": spec})
+}
+
+/// The Service in front of model pod `name`.
+pub fn model_service(ctx: &CheckContext, name: &str) -> Value {
+    json!({
+        "metadata": {"name": name, "labels": ctx.labels()},
+        "spec": {
+            "selector": {"kaic.dev/model-backend": name},
+            "ports": [{"name": "http", "port": MODEL_PORT, "targetPort": "http"}]
+        }
+    })
+}
+
+/// kaic's Gateway of `class`: one HTTP listener on `port`, routes from its own namespace only.
+pub fn gateway_manifest(ctx: &CheckContext, class: &str, port: u16) -> Value {
+    json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": "Gateway",
+        "metadata": {"name": GATEWAY, "namespace": ctx.namespace, "labels": ctx.labels()},
+        "spec": {
+            "gatewayClassName": class,
+            "listeners": [{"name": "http", "protocol": "HTTP", "port": port,
+                           "allowedRoutes": {"namespaces": {"from": "Same"}}}]
+        }
+    })
+}
+
+/// The route's hostname, unique to the check's namespace: implementations that share one data plane between
+/// Gateways (Traefik's entrypoints) would otherwise merge kaic's route with any other route on the same port,
+/// such as a previous run's still being deleted. Requests carry it as `Host`.
+pub fn route_host(ctx: &CheckContext) -> String {
+    format!("{}.kaic.test", ctx.namespace)
+}
+
+/// The route: requests with the header go to the canary only; all others split 80/20 between stable and canary.
+pub fn route_manifest(ctx: &CheckContext) -> Value {
+    let backend = |name: &str, weight: u32| json!({"name": name, "port": MODEL_PORT, "weight": weight});
+    json!({
+        "apiVersion": format!("{GROUP}/{VERSION}"),
+        "kind": "HTTPRoute",
+        "metadata": {"name": ROUTE, "namespace": ctx.namespace, "labels": ctx.labels()},
+        "spec": {
+            "parentRefs": [{"name": GATEWAY}],
+            "hostnames": [route_host(ctx)],
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"},
+                                 "headers": [{"type": "Exact", "name": HEADER.0, "value": HEADER.1}]}],
+                    "backendRefs": [backend(CANARY, 1)]
+                },
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [backend(STABLE, STABLE_WEIGHT), backend(CANARY, CANARY_WEIGHT)]
+                }
+            ]
+        }
+    })
+}
+
+/// The completion request kaic sends (small: the point is the route, not the model).
+pub fn completion_body() -> String {
+    json!({"model": MODEL, "prompt": "kaic", "max_tokens": 2}).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_put_ips_first_and_bracket_ipv6() {
+        let gw = json!({"status": {"addresses": [
+            {"type": "Hostname", "value": "gw.example.com"},
+            {"type": "IPAddress", "value": "10.0.0.5"},
+            {"value": "fd00::1"},
+            {"type": "example.com/custom", "value": "x"},
+            {"type": "IPAddress", "value": ""}
+        ]}});
+        assert_eq!(gateway_addresses(&gw, 8000), vec!["10.0.0.5:8000", "[fd00::1]:8000", "gw.example.com:8000"]);
+        assert!(gateway_addresses(&json!({"status": {}}), 80).is_empty());
+    }
+
+    #[test]
+    fn reads_conditions_of_classes_routes_and_gateways() {
+        let class: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "gateway.networking.k8s.io/v1", "kind": "GatewayClass", "metadata": {"name": "traefik"},
+            "spec": {"controllerName": "traefik.io/gateway-controller"},
+            "status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Accepted", "message": "ok"}]}
+        }))
+        .unwrap();
+        let seen = class_of(&class);
+        assert!(seen.accepted);
+        assert_eq!(seen.state, "Accepted=True (Accepted: ok)");
+        assert_eq!(listener_port(&seen.controller), 8000);
+        assert_eq!(listener_port("gateway.envoyproxy.io/gatewayclass-controller"), 80);
+        let route = json!({"status": {"parents": [{"parentRef": {"name": GATEWAY}, "conditions": [
+            {"type": "Accepted", "status": "True"},
+            {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "service model-canary"}
+        ]}]}});
+        assert!(!route_accepted(&route));
+        assert_eq!(
+            describe_route(&route),
+            "Accepted=True (: ); ResolvedRefs=False (BackendNotFound: service model-canary)"
+        );
+        assert!(describe_route(&json!({})).contains("no controller wrote a status"));
+        assert_eq!(describe_gateway(&json!({})), "no Accepted condition; no Programmed condition; addresses: none");
+    }
+
+    #[tokio::test]
+    async fn the_route_sends_the_header_to_the_canary_and_splits_the_rest() {
+        let ctx = CheckContext::offline("ai_inference", Default::default());
+        let route = route_manifest(&ctx);
+        let rules = route["spec"]["rules"].as_array().unwrap();
+        assert_eq!(rules[0]["matches"][0]["headers"][0]["name"], HEADER.0);
+        assert_eq!(route["spec"]["hostnames"][0], "ns.kaic.test");
+        assert_eq!(rules[0]["backendRefs"][0]["name"], CANARY);
+        let weights: Vec<(String, u64)> = rules[1]["backendRefs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| (b["name"].as_str().unwrap().to_string(), b["weight"].as_u64().unwrap()))
+            .collect();
+        assert_eq!(weights, vec![(STABLE.to_string(), 80), (CANARY.to_string(), 20)]);
+        let pod = model_pod(&ctx, STABLE);
+        assert_eq!(pod["spec"]["containers"][0]["env"][0]["name"], "POD_NAME");
+        assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
+        assert_eq!(gateway_manifest(&ctx, "traefik", 8000)["spec"]["listeners"][0]["port"], 8000);
+    }
+}

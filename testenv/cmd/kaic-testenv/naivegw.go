@@ -1,0 +1,299 @@
+// naivegw: a deliberately naive Gateway API implementation for the broken profile naive-gateway. Its
+// controller reports every GatewayClass of its controllerName Accepted, every Gateway of those classes
+// Accepted and Programmed (with this pod's address), every HTTPRoute attached to them Accepted with its refs
+// resolved: the status a conformant implementation would write. Its data plane ignores the routes' rules
+// beyond the first backendRef of the first rule of the oldest route: every request goes there, whatever its
+// headers, and weights mean nothing. A check that reads statuses passes it; one that sends traffic must not.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"os/signal"
+	"sort"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+)
+
+var (
+	gatewayClassGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gatewayclasses"}
+	gatewayGVR      = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
+	httpRouteGVR    = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
+	serviceGVR      = schema.GroupVersionResource{Version: "v1", Resource: "services"}
+	sliceGVR        = schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}
+)
+
+type naiveGW struct {
+	dyn        dynamic.Interface
+	controller string
+	address    string
+	target     atomic.Pointer[url.URL] // where every request goes; nil: 503
+}
+
+func runNaiveGW(args []string) error {
+	fs := flag.NewFlagSet("naivegw", flag.ExitOnError)
+	var listen multiFlag
+	fs.Var(&listen, "listen", "a data plane address (repeatable; a fixed data plane, like Traefik's entrypoints)")
+	controller := fs.String("controller", "kaic.dev/naive-gateway", "the GatewayClass controllerName this serves")
+	address := fs.String("address", "", "the address written to Gateway status (this pod's IP)")
+	apiServer := fs.String("api-server", "", "API server URL")
+	tokenFile := fs.String("token-file", "", "service account token file")
+	caFile := fs.String("ca-file", "", "cluster CA file")
+	_ = fs.Parse(args)
+	cfg := &rest.Config{Host: *apiServer, BearerTokenFile: *tokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	g := &naiveGW{dyn: dyn, controller: *controller, address: *address}
+	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer cancel()
+	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		if t := g.target.Load(); t != nil {
+			r.SetURL(t)
+		}
+	}}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if g.target.Load() == nil {
+			http.Error(w, "no route", http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	})
+	var servers []*http.Server
+	for _, addr := range listen {
+		srv := &http.Server{Addr: addr, ReadHeaderTimeout: 5 * time.Second, Handler: handler}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+				log.Fatalf("naivegw: %v", err)
+			}
+		}()
+	}
+	log.Printf("naivegw: controller %s, data plane %v", *controller, listen)
+	for {
+		if err := g.reconcile(ctx); err != nil {
+			log.Printf("naivegw: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			for _, srv := range servers {
+				_ = srv.Close()
+			}
+			return nil
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// condition is a metav1.Condition as unstructured JSON.
+func condition(typ, reason string, generation int64) map[string]any {
+	return map[string]any{"type": typ, "status": "True", "reason": reason, "message": "",
+		"observedGeneration": generation, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}
+}
+
+// current says whether the object's conditions (at path) were written for its generation already.
+func current(o *unstructured.Unstructured, path ...string) bool {
+	conds, _, _ := unstructured.NestedSlice(o.Object, path...)
+	if len(conds) == 0 {
+		return false
+	}
+	c, _ := conds[0].(map[string]any)
+	g, _ := c["observedGeneration"].(int64)
+	return g == o.GetGeneration()
+}
+
+func (g *naiveGW) reconcile(ctx context.Context) error {
+	classes, err := g.dyn.Resource(gatewayClassGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	ours := map[string]bool{}
+	for i := range classes.Items {
+		c := &classes.Items[i]
+		if ctl, _, _ := unstructured.NestedString(c.Object, "spec", "controllerName"); ctl != g.controller {
+			continue
+		}
+		ours[c.GetName()] = true
+		if !current(c, "status", "conditions") {
+			_ = unstructured.SetNestedSlice(c.Object, []any{condition("Accepted", "Accepted", c.GetGeneration())}, "status", "conditions")
+			if _, err := g.dyn.Resource(gatewayClassGVR).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
+				log.Printf("GatewayClass %s: %v", c.GetName(), err)
+			}
+		}
+	}
+	gateways, err := g.dyn.Resource(gatewayGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	ourGateways := map[string]bool{}
+	for i := range gateways.Items {
+		gw := &gateways.Items[i]
+		if class, _, _ := unstructured.NestedString(gw.Object, "spec", "gatewayClassName"); ours[class] {
+			ourGateways[gw.GetNamespace()+"/"+gw.GetName()] = true
+		}
+	}
+	routes, err := g.dyn.Resource(httpRouteGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return err
+	}
+	sort.Slice(routes.Items, func(i, j int) bool {
+		a, b := routes.Items[i].GetCreationTimestamp(), routes.Items[j].GetCreationTimestamp()
+		return a.Before(&b)
+	})
+	attached := map[string]int64{}
+	var target *url.URL
+	for i := range routes.Items {
+		r := &routes.Items[i]
+		refs, _, _ := unstructured.NestedSlice(r.Object, "spec", "parentRefs")
+		var parents []any
+		for _, ref := range refs {
+			m, _ := ref.(map[string]any)
+			ns, _ := m["namespace"].(string)
+			if ns == "" {
+				ns = r.GetNamespace()
+			}
+			name, _ := m["name"].(string)
+			if !ourGateways[ns+"/"+name] {
+				continue
+			}
+			attached[ns+"/"+name]++
+			parents = append(parents, map[string]any{"parentRef": m, "controllerName": g.controller, "conditions": []any{
+				condition("Accepted", "Accepted", r.GetGeneration()), condition("ResolvedRefs", "ResolvedRefs", r.GetGeneration())}})
+		}
+		if len(parents) == 0 {
+			continue
+		}
+		if target == nil {
+			target = g.firstBackend(ctx, r)
+		}
+		if !current(r, "status", "parents") || !sameParents(r, parents) {
+			_ = unstructured.SetNestedSlice(r.Object, parents, "status", "parents")
+			if _, err := g.dyn.Resource(httpRouteGVR).Namespace(r.GetNamespace()).UpdateStatus(ctx, r, metav1.UpdateOptions{}); err != nil {
+				log.Printf("HTTPRoute %s/%s: %v", r.GetNamespace(), r.GetName(), err)
+			}
+		}
+	}
+	g.target.Store(target)
+	for i := range gateways.Items {
+		gw := &gateways.Items[i]
+		key := gw.GetNamespace() + "/" + gw.GetName()
+		if !ourGateways[key] {
+			continue
+		}
+		gen := gw.GetGeneration()
+		listeners, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
+		var statuses []any
+		for _, l := range listeners {
+			m, _ := l.(map[string]any)
+			statuses = append(statuses, map[string]any{"name": m["name"], "attachedRoutes": attached[key],
+				"supportedKinds": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}},
+				"conditions": []any{condition("Accepted", "Accepted", gen), condition("Programmed", "Programmed", gen),
+					condition("ResolvedRefs", "ResolvedRefs", gen)}})
+		}
+		old, _, _ := unstructured.NestedSlice(gw.Object, "status", "listeners")
+		if current(gw, "status", "conditions") && sameAttached(old, statuses) {
+			continue
+		}
+		_ = unstructured.SetNestedField(gw.Object, map[string]any{
+			"addresses":  []any{map[string]any{"type": "IPAddress", "value": g.address}},
+			"conditions": []any{condition("Accepted", "Accepted", gen), condition("Programmed", "Programmed", gen)},
+			"listeners":  statuses,
+		}, "status")
+		if _, err := g.dyn.Resource(gatewayGVR).Namespace(gw.GetNamespace()).UpdateStatus(ctx, gw, metav1.UpdateOptions{}); err != nil {
+			log.Printf("Gateway %s: %v", key, err)
+		}
+	}
+	return nil
+}
+
+func sameParents(r *unstructured.Unstructured, parents []any) bool {
+	old, _, _ := unstructured.NestedSlice(r.Object, "status", "parents")
+	return len(old) == len(parents)
+}
+
+func sameAttached(old, new []any) bool {
+	a, _ := json.Marshal(pick(old, "attachedRoutes"))
+	b, _ := json.Marshal(pick(new, "attachedRoutes"))
+	return string(a) == string(b)
+}
+
+func pick(items []any, key string) []any {
+	var out []any
+	for _, i := range items {
+		m, _ := i.(map[string]any)
+		out = append(out, fmt.Sprint(m[key]))
+	}
+	return out
+}
+
+// firstBackend is the address of a ready endpoint of the first backendRef of the route's first rule.
+func (g *naiveGW) firstBackend(ctx context.Context, r *unstructured.Unstructured) *url.URL {
+	rules, _, _ := unstructured.NestedSlice(r.Object, "spec", "rules")
+	if len(rules) == 0 {
+		return nil
+	}
+	rule, _ := rules[0].(map[string]any)
+	refs, _ := rule["backendRefs"].([]any)
+	if len(refs) == 0 {
+		return nil
+	}
+	ref, _ := refs[0].(map[string]any)
+	name, _ := ref["name"].(string)
+	port, _ := ref["port"].(int64)
+	ns := r.GetNamespace()
+	if n, ok := ref["namespace"].(string); ok && n != "" {
+		ns = n
+	}
+	svc, err := g.dyn.Resource(serviceGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return nil
+	}
+	ports, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports")
+	portName := ""
+	for _, p := range ports {
+		m, _ := p.(map[string]any)
+		if n, _ := m["port"].(int64); n == port {
+			portName, _ = m["name"].(string)
+		}
+	}
+	slices, err := g.dyn.Resource(sliceGVR).Namespace(ns).List(ctx, metav1.ListOptions{LabelSelector: "kubernetes.io/service-name=" + name})
+	if err != nil {
+		return nil
+	}
+	for _, s := range slices.Items {
+		sp, _, _ := unstructured.NestedSlice(s.Object, "ports")
+		var target int64
+		for _, p := range sp {
+			m, _ := p.(map[string]any)
+			if n, _ := m["name"].(string); n == portName {
+				target, _ = m["port"].(int64)
+			}
+		}
+		eps, _, _ := unstructured.NestedSlice(s.Object, "endpoints")
+		for _, e := range eps {
+			m, _ := e.(map[string]any)
+			if ready, found, _ := unstructured.NestedBool(m, "conditions", "ready"); found && !ready {
+				continue
+			}
+			addrs, _ := m["addresses"].([]any)
+			if len(addrs) > 0 && target > 0 {
+				return &url.URL{Scheme: "http", Host: fmt.Sprintf("%s:%d", addrs[0], target)}
+			}
+		}
+	}
+	return nil
+}
