@@ -10,7 +10,7 @@ use kube::Client;
 use crate::accelerators::inventory::AllocationMode;
 use crate::capability::{Capabilities, Capability};
 use crate::observability::endpoint::{Endpoint, Headers};
-use crate::timeouts::{TimeoutScale, Wait};
+use crate::timeouts::{TimeoutScale, Wait, WaitOverrides};
 
 /// Options that shape how checks run, set from the command line.
 #[derive(Debug, Clone)]
@@ -38,6 +38,11 @@ pub struct CheckOptions {
     /// The per-pod custom metric `pod_autoscaling`'s HPA scales on (`--hpa-metric`), where the platform maps
     /// vLLM's metrics under a name kaic does not recognise.
     pub hpa_metric: Option<String>,
+    /// Named waits set outright (`--wait NAME=SECONDS`).
+    pub wait_overrides: WaitOverrides,
+    /// Whether checks may make the platform add nodes that cost money (`--include-opt-in`, or the check named
+    /// with `--focus`): cluster_autoscaling makes an autoscaler add an accelerator node.
+    pub allow_costly: bool,
 }
 
 impl Default for CheckOptions {
@@ -53,6 +58,8 @@ impl Default for CheckOptions {
             prometheus: None,
             prometheus_headers: Headers::default(),
             hpa_metric: None,
+            wait_overrides: WaitOverrides::default(),
+            allow_costly: false,
         }
     }
 }
@@ -104,9 +111,9 @@ impl CheckContext {
         format!("kaic-{suffix}-{}", self.run_id)
     }
 
-    /// How long to wait for `wait` (the timeout table, scaled by `--timeout-scale`).
+    /// How long to wait for `wait` (the timeout table scaled by `--timeout-scale`, or `--wait NAME=SECONDS`).
     pub fn wait(&self, wait: Wait) -> Duration {
-        self.options.timeout_scale.of(wait)
+        self.options.wait_overrides.of(self.options.timeout_scale, wait)
     }
 
     /// Records evidence; the closure gets the check's evidence log.

@@ -42,6 +42,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(observability::accelerator_metrics::AcceleratorMetrics),
         Box::new(observability::ai_service_metrics::AiServiceMetrics),
         Box::new(autoscaling::pod_autoscaling::PodAutoscaling),
+        Box::new(autoscaling::cluster_autoscaling::ClusterAutoscaling),
         Box::new(inference::ai_inference::AiInference),
     ]
 }

@@ -102,6 +102,21 @@ pub const PERMISSIONS: &[Permission] = &[
     },
     Permission {
         group: "",
+        resource: "events",
+        verbs: &["list"],
+        needed: Needed::Always,
+        why: "cluster_autoscaling reads what the node autoscaler says about its pods (TriggeredScaleUp, \
+              NotTriggerScaleUp, Karpenter's Nominated and FailedScheduling) in its own namespace",
+    },
+    Permission {
+        group: "",
+        resource: "configmaps",
+        verbs: &["get"],
+        needed: Needed::Always,
+        why: "cluster_autoscaling finds cluster-autoscaler by its status ConfigMap kube-system/cluster-autoscaler-status",
+    },
+    Permission {
+        group: "",
         resource: "pods/log",
         verbs: &["get"],
         needed: Needed::Always,
@@ -333,6 +348,13 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["create"],
         needed: Needed::With(&[Capability::ManagedPrometheus]),
         why: "ai_service_metrics registers its model server with Google Cloud Managed Service for Prometheus",
+    },
+    Permission {
+        group: "karpenter.sh",
+        resource: "nodepools",
+        verbs: &["list"],
+        needed: Needed::With(&[Capability::Karpenter]),
+        why: "cluster_autoscaling: Karpenter's NodePools, their node classes, taints and limits",
     },
     Permission {
         group: "gateway.networking.k8s.io",

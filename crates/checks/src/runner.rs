@@ -201,7 +201,8 @@ impl Runner {
         let _ = events.send(RunEvent::Started { id, namespace: namespace.clone() });
         let started = Instant::now();
         let missing = check.needs().iter().find(|cap| !self.capabilities.has(**cap));
-        let budget = self.options.timeout_scale.apply(check.timeout());
+        let budget = self.options.timeout_scale.apply(check.timeout())
+            + self.options.wait_overrides.extra(self.options.timeout_scale, check.waits());
         let (verdict, used_namespace) = match missing {
             Some(capability) => (check.when_missing(*capability), false),
             None => match self.create_namespace(&ctx, creating).await {

@@ -6,6 +6,7 @@
 //! that the check's budget ([`crate::Check::timeout`]) covers their sum, so a check is never cut off by
 //! the runner while one of its own waits is still legitimately running.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
@@ -61,11 +62,19 @@ pub enum Wait {
     RouteAccepted,
     /// An Accepted route answers through the Gateway (the data plane is programmed after the status is written).
     RouteServing,
+    /// A pod no node can take makes the node autoscaler add a node with the accelerator, which joins Ready
+    /// and runs the pod (cloud GPU nodes take minutes: VM start, driver installation, device plugin).
+    NodeScaleUp,
+    /// After kaic's pods are gone the autoscaler removes the node it added (cluster-autoscaler waits 10 min
+    /// before it removes an unneeded node; Karpenter waits the NodePool's `consolidateAfter`).
+    NodeScaleDown,
+    /// The autoscaler says why it adds no node for a pod that no node group can serve (an event on the pod).
+    ScaleUpRefused,
 }
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 21] = [
+    pub const ALL: [Wait; 24] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,
@@ -87,6 +96,9 @@ impl Wait {
         Self::GatewayProgrammed,
         Self::RouteAccepted,
         Self::RouteServing,
+        Self::NodeScaleUp,
+        Self::NodeScaleDown,
+        Self::ScaleUpRefused,
     ];
 
     /// The duration before scaling.
@@ -113,6 +125,9 @@ impl Wait {
             Self::GatewayProgrammed => 180,
             Self::RouteAccepted => 60,
             Self::RouteServing => 60,
+            Self::NodeScaleUp => 900,
+            Self::NodeScaleDown => 1500,
+            Self::ScaleUpRefused => 120,
         })
     }
 
@@ -140,6 +155,9 @@ impl Wait {
             Self::GatewayProgrammed => "gateway-programmed",
             Self::RouteAccepted => "route-accepted",
             Self::RouteServing => "route-serving",
+            Self::NodeScaleUp => "node-scale-up",
+            Self::NodeScaleDown => "node-scale-down",
+            Self::ScaleUpRefused => "scale-up-refused",
         }
     }
 }
@@ -188,6 +206,48 @@ impl TimeoutScale {
     }
 }
 
+/// Named waits set outright with `--wait NAME=SECONDS` (not scaled): a platform whose autoscaler removes
+/// nodes after 30 minutes, or a test environment that knows its own delays.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct WaitOverrides(BTreeMap<Wait, Duration>);
+
+impl WaitOverrides {
+    /// Parses one `NAME=SECONDS`.
+    ///
+    /// # Errors
+    /// A sentence naming the problem and the table's names.
+    pub fn parse(text: &str) -> Result<(Wait, Duration), String> {
+        let names = || Wait::ALL.iter().map(|w| w.name()).collect::<Vec<_>>().join(", ");
+        let (name, seconds) = text.split_once('=').ok_or_else(|| {
+            format!("--wait '{text}' is not NAME=SECONDS (e.g. node-scale-down=1800); names: {}", names())
+        })?;
+        let wait = Wait::ALL
+            .into_iter()
+            .find(|w| w.name() == name.trim())
+            .ok_or_else(|| format!("--wait: no wait is named '{name}'; names: {}", names()))?;
+        let seconds: u64 =
+            seconds.trim().parse().ok().filter(|s| (1..=86_400).contains(s)).ok_or_else(|| {
+                format!("--wait {name}: '{seconds}' is not a whole number of seconds from 1 to 86400")
+            })?;
+        Ok((wait, Duration::from_secs(seconds)))
+    }
+
+    pub fn new(entries: impl IntoIterator<Item = (Wait, Duration)>) -> Self {
+        Self(entries.into_iter().collect())
+    }
+
+    /// The duration of `wait`: its override, else the table's scaled by `scale`.
+    pub fn of(&self, scale: TimeoutScale, wait: Wait) -> Duration {
+        self.0.get(&wait).copied().unwrap_or_else(|| scale.of(wait))
+    }
+
+    /// What the overrides add to the budget of a check making `waits` (overrides shorter than the scaled
+    /// table entry never shrink it).
+    pub fn extra(&self, scale: TimeoutScale, waits: &[(Wait, u32)]) -> Duration {
+        waits.iter().map(|(wait, times)| self.of(scale, *wait).saturating_sub(scale.of(*wait)) * *times).sum()
+    }
+}
+
 /// The sum of `waits` (each wait with how many times it may happen in sequence), before scaling.
 pub fn sum(waits: &[(Wait, u32)]) -> Duration {
     waits.iter().map(|(wait, times)| wait.base() * *times).sum()
@@ -204,6 +264,21 @@ mod tests {
         assert!(TimeoutScale::new(0.0).is_err());
         assert!(TimeoutScale::new(f64::NAN).unwrap_err().contains("--timeout-scale"));
         assert_eq!(sum(&[(Wait::GangBind, 2), (Wait::GangWindow, 1)]), Duration::from_secs(192));
+    }
+
+    #[test]
+    fn an_override_replaces_one_wait_and_grows_the_budget_by_the_difference() {
+        let (wait, duration) = WaitOverrides::parse("node-scale-down=1800").unwrap();
+        assert_eq!((wait, duration), (Wait::NodeScaleDown, Duration::from_secs(1800)));
+        let overrides = WaitOverrides::new([(wait, duration), (Wait::ScaleUpRefused, Duration::from_secs(10))]);
+        let scale = TimeoutScale::default();
+        assert_eq!(overrides.of(scale, Wait::NodeScaleDown), Duration::from_secs(1800));
+        assert_eq!(overrides.of(scale, Wait::NodeScaleUp), Duration::from_secs(900));
+        let waits = [(Wait::NodeScaleDown, 1), (Wait::ScaleUpRefused, 1)];
+        assert_eq!(overrides.extra(scale, &waits), Duration::from_secs(300));
+        assert!(WaitOverrides::parse("node-scale-down").unwrap_err().contains("NAME=SECONDS"));
+        assert!(WaitOverrides::parse("scale-down=60").unwrap_err().contains("node-scale-down"));
+        assert!(WaitOverrides::parse("node-scale-down=0").unwrap_err().contains("whole number of seconds"));
     }
 
     #[test]

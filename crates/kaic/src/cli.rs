@@ -1,13 +1,14 @@
 //! Command-line arguments (clap derive). Help texts are the user documentation of each flag.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kaic_checks::accelerators::inventory::AllocationMode;
 use kaic_checks::accelerators::vendor::VENDORS;
 use kaic_checks::observability::endpoint::{Endpoint, Headers};
 use kaic_checks::scheduling::gang_scheduling::crd_group::FLAVORS;
-use kaic_checks::timeouts::TimeoutScale;
+use kaic_checks::timeouts::{TimeoutScale, Wait, WaitOverrides};
 use kaic_model::ConformanceVersion;
 
 #[derive(Debug, Parser)]
@@ -78,7 +79,8 @@ pub struct RunArgs {
     /// Do not run these checks (repeat or separate with commas).
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub skip: Vec<String>,
-    /// Also run opt-in checks (slow or costly, e.g. cluster autoscaling).
+    /// Also run opt-in checks, and let checks make the platform add nodes that cost money (cluster_autoscaling
+    /// on an autoscaler that is not testenv's kwok provider; naming the check with --focus does the same).
     #[arg(long)]
     pub include_opt_in: bool,
     /// Print what would run and what it would create, then stop. Still connects to learn the version.
@@ -152,6 +154,10 @@ pub struct RunArgs {
     /// start-up); the table is in the README.
     #[arg(long, value_name = "F", default_value = "1", value_parser = parse_timeout_scale)]
     pub timeout_scale: TimeoutScale,
+    /// Set one named wait outright, in seconds, as NAME=SECONDS (names in the README's timeout table), e.g.
+    /// node-scale-down=1800 for an autoscaler that removes unneeded nodes after 30 minutes; repeatable.
+    #[arg(long = "wait", value_name = "NAME=SECONDS", value_parser = WaitOverrides::parse)]
+    pub waits: Vec<(Wait, Duration)>,
     /// Exit 1 also when some MUST is only undecided (unknown, error, no check), instead of 3.
     #[arg(long)]
     pub strict: bool,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use kaic_checks::preflight::{self, Preflight};
 use kaic_checks::runner::{LeftOut, Plan, RunResult, Runner, Selection};
+use kaic_checks::timeouts::WaitOverrides;
 use kaic_checks::{Check, CheckOptions, labels};
 use kaic_model::report::{ClusterInfo, SCHEMA_VERSION, Summary};
 use kaic_model::{RequirementReport, RunReport, catalogue};
@@ -53,6 +54,8 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             prometheus: args.prometheus_url.clone(),
             prometheus_headers,
             hpa_metric: args.hpa_metric.clone(),
+            wait_overrides: WaitOverrides::new(args.waits.iter().copied()),
+            allow_costly: args.include_opt_in || args.focus.iter().any(|f| f == "cluster_autoscaling"),
         },
         concurrency: args.concurrency,
     };
