@@ -52,6 +52,9 @@ var servedImages = []servedImage{
 	{"quay.io/prometheus/prometheus:", "prometheus"},
 	{"docker.io/prom/prometheus:", "prometheus"},
 	{"registry.k8s.io/prometheus-adapter/prometheus-adapter:", "prometheus-adapter"},
+	// Karpenter's kwok provider has no published image; this is the name `ko build --local
+	// --preserve-import-paths ./kwok` gives it. It binds its ports on every interface: the pod netns keeps them in.
+	{"ko.local/sigs.k8s.io/karpenter/kwok:", "karpenter"},
 }
 
 const (
