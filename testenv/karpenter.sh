@@ -38,18 +38,18 @@ karpenter_offering() { # price [extra requirement JSON...]
 karpenter_instance_types() {
   source "$TESTENV_DIR/gpu.env"
   local cpu gpu_nvidia gpu_amd
-  req() { printf '{"key": "%s", "operator": "In", "values": ["%s"]}' "$1" "$2"; }
+  karpenter_req() { printf '{"key": "%s", "operator": "In", "values": ["%s"]}' "$1" "$2"; }
   cpu=$(printf '{"name": "kaic-karp-cpu-8", "architecture": "amd64", "operatingSystems": ["linux"],
     "resources": {"cpu": "8", "memory": "32Gi", "pods": "110"}, "offerings": %s}' "$(karpenter_offering 0.4)")
   gpu_nvidia=$(printf '{"name": "kaic-karp-h100x4", "architecture": "amd64", "operatingSystems": ["linux"],
     "resources": {"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": "4"}, "offerings": %s}' \
-    "$(karpenter_offering 12.3 "$(req nvidia.com/gpu.present true)" "$(req nvidia.com/gpu.product "$GPU_PRODUCT_LABEL")" \
-      "$(req nvidia.com/gpu.family "$GPU_FAMILY")" "$(req nvidia.com/gpu.count 4)" \
-      "$(req nvidia.com/gpu.memory "$GPU_MEMORY_MIB")")")
+    "$(karpenter_offering 12.3 "$(karpenter_req nvidia.com/gpu.present true)" "$(karpenter_req nvidia.com/gpu.product "$GPU_PRODUCT_LABEL")" \
+      "$(karpenter_req nvidia.com/gpu.family "$GPU_FAMILY")" "$(karpenter_req nvidia.com/gpu.count 4)" \
+      "$(karpenter_req nvidia.com/gpu.memory "$GPU_MEMORY_MIB")")")
   gpu_amd=$(printf '{"name": "kaic-karp-mi300x4", "architecture": "amd64", "operatingSystems": ["linux"],
     "resources": {"cpu": "64", "memory": "512Gi", "pods": "110", "amd.com/gpu": "4"}, "offerings": %s}' \
-    "$(karpenter_offering 9.8 "$(req feature.node.kubernetes.io/amd-gpu true)" \
-      "$(req amd.com/gpu.product-name AMD_Instinct_MI300X_OAM)" "$(req amd.com/gpu.vram 192G)")")
+    "$(karpenter_offering 9.8 "$(karpenter_req feature.node.kubernetes.io/amd-gpu true)" \
+      "$(karpenter_req amd.com/gpu.product-name AMD_Instinct_MI300X_OAM)" "$(karpenter_req amd.com/gpu.vram 192G)")")
   if [ "$KARPENTER_MODE" = no-gpu ]; then echo "[$cpu]"; else echo "[$cpu, $gpu_nvidia, $gpu_amd]"; fi
 }
 
