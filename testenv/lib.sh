@@ -19,6 +19,9 @@ PROMETHEUS_ADAPTER_VERSION=v0.12.0  # custom metrics API (custom.metrics.k8s.io)
 # Traefik v3.7.x does not build from its module zip (a replace to a nested module the zip lacks).
 TRAEFIK_VERSION=v3.6.12
 GATEWAY_API_VERSION=v1.6.1
+# Karpenter's kwok provider (node autoscaler, `./kwok`). v1.15.0 needs go >= 1.26.9; cluster-autoscaler is not
+# buildable from this proxy (shared/docs/next-checks.md section 3).
+KARPENTER_VERSION=v1.14.1
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -80,6 +83,8 @@ prometheus_bin() { echo "$CACHE/prometheus-$PROMETHEUS_VERSION/prometheus"; }
 prometheus_src() { module_src "github.com/prometheus/prometheus@$PROMETHEUS_MODULE_VERSION"; }
 prometheus_adapter_bin() { echo "$CACHE/prometheus-adapter-$PROMETHEUS_ADAPTER_VERSION/prometheus-adapter"; }
 prometheus_adapter_src() { module_src "sigs.k8s.io/prometheus-adapter@$PROMETHEUS_ADAPTER_VERSION"; }
+karpenter_bin() { echo "$CACHE/karpenter-$KARPENTER_VERSION/karpenter"; }
+karpenter_src() { module_src "sigs.k8s.io/karpenter@$KARPENTER_VERSION"; }
 scheduler_plugins_src() {
   module_src "sigs.k8s.io/scheduler-plugins@$(awk '$1=="sigs.k8s.io/scheduler-plugins"{print $2}' "$TESTENV_DIR/addons/coscheduling/go.mod")"
 }

@@ -6,7 +6,8 @@
 #   +0 kube-apiserver   +1 etcd client   +2 etcd peer   +3 kube-controller-manager
 #   +4 kube-scheduler   +5 kwok (kubelet endpoint of every node)
 #   +6 kueue webhook    +7 kueue metrics  +8 kueue health
-#   +9 sim DRA driver health   +10 reserved: prometheus   +11 reserved: cluster-autoscaler
+#   +9 sim DRA driver health   +10 reserved: prometheus
+#   +11 reserved: a node autoscaler on the host (Karpenter runs as a served pod and needs no host port)
 #   +12 coscheduling scheduler  +13 coscheduling controller health  +14 its metrics
 #   +15 volcano health  +16 volcano metrics
 #   +17 KAI scheduler metrics  +18 KAI plugin server  +19 KAI binder health (+22 its podgrouper)
@@ -19,7 +20,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics naive-gateway)
+  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu)
 
 profile_index() {
   local i
@@ -70,6 +71,8 @@ load_profile() {
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
   CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
   GATEWAY=none        # Gateway API (gateway.sh, needs SERVED_PODS=1): none | traefik | naive (statuses right, routing wrong)
+  NODE_AUTOSCALER=none  # none | karpenter (Karpenter's kwok provider as a served pod, karpenter.sh; needs SERVED_PODS=1)
+  KARPENTER_MODE=live   # live (scale up and down) | stuck (never scales down) | no-gpu (no accelerator instance types)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
@@ -78,7 +81,7 @@ load_profile() {
     # as the Gateway API implementation (gateway.sh). The Agent Sandbox controller runs Sandboxes
     # (workload_sandboxing's Agent Sandbox case).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
-      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY=traefik ;;
+      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY=traefik NODE_AUTOSCALER=karpenter ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -120,6 +123,12 @@ load_profile() {
     # HTTPRoute Accepted, Programmed, refs resolved) but sends every request to the first backendRef of the first
     # rule: weights and header matches are ignored (kaic-testenv naivegw).
     naive-gateway) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=naive ;;
+    # Node autoscaling broken two ways, with Karpenter running (karpenter.sh): its GPU NodePool adds nodes
+    # for pending GPU pods but never removes them (consolidateAfter Never); its instance types offer no
+    # accelerator at all, so a pending GPU pod never gets a node. Every profile without NODE_AUTOSCALER is
+    # a cluster without any node autoscaler.
+    stuck-autoscaler) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=stuck ;;
+    autoscaler-no-gpu) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=no-gpu ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -55,6 +55,9 @@ var servedImages = []servedImage{
 	{"docker.io/library/traefik:", "traefik"},
 	{"traefik:", "traefik"},
 	{"kaic.dev/testenv/naive-gateway:", "naivegw"},
+	// Karpenter's kwok provider has no published image; this is the name `ko build --local
+	// --preserve-import-paths ./kwok` gives it. It binds its ports on every interface: the pod netns keeps them in.
+	{"ko.local/sigs.k8s.io/karpenter/kwok:", "karpenter"},
 }
 
 const (
