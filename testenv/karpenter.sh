@@ -97,7 +97,7 @@ Y
 }
 
 deploy_karpenter() {
-  local src sa=/var/run/secrets/kubernetes.io/serviceaccount consolidate_after=10s
+  local src consolidate_after=10s
   src=$(karpenter_src)
   [ "$KARPENTER_MODE" = stuck ] && consolidate_after=Never
   kc apply --server-side -f "$src/kwok/charts/crds/" -f "$src/kwok/apis/crds/" >"$STATE/logs/apply-karpenter-crds.log"
@@ -115,20 +115,7 @@ Y
   karpenter_rbac "$src" >"$STATE/karpenter-rbac.yaml"
   kc apply -f "$STATE/karpenter-rbac.yaml" >"$STATE/logs/apply-karpenter-rbac.log"
   karpenter_instance_types >"$STATE/karpenter-instance-types.json"
-  cat >"$STATE/karpenter-kubeconfig.yaml" <<Y
-apiVersion: v1
-kind: Config
-clusters:
-- name: in-cluster
-  cluster: {server: "https://127.0.0.1:$P_API", certificate-authority: $sa/ca.crt}
-users:
-- name: karpenter
-  user: {tokenFile: $sa/token}
-contexts:
-- name: in-cluster
-  context: {cluster: in-cluster, user: karpenter}
-current-context: in-cluster
-Y
+  served_pod_kubeconfig karpenter >"$STATE/karpenter-kubeconfig.yaml"
   kc -n "$KARPENTER_NS" create configmap karpenter --from-file=instance-types.json="$STATE/karpenter-instance-types.json" \
     --from-file=kubeconfig.yaml="$STATE/karpenter-kubeconfig.yaml" --dry-run=client -o yaml | kc apply -f - >/dev/null
   kc apply -f - >/dev/null <<Y

@@ -28,6 +28,27 @@ HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 log() { printf '[testenv %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf 'testenv: ERROR: %s\n' "$*" >&2; exit 1; }
 
+# served_pod_kubeconfig USER: a kubeconfig for a served pod's process, reaching the API server on the pod's
+# loopback (podrun offers it there) with the pod's service account token and CA (podrun rewrites these
+# container paths to the files it materialised for the pod). Needs $P_API.
+served_pod_kubeconfig() {
+  local sa=/var/run/secrets/kubernetes.io/serviceaccount
+  cat <<Y
+apiVersion: v1
+kind: Config
+clusters:
+- name: in-cluster
+  cluster: {server: "https://127.0.0.1:$P_API", certificate-authority: $sa/ca.crt}
+users:
+- name: $1
+  user: {tokenFile: $sa/token}
+contexts:
+- name: in-cluster
+  context: {cluster: in-cluster, user: $1}
+current-context: in-cluster
+Y
+}
+
 need_go() {
   command -v go >/dev/null 2>&1 || die "Go is not installed or not on PATH (need go >= 1.26; see testenv/README.md)"
 }

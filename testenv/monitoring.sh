@@ -309,22 +309,8 @@ subjects:
 - {kind: ServiceAccount, name: prometheus-adapter, namespace: monitoring}
 Y
   local sa=/var/run/secrets/kubernetes.io/serviceaccount
-  { adapter_rules >"$STATE/adapter-config.yaml"
-    cat >"$STATE/adapter-kubeconfig.yaml" <<Y
-apiVersion: v1
-kind: Config
-clusters:
-- name: in-cluster
-  cluster: {server: "https://127.0.0.1:$P_API", certificate-authority: $sa/ca.crt}
-users:
-- name: prometheus-adapter
-  user: {tokenFile: $sa/token}
-contexts:
-- name: in-cluster
-  context: {cluster: in-cluster, user: prometheus-adapter}
-current-context: in-cluster
-Y
-  }
+  adapter_rules >"$STATE/adapter-config.yaml"
+  served_pod_kubeconfig prometheus-adapter >"$STATE/adapter-kubeconfig.yaml"
   kc -n monitoring create configmap prometheus-adapter --from-file=config.yaml="$STATE/adapter-config.yaml" \
     --from-file=kubeconfig.yaml="$STATE/adapter-kubeconfig.yaml" --dry-run=client -o yaml | kc apply -f - >/dev/null
   kc apply -f - >/dev/null <<Y
