@@ -40,8 +40,8 @@ pub struct CheckOptions {
     pub hpa_metric: Option<String>,
     /// Named waits set outright (`--wait NAME=SECONDS`).
     pub wait_overrides: WaitOverrides,
-    /// Whether checks may make the platform add nodes that cost money (`--include-opt-in`, or the check named
-    /// with `--focus`): cluster_autoscaling makes an autoscaler add an accelerator node.
+    /// Whether checks may make the platform add nodes that cost money (`--include-opt-in`, an explicit
+    /// consent): cluster_autoscaling makes an autoscaler add an accelerator node.
     pub allow_costly: bool,
 }
 

@@ -80,7 +80,7 @@ pub struct RunArgs {
     #[arg(long, value_name = "ID", value_delimiter = ',')]
     pub skip: Vec<String>,
     /// Also run opt-in checks, and let checks make the platform add nodes that cost money (cluster_autoscaling
-    /// on an autoscaler that is not testenv's kwok provider; naming the check with --focus does the same).
+    /// on any autoscaler but testenv's kwok provider: without this flag it is unknown and says so).
     #[arg(long)]
     pub include_opt_in: bool,
     /// Print what would run and what it would create, then stop. Still connects to learn the version.

@@ -55,7 +55,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             prometheus_headers,
             hpa_metric: args.hpa_metric.clone(),
             wait_overrides: WaitOverrides::new(args.waits.iter().copied()),
-            allow_costly: args.include_opt_in || args.focus.iter().any(|f| f == "cluster_autoscaling"),
+            allow_costly: args.include_opt_in,
         },
         concurrency: args.concurrency,
     };

@@ -152,6 +152,17 @@ fn a_timeout_scale_that_is_no_positive_factor_is_refused_with_the_fix() {
 }
 
 #[test]
+fn a_wait_override_naming_no_wait_is_refused_with_the_names() {
+    for (given, said) in [
+        ("scale-down=60", "--wait: no wait is named 'scale-down'; names: probe-pod,"),
+        ("node-scale-down", "--wait 'node-scale-down' is not NAME=SECONDS (e.g. node-scale-down=1800)"),
+        ("node-scale-down=soon", "--wait node-scale-down: 'soon' is not a whole number of seconds"),
+    ] {
+        kaic().args(["run", "--wait", given]).assert().code(2).stderr(predicate::str::contains(said));
+    }
+}
+
+#[test]
 fn validate_and_render_work_from_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     let template = template(ConformanceVersion::V1_36);

@@ -3,8 +3,8 @@
 //!
 //! The requirement's condition is the autoscaler itself: without Karpenter NodePools or cluster-autoscaler
 //! ([`node_autoscaler`]) the check is not applicable. An autoscaler whose nodes cost money (any but testenv's
-//! kwok provider) is exercised only when asked (`--focus cluster_autoscaling` or `--include-opt-in`);
-//! otherwise unknown, saying how. The behaviour, in order:
+//! kwok provider) is exercised only with the user's consent (`--include-opt-in`); otherwise unknown,
+//! saying how. The behaviour, in order:
 //!
 //! 1. **Scale-up.** Pods of one accelerator each, as many as the autoscaled nodes have free plus one,
 //!    placed where only the autoscaler can make room (Karpenter: its NodePools' nodes; cluster-autoscaler:
@@ -23,12 +23,12 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
 use kaic_model::Verdict;
 use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::node_autoscaler::{
-    Autoscaler, CA_STATUS, KARPENTER_GROUP, KARPENTER_VERSION, NODEPOOL_LABEL, NodePool, Signal, signals,
+    Autoscaler, CA_STATUS, KARPENTER_GROUP, KARPENTER_VERSION, NodePool, Signal, brief, signals,
 };
-use crate::accelerators::vendor::VENDORS;
+use super::placement::{Placement, accelerator_resource, allocatable, free_on};
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, from_json};
 use crate::pods;
@@ -93,7 +93,8 @@ impl Check for ClusterAutoscaling {
         if !autoscaler.free() && !ctx.options.allow_costly {
             return Ok(Verdict::unknown(format!(
                 "{} found; kaic has not exercised it because it would add a real accelerator node (billable) and wait \
-                 up to {} min for its removal: rerun with --focus cluster_autoscaling (or --include-opt-in)",
+                 up to {} min for its removal: rerun with --include-opt-in (e.g. --focus cluster_autoscaling \
+                 --include-opt-in) to let it",
                 autoscaler.describe(),
                 ctx.wait(Wait::NodeScaleDown).as_secs() / 60
             )));
@@ -114,20 +115,27 @@ impl Check for ClusterAutoscaling {
         }
         ctx.step(format!("{}; {free} {resource} free there: {} pod(s) of one each", placement.describe(), free + 1));
 
-        let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        let unoffered = create_pod(ctx, &api, "unoffered", &placement, UNOFFERED).await?;
+        let trial = Trial {
+            ctx,
+            autoscaler,
+            pods: Api::namespaced(ctx.client.clone(), &ctx.namespace),
+            nodes,
+            events: Api::namespaced(ctx.client.clone(), &ctx.namespace),
+            resource,
+        };
+        let unoffered = trial.create_pod("unoffered", &placement, UNOFFERED).await?;
         let started = Instant::now();
         let mut scale_up = Vec::new();
         for i in 0..=free {
-            scale_up.push(create_pod(ctx, &api, &format!("scale-up-{i}"), &placement, &resource).await?);
+            scale_up.push(trial.create_pod(&format!("scale-up-{i}"), &placement, &trial.resource).await?);
         }
         let known: BTreeSet<String> = baseline.iter().filter_map(|n| n.metadata.uid.clone()).collect();
 
-        let up = match watch_scale_up(ctx, &api, &nodes, &known, &scale_up, &resource, started).await? {
+        let up = match trial.scale_up(&known, &scale_up, started).await? {
             Ok(up) => up,
             Err(failed) => return Ok(failed),
         };
-        let selectivity = watch_refusal(ctx, &api, &unoffered).await?;
+        let selectivity = trial.refusal(&unoffered).await?;
         if let Selectivity::AddedNode(what) = &selectivity {
             return Ok(Verdict::fail(
                 format!("{} added capacity for a pod no node group can serve", autoscaler.describe()),
@@ -137,12 +145,14 @@ impl Check for ClusterAutoscaling {
         }
 
         for name in scale_up.iter().chain([&unoffered]) {
-            api.delete(name, &DeleteParams::default().grace_period(0))
+            trial
+                .pods
+                .delete(name, &DeleteParams::default().grace_period(0))
                 .await
                 .map_err(|e| CheckError::api(format!("delete pod {name}"), e))?;
         }
         let deleted = Instant::now();
-        if let Some(stuck) = watch_scale_down(ctx, &nodes, &up.added).await? {
+        if let Some(stuck) = trial.scale_down(&up.added).await? {
             return Ok(stuck);
         }
         let removed = deleted.elapsed();
@@ -155,9 +165,13 @@ impl Check for ClusterAutoscaling {
             removed.as_secs()
         );
         Ok(match selectivity {
-            Selectivity::Refused(why) => Verdict::pass(format!(
-                "{summary}; a pod asking for {UNOFFERED} got no node and the autoscaler said why: {why}"
-            )),
+            Selectivity::Refused(why) => {
+                ctx.step(format!("the autoscaler on the pod asking for {UNOFFERED}: {why}"));
+                Verdict::pass(format!(
+                    "{summary}; a pod asking for {UNOFFERED} got no node and the autoscaler said why: {}",
+                    brief(&why)
+                ))
+            }
             Selectivity::Silent(what) => Verdict::unknown(format!(
                 "{summary}; but the autoscaler never said why it added no node for a pod asking for {UNOFFERED} \
                  ({what}): verify by hand that it refuses pods no node group can serve"
@@ -206,159 +220,6 @@ async fn detect(ctx: &CheckContext) -> Result<Vec<Autoscaler>, CheckError> {
     Ok(found)
 }
 
-/// The accelerator resource to ask for: one a NodePool sets a limit on, else one some node advertises,
-/// else NVIDIA's.
-fn accelerator_resource(autoscaler: &Autoscaler, nodes: &[Node]) -> String {
-    let known: Vec<&str> = VENDORS.iter().flat_map(|v| v.extended_resources.iter().copied()).collect();
-    if let Autoscaler::Karpenter(pools) = autoscaler
-        && let Some(limited) = known.iter().find(|r| pools.iter().any(|p| p.limit(r).is_some()))
-    {
-        return (*limited).to_string();
-    }
-    known
-        .iter()
-        .find(|r| nodes.iter().any(|n| allocatable(n, r) > 0))
-        .map_or_else(|| "nvidia.com/gpu".to_string(), |r| (*r).to_string())
-}
-
-/// The allocatable amount of `resource` on `node`.
-fn allocatable(node: &Node, resource: &str) -> i64 {
-    node.status
-        .as_ref()
-        .and_then(|s| s.allocatable.as_ref())
-        .and_then(|a| a.get(resource))
-        .and_then(|q| q.0.parse().ok())
-        .unwrap_or(0)
-}
-
-/// Where kaic's pods may go, so that only the autoscaler can make room for them.
-struct Placement {
-    /// `requiredDuringScheduling` node selector terms.
-    affinity: Value,
-    tolerations: Value,
-    /// The existing nodes they may use (their free devices are counted).
-    eligible: Vec<String>,
-    words: String,
-}
-
-impl Placement {
-    fn for_autoscaler(autoscaler: &Autoscaler, nodes: &[Node], resource: &str) -> Self {
-        // Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools).
-        let mut tolerations = vec![json!({"key": resource, "operator": "Exists", "effect": "NoSchedule"})];
-        let accelerator_nodes = nodes.iter().filter(|n| allocatable(n, resource) > 0);
-        for toleration in pods::tolerations_for_all(accelerator_nodes).as_array().into_iter().flatten() {
-            if !tolerations.contains(toleration) {
-                tolerations.push(toleration.clone());
-            }
-        }
-        match autoscaler {
-            Autoscaler::Karpenter(pools) => {
-                for toleration in pools.iter().flat_map(|p| p.tolerations.iter()) {
-                    if !tolerations.contains(toleration) {
-                        tolerations.push(toleration.clone());
-                    }
-                }
-                let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
-                let eligible = nodes
-                    .iter()
-                    .filter(|n| {
-                        n.metadata
-                            .labels
-                            .as_ref()
-                            .and_then(|l| l.get(NODEPOOL_LABEL))
-                            .is_some_and(|p| names.contains(&p.as_str()))
-                    })
-                    .filter_map(|n| n.metadata.name.clone())
-                    .collect();
-                Self {
-                    affinity: json!([{"matchExpressions": [{"key": NODEPOOL_LABEL, "operator": "In", "values": names}]}]),
-                    tolerations: Value::Array(tolerations),
-                    eligible,
-                    words: format!("pods pinned to Karpenter's NodePools ({NODEPOOL_LABEL} in {})", names.join(", ")),
-                }
-            }
-            Autoscaler::ClusterAutoscaler(_) => {
-                let hostnames: Vec<String> = nodes
-                    .iter()
-                    .filter_map(|n| {
-                        let labels = n.metadata.labels.as_ref();
-                        labels
-                            .and_then(|l| l.get("kubernetes.io/hostname"))
-                            .cloned()
-                            .or_else(|| n.metadata.name.clone())
-                    })
-                    .collect();
-                Self {
-                    affinity: json!([{"matchExpressions": [
-                        {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": hostnames}
-                    ]}]),
-                    tolerations: Value::Array(tolerations),
-                    eligible: Vec::new(),
-                    words: format!("pods kept off the {} existing nodes (kubernetes.io/hostname NotIn)", nodes.len()),
-                }
-            }
-        }
-    }
-
-    fn describe(&self) -> String {
-        self.words.clone()
-    }
-}
-
-/// Free `resource` on the eligible Ready nodes: allocatable minus what their running pods request.
-async fn free_on(ctx: &CheckContext, nodes: &[Node], placement: &Placement, resource: &str) -> Result<i64, CheckError> {
-    let mut free = 0;
-    for node in nodes.iter().filter(|n| pods::node_ready_and_schedulable(n)) {
-        let Some(name) = node.metadata.name.as_deref().filter(|n| placement.eligible.iter().any(|e| e == n)) else {
-            continue;
-        };
-        let all: Api<Pod> = Api::all(ctx.client.clone());
-        let on_node = crate::list::all(&all, ListParams::default().fields(&format!("spec.nodeName={name}")))
-            .await
-            .map_err(|e| CheckError::api(format!("list pods on node {name}"), e))?;
-        let used: i64 = on_node
-            .iter()
-            .filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")))
-            .flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()))
-            .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource)?.0.parse::<i64>().ok())
-            .sum();
-        free += (allocatable(node, resource) - used).max(0);
-    }
-    Ok(free)
-}
-
-/// Creates a pause pod asking for one `resource`, placed by `placement`; returns its name.
-async fn create_pod(
-    ctx: &CheckContext,
-    api: &Api<Pod>,
-    name: &str,
-    placement: &Placement,
-    resource: &str,
-) -> Result<String, CheckError> {
-    let mut labels = ctx.labels();
-    labels.insert(ROLE.into(), if resource == UNOFFERED { "selectivity" } else { "scale-up" }.into());
-    let spec = pods::hardened(json!({
-        "terminationGracePeriodSeconds": 0,
-        "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": placement.affinity
-        }}},
-        "tolerations": placement.tolerations,
-        "containers": [{
-            "name": "pause",
-            "image": ctx.options.pause_image,
-            "resources": {
-                "requests": {"cpu": "10m", "memory": "16Mi", resource: "1"},
-                "limits": {resource: "1"}
-            }
-        }]
-    }));
-    let pod: Pod = from_json(json!({"metadata": {"name": name, "labels": labels}, "spec": spec}))?;
-    let created =
-        api.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
-    ctx.object(&format!("Pod {name}"), &created);
-    Ok(name.to_string())
-}
-
 /// What the scale-up produced: the nodes added for kaic's pods, and a sentence with the timings.
 struct ScaleUp {
     added: Vec<String>,
@@ -369,133 +230,6 @@ struct ScaleUp {
 fn signals_for(events: &[Event], name: &str) -> Vec<Signal> {
     let mine: Vec<Event> = events.iter().filter(|e| e.involved_object.name.as_deref() == Some(name)).cloned().collect();
     signals(&mine)
-}
-
-/// Waits until every scale-up pod runs, one of them on a node that did not exist before, or fails: a
-/// timeout, or the autoscaler refusing them for [`Wait::ScaleUpRefused`] without adding anything.
-async fn watch_scale_up(
-    ctx: &CheckContext,
-    api: &Api<Pod>,
-    nodes: &Api<Node>,
-    known: &BTreeSet<String>,
-    pods_: &[String],
-    resource: &str,
-    started: Instant,
-) -> Result<Result<ScaleUp, Verdict>, CheckError> {
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let mut pending_seen = None;
-    let mut node_seen: BTreeMap<String, Duration> = BTreeMap::new();
-    let mut ready_seen: BTreeMap<String, Duration> = BTreeMap::new();
-    let mut first_refusal: Option<Instant> = None;
-    loop {
-        let current =
-            crate::list::all(nodes, ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?;
-        let new: Vec<&Node> =
-            current.iter().filter(|n| n.metadata.uid.as_ref().is_some_and(|u| !known.contains(u))).collect();
-        for node in &new {
-            let name = node.metadata.name.clone().unwrap_or_default();
-            node_seen.entry(name.clone()).or_insert_with(|| started.elapsed());
-            if pods::node_ready_and_schedulable(node) {
-                ready_seen.entry(name).or_insert_with(|| started.elapsed());
-            }
-        }
-        let observed_events =
-            crate::list::all(&events, ListParams::default()).await.map_err(|e| CheckError::api("list events", e))?;
-        let mut states = Vec::new();
-        let mut all_running = true;
-        let mut on_new = Vec::new();
-        let mut refusals = Vec::new();
-        let mut scale_ups = Vec::new();
-        for name in pods_ {
-            let pod = api.get(name).await.map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
-            if let Some(fatal) = pods::fatal_state(&pod) {
-                return Ok(Err(Verdict::error(format!("kaic's pod cannot run: {fatal}"))));
-            }
-            if pending_seen.is_none() && unschedulable(&pod) {
-                pending_seen = Some(started.elapsed());
-            }
-            let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
-            if let Some(node) = node.as_ref().filter(|n| node_seen.contains_key(*n)) {
-                on_new.push(node.clone());
-            }
-            all_running &= crate::wait::pod_running(Some(&pod));
-            for signal in signals_for(&observed_events, name) {
-                match signal {
-                    Signal::Refused(why) => refusals.push(why),
-                    Signal::ScaleUp(why) => scale_ups.push(why),
-                }
-            }
-            states.push(format!("{name}: {}", crate::wait::describe_pod(&pod)));
-        }
-        if all_running && !on_new.is_empty() {
-            let running = started.elapsed();
-            let node = &on_new[0];
-            let added: BTreeSet<String> = on_new.iter().cloned().collect();
-            let added_node = current.iter().find(|n| n.metadata.name.as_deref() == Some(node.as_str()));
-            let devices = added_node.map_or(0, |n| allocatable(n, resource));
-            let at = |seen: &BTreeMap<String, Duration>| seen.get(node).map_or("?".into(), |d| d.as_secs().to_string());
-            if let Some(pending) = pending_seen {
-                ctx.record(|e| e.timing("scale-up: pods created to one seen Unschedulable", pending));
-            }
-            for (what, seen) in [
-                ("scale-up: pods created to the new node seen", &node_seen),
-                ("scale-up: pods created to the new node Ready", &ready_seen),
-            ] {
-                if let Some(d) = seen.get(node) {
-                    ctx.record(|e| e.timing(what, *d));
-                }
-            }
-            ctx.record(|e| e.timing("scale-up: pods created to all running", running));
-            if let Some(why) = scale_ups.first() {
-                ctx.step(format!("autoscaler: {why}"));
-            }
-            let summary = format!(
-                "{} pod(s) of one {resource} went pending{}, node {node} ({devices} {resource}) appeared after {} s, Ready \
-                 after {} s, all pods running after {} s",
-                pods_.len(),
-                if pending_seen.is_some() { " (Unschedulable)" } else { "" },
-                at(&node_seen),
-                at(&ready_seen),
-                running.as_secs()
-            );
-            return Ok(Ok(ScaleUp { added: added.into_iter().collect(), summary }));
-        }
-        if !refusals.is_empty() && scale_ups.is_empty() && node_seen.is_empty() {
-            let since = *first_refusal.get_or_insert_with(Instant::now);
-            if since.elapsed() >= ctx.wait(Wait::ScaleUpRefused) {
-                return Ok(Err(Verdict::fail(
-                    "the autoscaler refused to add a node for pods asking for one accelerator",
-                    format!("a new node with {resource} for kaic's pending pods"),
-                    format!(
-                        "for {} s it said: {}; pods: {}",
-                        since.elapsed().as_secs(),
-                        refusals[0],
-                        states.join("; ")
-                    ),
-                )));
-            }
-        }
-        if started.elapsed() >= ctx.wait(Wait::NodeScaleUp) {
-            return Ok(Err(Verdict::fail(
-                "no node with the accelerator was added for pods beyond the free devices",
-                format!(
-                    "a new node with {resource} Ready and kaic's pods running, within {} s",
-                    ctx.wait(Wait::NodeScaleUp).as_secs()
-                ),
-                format!(
-                    "new nodes: {}; autoscaler said: {}; pods: {}",
-                    if node_seen.is_empty() {
-                        "none".into()
-                    } else {
-                        node_seen.keys().cloned().collect::<Vec<_>>().join(", ")
-                    },
-                    refusals.first().or(scale_ups.first()).map_or("nothing", String::as_str),
-                    states.join("; ")
-                ),
-            )));
-        }
-        tokio::time::sleep(EVERY).await;
-    }
 }
 
 /// Whether the scheduler found no node for `pod`.
@@ -517,90 +251,262 @@ enum Selectivity {
     AddedNode(String),
 }
 
-/// Waits (at most [`Wait::ScaleUpRefused`]) for the autoscaler's refusal on pod `name`.
-async fn watch_refusal(ctx: &CheckContext, api: &Api<Pod>, name: &str) -> Result<Selectivity, CheckError> {
-    let events: Api<Event> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let started = Instant::now();
-    loop {
-        let pod = api.get(name).await.map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
-        let observed = crate::list::all(&events, ListParams::default().fields(&format!("involvedObject.name={name}")))
-            .await
-            .map_err(|e| CheckError::api("list events", e))?;
-        let signals = signals_for(&observed, name);
-        if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
-            return Ok(Selectivity::AddedNode(format!("pod {name} was scheduled to node {node}")));
-        }
-        if let Some(Signal::ScaleUp(why)) = signals.iter().find(|s| matches!(s, Signal::ScaleUp(_))) {
-            return Ok(Selectivity::AddedNode(format!("the autoscaler chose a node for pod {name}: {why}")));
-        }
-        if let Some(Signal::Refused(why)) = signals.iter().find(|s| matches!(s, Signal::Refused(_))) {
-            return Ok(Selectivity::Refused(why.clone()));
-        }
-        if started.elapsed() >= ctx.wait(Wait::ScaleUpRefused) {
-            return Ok(Selectivity::Silent(crate::wait::describe_pod(&pod)));
-        }
-        tokio::time::sleep(EVERY).await;
-    }
+/// One run of the behaviour: the autoscaler under test and the APIs kaic watches it through.
+struct Trial<'a> {
+    ctx: &'a CheckContext,
+    autoscaler: &'a Autoscaler,
+    pods: Api<Pod>,
+    nodes: Api<Node>,
+    events: Api<Event>,
+    /// The accelerator resource the scale-up pods ask for.
+    resource: String,
 }
 
-/// Waits until every node in `added` is gone. `None` when they are; otherwise the verdict: fail, or unknown
-/// when other workloads now run on a remaining node (the autoscaler is right to keep it).
-async fn watch_scale_down(
-    ctx: &CheckContext,
-    nodes: &Api<Node>,
-    added: &[String],
-) -> Result<Option<Verdict>, CheckError> {
-    let started = Instant::now();
-    loop {
-        let current =
-            crate::list::all(nodes, ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?;
-        let remaining: Vec<&Node> =
-            current.iter().filter(|n| n.metadata.name.as_ref().is_some_and(|name| added.contains(name))).collect();
-        if remaining.is_empty() {
-            return Ok(None);
-        }
-        if started.elapsed() >= ctx.wait(Wait::NodeScaleDown) {
-            let all: Api<Pod> = Api::all(ctx.client.clone());
-            let mut described = Vec::new();
-            let mut others = Vec::new();
-            for node in remaining {
+impl Trial<'_> {
+    /// Creates a pause pod asking for one `resource`, placed by `placement`; returns its name.
+    async fn create_pod(&self, name: &str, placement: &Placement, resource: &str) -> Result<String, CheckError> {
+        let (ctx, api) = (self.ctx, &self.pods);
+        let mut labels = ctx.labels();
+        labels.insert(ROLE.into(), if resource == UNOFFERED { "selectivity" } else { "scale-up" }.into());
+        let spec = pods::hardened(json!({
+            "terminationGracePeriodSeconds": 0,
+            "affinity": {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": placement.affinity
+            }}},
+            "tolerations": placement.tolerations,
+            "containers": [{
+                "name": "pause",
+                "image": ctx.options.pause_image,
+                "resources": {
+                    "requests": {"cpu": "10m", "memory": "16Mi", resource: "1"},
+                    "limits": {resource: "1"}
+                }
+            }]
+        }));
+        let pod: Pod = from_json(json!({"metadata": {"name": name, "labels": labels}, "spec": spec}))?;
+        let created = api
+            .create(&PostParams::default(), &pod)
+            .await
+            .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+        ctx.object(&format!("Pod {name}"), &created);
+        Ok(name.to_string())
+    }
+
+    /// Waits until every scale-up pod runs, one of them on a node that did not exist before, or fails: a
+    /// timeout, or the autoscaler refusing them for [`Wait::ScaleUpRefused`] without adding anything.
+    async fn scale_up(
+        &self,
+        known: &BTreeSet<String>,
+        pods_: &[String],
+        started: Instant,
+    ) -> Result<Result<ScaleUp, Verdict>, CheckError> {
+        let (ctx, api, nodes, events, autoscaler) = (self.ctx, &self.pods, &self.nodes, &self.events, self.autoscaler);
+        let resource = self.resource.as_str();
+        let mut pending_seen = None;
+        let mut node_seen: BTreeMap<String, Duration> = BTreeMap::new();
+        let mut ready_seen: BTreeMap<String, Duration> = BTreeMap::new();
+        let mut first_refusal: Option<Instant> = None;
+        loop {
+            let current =
+                crate::list::all(nodes, ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?;
+            let new: Vec<&Node> =
+                current.iter().filter(|n| n.metadata.uid.as_ref().is_some_and(|u| !known.contains(u))).collect();
+            for node in &new {
                 let name = node.metadata.name.clone().unwrap_or_default();
-                let on_node = crate::list::all(&all, ListParams::default().fields(&format!("spec.nodeName={name}")))
-                    .await
-                    .map_err(|e| CheckError::api(format!("list pods on node {name}"), e))?;
-                others.extend(on_node.iter().filter(|p| !daemon(p)).map(|p| {
+                node_seen.entry(name.clone()).or_insert_with(|| started.elapsed());
+                if pods::node_ready_and_schedulable(node) {
+                    ready_seen.entry(name).or_insert_with(|| started.elapsed());
+                }
+            }
+            let observed_events =
+                crate::list::all(events, ListParams::default()).await.map_err(|e| CheckError::api("list events", e))?;
+            let mut states = Vec::new();
+            let mut all_running = true;
+            let mut on_new = Vec::new();
+            let mut refusals = Vec::new();
+            let mut scale_ups = Vec::new();
+            for name in pods_ {
+                let pod = api.get(name).await.map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
+                if let Some(fatal) = pods::fatal_state(&pod) {
+                    return Ok(Err(Verdict::error(format!("kaic's pod cannot run: {fatal}"))));
+                }
+                if pending_seen.is_none() && unschedulable(&pod) {
+                    pending_seen = Some(started.elapsed());
+                }
+                let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
+                if let Some(node) = node.as_ref().filter(|n| node_seen.contains_key(*n)) {
+                    on_new.push(node.clone());
+                }
+                all_running &= crate::wait::pod_running(Some(&pod));
+                for signal in signals_for(&observed_events, name) {
+                    match signal {
+                        Signal::Refused(why) => refusals.push(why),
+                        Signal::ScaleUp(why) => scale_ups.push(why),
+                    }
+                }
+                states.push(format!("{name}: {}", crate::wait::describe_pod(&pod)));
+            }
+            if all_running && !on_new.is_empty() {
+                let running = started.elapsed();
+                let node = &on_new[0];
+                let added: BTreeSet<String> = on_new.iter().cloned().collect();
+                let added_node = current.iter().find(|n| n.metadata.name.as_deref() == Some(node.as_str()));
+                let devices = added_node.map_or(0, |n| allocatable(n, resource));
+                let at =
+                    |seen: &BTreeMap<String, Duration>| seen.get(node).map_or("?".into(), |d| d.as_secs().to_string());
+                if let Some(pending) = pending_seen {
+                    ctx.record(|e| e.timing("scale-up: pods created to one seen Unschedulable", pending));
+                }
+                for (what, seen) in [
+                    ("scale-up: pods created to the new node seen", &node_seen),
+                    ("scale-up: pods created to the new node Ready", &ready_seen),
+                ] {
+                    if let Some(d) = seen.get(node) {
+                        ctx.record(|e| e.timing(what, *d));
+                    }
+                }
+                ctx.record(|e| e.timing("scale-up: pods created to all running", running));
+                if let Some(why) = scale_ups.first() {
+                    ctx.step(format!("autoscaler: {why}"));
+                }
+                let summary = format!(
+                    "{} of one {resource} went pending{}, node {node} ({devices} {resource}) appeared after {} s, Ready \
+                     after {} s, all pods running after {} s",
+                    if pods_.len() == 1 { "1 pod".to_string() } else { format!("{} pods", pods_.len()) },
+                    if pending_seen.is_some() { " (Unschedulable)" } else { "" },
+                    at(&node_seen),
+                    at(&ready_seen),
+                    running.as_secs()
+                );
+                return Ok(Ok(ScaleUp { added: added.into_iter().collect(), summary }));
+            }
+            if !refusals.is_empty() && scale_ups.is_empty() && node_seen.is_empty() {
+                let since = *first_refusal.get_or_insert_with(Instant::now);
+                if since.elapsed() >= ctx.wait(Wait::ScaleUpRefused) {
+                    return Ok(Err(Verdict::fail(
+                        format!("{}: refused to add a node for pods asking for one {resource}", autoscaler.describe()),
+                        format!("a new node with {resource} for kaic's pending pods"),
+                        format!(
+                            "for {} s it said: {}; pods: {}",
+                            since.elapsed().as_secs(),
+                            refusals[0],
+                            states.join("; ")
+                        ),
+                    )));
+                }
+            }
+            if started.elapsed() >= ctx.wait(Wait::NodeScaleUp) {
+                return Ok(Err(Verdict::fail(
                     format!(
-                        "{}/{}",
-                        p.metadata.namespace.clone().unwrap_or_default(),
-                        p.metadata.name.clone().unwrap_or_default()
-                    )
-                }));
-                let taints: Vec<String> = node
-                    .spec
-                    .iter()
-                    .flat_map(|s| s.taints.iter().flatten())
-                    .map(|t| format!("{}:{}", t.key, t.effect))
-                    .collect();
-                described.push(format!(
-                    "{name} (taints: {})",
-                    if taints.is_empty() { "none".into() } else { taints.join(", ") }
-                ));
+                        "{}: no node with {resource} was added for pods beyond the free devices",
+                        autoscaler.describe()
+                    ),
+                    format!(
+                        "a new node with {resource} Ready and kaic's pods running, within {} s",
+                        ctx.wait(Wait::NodeScaleUp).as_secs()
+                    ),
+                    format!(
+                        "new nodes: {}; autoscaler said: {}; pods: {}",
+                        if node_seen.is_empty() {
+                            "none".into()
+                        } else {
+                            node_seen.keys().cloned().collect::<Vec<_>>().join(", ")
+                        },
+                        refusals.first().or(scale_ups.first()).map_or_else(|| "nothing".to_string(), |t| brief(t)),
+                        states.join("; ")
+                    ),
+                )));
             }
-            let after = ctx.wait(Wait::NodeScaleDown).as_secs();
-            if !others.is_empty() {
-                return Ok(Some(Verdict::unknown(format!(
-                    "scale-up worked, but the node kaic's pods made the autoscaler add now runs other workloads ({}), \
-                     so it is rightly kept: verify scale-down by hand",
-                    others.join(", ")
-                ))));
-            }
-            return Ok(Some(Verdict::fail(
-                "the autoscaler did not remove the node it added once kaic's pods were gone",
-                format!("the added node removed within {after} s (--wait node-scale-down=SECONDS for a longer delay)"),
-                format!("still present after {after} s, with only DaemonSet pods: {}", described.join("; ")),
-            )));
+            tokio::time::sleep(EVERY).await;
         }
-        tokio::time::sleep(EVERY).await;
+    }
+
+    /// Waits (at most [`Wait::ScaleUpRefused`]) for the autoscaler's refusal on pod `name`.
+    async fn refusal(&self, name: &str) -> Result<Selectivity, CheckError> {
+        let (ctx, api, events) = (self.ctx, &self.pods, &self.events);
+        let started = Instant::now();
+        loop {
+            let pod = api.get(name).await.map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
+            let observed =
+                crate::list::all(events, ListParams::default().fields(&format!("involvedObject.name={name}")))
+                    .await
+                    .map_err(|e| CheckError::api("list events", e))?;
+            let signals = signals_for(&observed, name);
+            if let Some(node) = pod.spec.as_ref().and_then(|s| s.node_name.clone()) {
+                return Ok(Selectivity::AddedNode(format!("pod {name} was scheduled to node {node}")));
+            }
+            if let Some(Signal::ScaleUp(why)) = signals.iter().find(|s| matches!(s, Signal::ScaleUp(_))) {
+                return Ok(Selectivity::AddedNode(format!("the autoscaler chose a node for pod {name}: {why}")));
+            }
+            if let Some(Signal::Refused(why)) = signals.iter().find(|s| matches!(s, Signal::Refused(_))) {
+                return Ok(Selectivity::Refused(why.clone()));
+            }
+            if started.elapsed() >= ctx.wait(Wait::ScaleUpRefused) {
+                return Ok(Selectivity::Silent(crate::wait::describe_pod(&pod)));
+            }
+            tokio::time::sleep(EVERY).await;
+        }
+    }
+
+    /// Waits until every node in `added` is gone. `None` when they are; otherwise the verdict: fail, or unknown
+    /// when other workloads now run on a remaining node (the autoscaler is right to keep it).
+    async fn scale_down(&self, added: &[String]) -> Result<Option<Verdict>, CheckError> {
+        let (ctx, nodes, autoscaler) = (self.ctx, &self.nodes, self.autoscaler);
+        let started = Instant::now();
+        loop {
+            let current =
+                crate::list::all(nodes, ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?;
+            let remaining: Vec<&Node> =
+                current.iter().filter(|n| n.metadata.name.as_ref().is_some_and(|name| added.contains(name))).collect();
+            if remaining.is_empty() {
+                return Ok(None);
+            }
+            if started.elapsed() >= ctx.wait(Wait::NodeScaleDown) {
+                let all: Api<Pod> = Api::all(ctx.client.clone());
+                let mut described = Vec::new();
+                let mut others = Vec::new();
+                for node in remaining {
+                    let name = node.metadata.name.clone().unwrap_or_default();
+                    let on_node =
+                        crate::list::all(&all, ListParams::default().fields(&format!("spec.nodeName={name}")))
+                            .await
+                            .map_err(|e| CheckError::api(format!("list pods on node {name}"), e))?;
+                    others.extend(on_node.iter().filter(|p| !daemon(p)).map(|p| {
+                        format!(
+                            "{}/{}",
+                            p.metadata.namespace.clone().unwrap_or_default(),
+                            p.metadata.name.clone().unwrap_or_default()
+                        )
+                    }));
+                    let taints: Vec<String> = node
+                        .spec
+                        .iter()
+                        .flat_map(|s| s.taints.iter().flatten())
+                        .map(|t| format!("{}:{}", t.key, t.effect))
+                        .collect();
+                    described.push(format!(
+                        "{name} (taints: {})",
+                        if taints.is_empty() { "none".into() } else { taints.join(", ") }
+                    ));
+                }
+                let after = ctx.wait(Wait::NodeScaleDown).as_secs();
+                if !others.is_empty() {
+                    return Ok(Some(Verdict::unknown(format!(
+                        "scale-up worked, but the node kaic's pods made the autoscaler add now runs other workloads ({}), \
+                         so it is rightly kept: verify scale-down by hand",
+                        others.join(", ")
+                    ))));
+                }
+                return Ok(Some(Verdict::fail(
+                    format!("{}: the node it added was not removed once kaic's pods were gone", autoscaler.describe()),
+                    format!(
+                        "the added node removed within {after} s (--wait node-scale-down=SECONDS for a longer delay)"
+                    ),
+                    format!("still present after {after} s, running no pods but DaemonSets': {}", described.join("; ")),
+                )));
+            }
+            tokio::time::sleep(EVERY).await;
+        }
     }
 }
 

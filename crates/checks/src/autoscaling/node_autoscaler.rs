@@ -146,6 +146,19 @@ pub fn signal(event: &Event) -> Option<Signal> {
     }
 }
 
+/// An autoscaler's message cut for a reason line: Karpenter lists every NodePool's requirements after its
+/// first sentence; the whole text stays in the evidence.
+pub fn brief(text: &str) -> String {
+    const MOST: usize = 200;
+    let cut = text.find(", requirements=").unwrap_or(text.len());
+    let head = &text[..cut];
+    if head.chars().count() <= MOST && cut == text.len() {
+        return head.to_string();
+    }
+    let short: String = head.chars().take(MOST).collect();
+    format!("{short} …")
+}
+
 /// The signals in `events`, oldest first.
 pub fn signals(events: &[Event]) -> Vec<Signal> {
     let mut events: Vec<&Event> = events.iter().collect();
@@ -190,6 +203,21 @@ mod tests {
         let aws = NodePool { node_class: "karpenter.k8s.aws/EC2NodeClass".into(), ..pool };
         assert!(!Autoscaler::Karpenter(vec![aws]).free());
         assert!(!Autoscaler::ClusterAutoscaler("ConfigMap".into()).free());
+    }
+
+    #[test]
+    fn a_long_karpenter_message_is_cut_before_its_requirements() {
+        let text = "karpenter FailedScheduling: Failed to schedule pod, no instance type has enough resources, \
+                    requirements=kaic.dev/autoscaled In [true], karpenter.sh/nodepool In [gpu]";
+        assert_eq!(
+            brief(text),
+            "karpenter FailedScheduling: Failed to schedule pod, no instance type has enough resources …"
+        );
+        assert_eq!(
+            brief("cluster-autoscaler NotTriggerScaleUp: pod didn't trigger scale-up"),
+            "cluster-autoscaler NotTriggerScaleUp: pod didn't trigger scale-up"
+        );
+        assert_eq!(brief(&"x".repeat(300)).chars().count(), 202);
     }
 
     #[test]

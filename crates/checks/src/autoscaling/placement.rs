@@ -1,0 +1,140 @@
+//! Where `cluster_autoscaling` puts its pods so that only the node autoscaler can make room for them, and
+//! how many it needs: Karpenter's pods are pinned to its NodePools (tolerating their taints) and go one
+//! beyond the devices free on those pools' nodes; cluster-autoscaler's are kept off every existing node.
+//! Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools), so
+//! that taint is always tolerated.
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{Api, ListParams};
+use serde_json::{Value, json};
+
+use super::node_autoscaler::{Autoscaler, NODEPOOL_LABEL};
+use crate::accelerators::vendor::VENDORS;
+use crate::check::{CheckContext, CheckError};
+use crate::pods;
+
+/// The accelerator resource to ask for: one a NodePool sets a limit on, else one some node advertises,
+/// else NVIDIA's.
+pub fn accelerator_resource(autoscaler: &Autoscaler, nodes: &[Node]) -> String {
+    let known: Vec<&str> = VENDORS.iter().flat_map(|v| v.extended_resources.iter().copied()).collect();
+    if let Autoscaler::Karpenter(pools) = autoscaler
+        && let Some(limited) = known.iter().find(|r| pools.iter().any(|p| p.limit(r).is_some()))
+    {
+        return (*limited).to_string();
+    }
+    known
+        .iter()
+        .find(|r| nodes.iter().any(|n| allocatable(n, r) > 0))
+        .map_or_else(|| "nvidia.com/gpu".to_string(), |r| (*r).to_string())
+}
+
+/// The allocatable amount of `resource` on `node`.
+pub fn allocatable(node: &Node, resource: &str) -> i64 {
+    node.status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get(resource))
+        .and_then(|q| q.0.parse().ok())
+        .unwrap_or(0)
+}
+
+/// Where kaic's pods may go, so that only the autoscaler can make room for them.
+pub struct Placement {
+    /// `requiredDuringScheduling` node selector terms.
+    pub affinity: Value,
+    pub tolerations: Value,
+    /// The existing nodes they may use (their free devices are counted).
+    pub eligible: Vec<String>,
+    words: String,
+}
+
+impl Placement {
+    pub fn for_autoscaler(autoscaler: &Autoscaler, nodes: &[Node], resource: &str) -> Self {
+        // Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools).
+        let mut tolerations = vec![json!({"key": resource, "operator": "Exists", "effect": "NoSchedule"})];
+        let accelerator_nodes = nodes.iter().filter(|n| allocatable(n, resource) > 0);
+        for toleration in pods::tolerations_for_all(accelerator_nodes).as_array().into_iter().flatten() {
+            if !tolerations.contains(toleration) {
+                tolerations.push(toleration.clone());
+            }
+        }
+        match autoscaler {
+            Autoscaler::Karpenter(pools) => {
+                for toleration in pools.iter().flat_map(|p| p.tolerations.iter()) {
+                    if !tolerations.contains(toleration) {
+                        tolerations.push(toleration.clone());
+                    }
+                }
+                let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
+                let eligible = nodes
+                    .iter()
+                    .filter(|n| {
+                        n.metadata
+                            .labels
+                            .as_ref()
+                            .and_then(|l| l.get(NODEPOOL_LABEL))
+                            .is_some_and(|p| names.contains(&p.as_str()))
+                    })
+                    .filter_map(|n| n.metadata.name.clone())
+                    .collect();
+                Self {
+                    affinity: json!([{"matchExpressions": [{"key": NODEPOOL_LABEL, "operator": "In", "values": names}]}]),
+                    tolerations: Value::Array(tolerations),
+                    eligible,
+                    words: format!("pods pinned to Karpenter's NodePools ({NODEPOOL_LABEL} in {})", names.join(", ")),
+                }
+            }
+            Autoscaler::ClusterAutoscaler(_) => {
+                let hostnames: Vec<String> = nodes
+                    .iter()
+                    .filter_map(|n| {
+                        let labels = n.metadata.labels.as_ref();
+                        labels
+                            .and_then(|l| l.get("kubernetes.io/hostname"))
+                            .cloned()
+                            .or_else(|| n.metadata.name.clone())
+                    })
+                    .collect();
+                Self {
+                    affinity: json!([{"matchExpressions": [
+                        {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": hostnames}
+                    ]}]),
+                    tolerations: Value::Array(tolerations),
+                    eligible: Vec::new(),
+                    words: format!("pods kept off the {} existing nodes (kubernetes.io/hostname NotIn)", nodes.len()),
+                }
+            }
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        self.words.clone()
+    }
+}
+
+/// Free `resource` on the eligible Ready nodes: allocatable minus what their running pods request.
+pub async fn free_on(
+    ctx: &CheckContext,
+    nodes: &[Node],
+    placement: &Placement,
+    resource: &str,
+) -> Result<i64, CheckError> {
+    let mut free = 0;
+    for node in nodes.iter().filter(|n| pods::node_ready_and_schedulable(n)) {
+        let Some(name) = node.metadata.name.as_deref().filter(|n| placement.eligible.iter().any(|e| e == n)) else {
+            continue;
+        };
+        let all: Api<Pod> = Api::all(ctx.client.clone());
+        let on_node = crate::list::all(&all, ListParams::default().fields(&format!("spec.nodeName={name}")))
+            .await
+            .map_err(|e| CheckError::api(format!("list pods on node {name}"), e))?;
+        let used: i64 = on_node
+            .iter()
+            .filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")))
+            .flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()))
+            .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource)?.0.parse::<i64>().ok())
+            .sum();
+        free += (allocatable(node, resource) - used).max(0);
+    }
+    Ok(free)
+}
