@@ -1,9 +1,9 @@
 # shellcheck shell=bash
 # The Gateway API in testenv (sourced by up after load_profile and monitoring.sh; needs kc, $STATE, $P_*).
 #   install_gateway_crds  standard-channel CRDs v1.6.1 from the sigs.k8s.io/gateway-api module zip
-#   deploy_traefik        GATEWAY=traefik: Traefik v3.6.12 as a served pod (controller and data plane in one
+#   deploy_traefik        GATEWAY has traefik: Traefik v3.6.12 as a served pod (controller and data plane in one
 #                         process), GatewayClass traefik
-#   deploy_naivegw        GATEWAY=naive: `kaic-testenv naivegw`, a gateway that reports every Gateway and
+#   deploy_naivegw        GATEWAY has naive: `kaic-testenv naivegw`, a gateway that reports every Gateway and
 #                         HTTPRoute Accepted and Programmed but sends every request to the first backendRef of
 #                         the first rule (no weights, no header matches), GatewayClass naive
 #   wait_gateway          the GatewayClass Accepted and the gateway pod Ready
@@ -137,9 +137,13 @@ deploy_naivegw() {
   } | kc apply -f - >/dev/null
 }
 
+# gateway_namespace NAME: the namespace of gateway NAME's pod.
+gateway_namespace() { if [ "$1" = naive ]; then echo naive-gateway; else echo "$1"; fi; }
+
 wait_gateway() {
-  local ns=$GATEWAY class=$GATEWAY
-  [ "$GATEWAY" = naive ] && ns=naive-gateway
-  wait_for "gateway $GATEWAY Ready" 120 kc -n "$ns" wait --for=condition=Available "deployment/$GATEWAY" --timeout=5s
-  wait_for "GatewayClass $class Accepted" 60 kc wait --for=condition=Accepted "gatewayclass/$class" --timeout=5s
+  local g
+  for g in $GATEWAY; do
+    wait_for "gateway $g Ready" 120 kc -n "$(gateway_namespace "$g")" wait --for=condition=Available "deployment/$g" --timeout=5s
+    wait_for "GatewayClass $g Accepted" 60 kc wait --for=condition=Accepted "gatewayclass/$g" --timeout=5s
+  done
 }

@@ -28,6 +28,9 @@ profile_index() {
   return 1
 }
 
+# gateway_on NAME: whether the profile runs the Gateway API implementation NAME (GATEWAY is a list).
+gateway_on() { case " $GATEWAY " in *" $1 "*) return 0 ;; esac; return 1; }
+
 # Sets the P_* port variables and the feature switches for profile $1.
 load_profile() {
   PROFILE=$1
@@ -70,18 +73,22 @@ load_profile() {
   MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
   CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
-  GATEWAY=none        # Gateway API (gateway.sh, needs SERVED_PODS=1): none | traefik | naive (statuses right, routing wrong)
+  # Gateway API implementations, space-separated (gateway.sh, needs SERVED_PODS=1): traefik, naive (statuses
+  # right, routing wrong); none for no Gateway API.
+  GATEWAY=none
   NODE_AUTOSCALER=none  # none | karpenter (Karpenter's kwok provider as a served pod, karpenter.sh; needs SERVED_PODS=1)
   KARPENTER_MODE=live   # live (scale up and down) | stuck (never scales down) | no-gpu (no accelerator instance types)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
     # RuntimeClasses gvisor (handler runsc) and kata (handler kata-qemu), each run by its sandbox.
-    # Served pods with Prometheus, the DCGM exporter simulator, prometheus-adapter (monitoring.sh) and Traefik
-    # as the Gateway API implementation (gateway.sh). The Agent Sandbox controller runs Sandboxes
+    # Served pods with Prometheus, the DCGM exporter simulator, prometheus-adapter (monitoring.sh) and two
+    # Gateway API implementations (gateway.sh): Traefik, and the naive gateway that routes wrong, as a cluster
+    # with a second, broken GatewayClass beside a working one. The Agent Sandbox controller runs Sandboxes
     # (workload_sandboxing's Agent Sandbox case).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
-      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY=traefik NODE_AUTOSCALER=karpenter ;;
+      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY="traefik naive"
+      NODE_AUTOSCALER=karpenter ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;

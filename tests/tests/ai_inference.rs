@@ -1,9 +1,11 @@
-//! `ai_inference` end to end on testenv: on `default` Traefik v3.6.12 (GatewayClass `traefik`) routes kaic's
-//! 200 completions 80/20 between two llm-d simulators within the binomial interval and every request with
-//! `x-model-variant: canary` to the canary (and those with `CANARY` by weight), so the check passes with the interval and the gateway's added
-//! latency in its reason; on `naive-gateway` a gateway that reports every status right but sends every request
-//! to the first backendRef of the first rule fails, naming the expected and the observed split; on
-//! `fake-sandbox` (no Gateway API) the check is unknown and says what to install, never not applicable.
+//! `ai_inference` end to end on testenv: on `default` two GatewayClasses are Accepted, Traefik v3.6.12's
+//! (`traefik`) and the naive gateway's (`naive`, first by name); both are exercised, Traefik routes kaic's 200
+//! completions 80/20 between two llm-d simulators within the binomial interval and every request with
+//! `x-model-variant: canary` to the canary (and those with `CANARY` by weight), so the check passes with the
+//! interval and the gateway's added latency in its reason, and reports the naive class failing beside it (one
+//! working implementation meets the requirement); on `naive-gateway`, where the naive gateway is the only one,
+//! the check fails naming the expected and the observed split; on `fake-sandbox` (no Gateway API) the check is
+//! unknown and says what to install, never not applicable.
 
 use kaic_e2e::{cluster, run_kaic};
 
@@ -17,9 +19,15 @@ fn traefik_splits_80_20_and_routes_the_header_exactly() {
     assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("GatewayClass traefik (controller traefik.io/gateway-controller), direct from kaic to 10."),
+        reason.starts_with(
+            "the Gateway API routes inference traffic — GatewayClass traefik: controller \
+             traefik.io/gateway-controller, direct from kaic to 10."
+        ),
         "{reason}"
     );
+    // The naive class fails beside it (how exactly is the `naive-gateway` test's business: with several routes
+    // of concurrent runs it sends everything to the oldest one's first backend).
+    assert!(reason.contains("(also: GatewayClass naive failed: controller kaic.dev/naive-gateway, "), "{reason}");
     assert!(reason.contains(" of 200 to model-canary ("), "{reason}");
     assert!(reason.contains("80/20 expects "), "{reason}");
     assert!(reason.contains("99.9 % binomial interval"), "{reason}");
@@ -36,7 +44,7 @@ fn a_gateway_that_ignores_weights_and_headers_fails_with_the_split() {
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("GatewayClass naive (controller kaic.dev/naive-gateway), direct from kaic to 10."),
+        reason.starts_with("GatewayClass naive: controller kaic.dev/naive-gateway, direct from kaic to 10."),
         "{reason}"
     );
     assert!(reason.ends_with("the Gateway does not route as the HTTPRoute says"), "{reason}");

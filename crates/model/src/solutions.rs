@@ -99,6 +99,24 @@ impl SolutionResult {
         Self::new(name, SolutionStatus::Error, cause)
     }
 
+    /// A solution's result from the verdict of exercising it alone (a check that exercises each solution as if
+    /// it were the only one): pass, fail, error and unknown carry over; not applicable cannot happen for a
+    /// solution that was found, and is kept as unknown with its reason.
+    pub fn from_verdict(name: impl Into<String>, verdict: &Verdict) -> Self {
+        use crate::outcome::Outcome;
+        let status = match verdict.outcome {
+            Outcome::Pass => SolutionStatus::Pass,
+            Outcome::Fail => SolutionStatus::Fail,
+            Outcome::Error => SolutionStatus::Error,
+            Outcome::Unknown | Outcome::NotApplicable => SolutionStatus::Unknown,
+        };
+        Self {
+            expected: verdict.expected.clone(),
+            observed: verdict.observed.clone(),
+            ..Self::new(name, status, verdict.reason.clone())
+        }
+    }
+
     /// `name status: summary`, for sentences that list several solutions.
     pub fn line(&self) -> String {
         format!("{} {}: {}", self.name, self.status, self.summary)
@@ -177,6 +195,16 @@ mod tests {
 
     fn failed(name: &str) -> SolutionResult {
         SolutionResult::fail(name, "bound partially", "0 of 4 bound", "3 of 4 bound")
+    }
+
+    #[test]
+    fn a_verdict_becomes_a_solution_result_with_its_expected_and_observed() {
+        let failed =
+            SolutionResult::from_verdict("GatewayClass naive", &Verdict::fail("split wrong", "80/20", "0/100"));
+        assert_eq!(failed, SolutionResult::fail("GatewayClass naive", "split wrong", "80/20", "0/100"));
+        let passed = SolutionResult::from_verdict("GatewayClass traefik", &Verdict::pass("routes right"));
+        assert_eq!(passed, SolutionResult::pass("GatewayClass traefik", "routes right"));
+        assert_eq!(SolutionResult::from_verdict("x", &Verdict::error("timed out")).status, SolutionStatus::Error);
     }
 
     #[test]

@@ -1,30 +1,33 @@
 //! `ai_inference`: the platform's Gateway API routes inference traffic by weight and by an OpenAI-style header.
 //!
-//! kaic finds the GatewayClasses a controller Accepted and exercises the first (the others are named in the
-//! evidence). In its namespace it runs two model servers (llm-d's vLLM simulator, each naming its pod in the
-//! `x-inference-pod` response header) behind a Service each, a Gateway of that class and an HTTPRoute: requests
-//! with `x-model-variant: canary` go to the canary only, all others split 80/20 between stable and canary. Once
-//! the Gateway is Programmed with an address and the route Accepted with its refs resolved, kaic sends 200
-//! completions without the header, 50 with it and 20 with its value in other case (`CANARY`, which must not
-//! match: header values are case-sensitive) through the Gateway's address (directly when kaic reaches it,
-//! else from a client pod whose log it reads), and 50 straight to the stable pod as the latency baseline.
+//! kaic finds the GatewayClasses a controller Accepted and exercises each of them (at most [`MAX_CLASSES`],
+//! by name; the others are named): one that routes right meets the requirement, the others are reported beside
+//! it (the one roll-up, [`kaic_model::solutions::roll_up`]). In its namespace it runs two model servers (llm-d's
+//! vLLM simulator, each naming its pod in the `x-inference-pod` response header) behind a Service each, and per
+//! class a Gateway and an HTTPRoute: requests with `x-model-variant: canary` go to the canary only, all others
+//! split 80/20 between stable and canary. Once the Gateway is Programmed with an address and the route Accepted
+//! with its refs resolved, kaic sends 200 completions without the header, 50 with it and 20 with its value in
+//! other case (`CANARY`, which must not match: header values are case-sensitive) through the Gateway's address
+//! (directly when kaic reaches it, else from a client pod whose log it reads), and 50 straight to the stable pod
+//! as the latency baseline.
 //!
-//! Pass: the canary's share of the 200 lies in the exact 99.9 % binomial interval of 20 % (the interval is in
-//! the reason), no request failed, every header request reached the canary, and the other-case requests did
-//! not all reach it (at least one went to stable, as the weighted rule sends 80 %). The gateway's added latency
-//! (median through the Gateway minus median direct) is recorded, not judged. Fail names expected and observed:
-//! the split and interval, the header requests that went elsewhere, failed requests by status, or the condition
-//! of a Gateway or route the controller did not accept. The requirement has no condition: without the Gateway
-//! API or an Accepted GatewayClass the verdict is unknown, naming what to install.
+//! A class passes when the canary's share of the 200 lies in the exact 99.9 % binomial interval of 20 % (the
+//! interval is in the reason), no request failed, every header request reached the canary, and the other-case
+//! requests did not all reach it (at least one went to stable, as the weighted rule sends 80 %). The gateway's
+//! added latency (median through the Gateway minus median direct) is recorded, not judged. A failing class names
+//! expected and observed: the split and interval, the header requests that went elsewhere, failed requests by
+//! status, or the condition of a Gateway or route the controller did not accept. The requirement has no
+//! condition: without the Gateway API or an Accepted GatewayClass the verdict is unknown, naming what to install.
 
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kaic_model::Verdict;
+use kaic_model::solutions::{self, SolutionResult, Subject};
 use kube::api::{Api, DynamicObject, ListParams, LogParams, PostParams};
 use serde_json::Value;
 
-use super::gateway::{self, CANARY, Class, GATEWAY, HEADER, MODEL_PORT, ROUTE, STABLE};
+use super::gateway::{self, CANARY, Class, HEADER, MODEL_PORT, Names, STABLE};
 use super::http;
 use super::stats::{self, Split};
 use super::traffic::{self, Batch, Sample};
@@ -38,6 +41,12 @@ pub struct AiInference;
 const INSTALL: &str = "install a Gateway API implementation whose controller accepts a GatewayClass (e.g. Envoy \
                        Gateway, Istio, kgateway, Traefik, NGINX Gateway Fabric, a cloud provider's) and rerun";
 
+/// The most Accepted GatewayClasses kaic exercises in one run (each may provision a load balancer).
+pub const MAX_CLASSES: usize = 3;
+
+const SUBJECT: Subject<'static> =
+    Subject { works: "the Gateway API routes inference traffic", kinds: "Gateway API implementations" };
+
 #[async_trait::async_trait]
 impl Check for AiInference {
     fn id(&self) -> &'static str {
@@ -49,24 +58,25 @@ impl Check for AiInference {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(720)
+        Duration::from_secs(1740)
     }
 
+    /// The model servers once, then per class (at most [`MAX_CLASSES`]) its Gateway, route, traffic and client.
     fn waits(&self) -> &'static [(Wait, u32)] {
         &[
             (Wait::ModelServerReady, 1),
-            (Wait::GatewayProgrammed, 1),
-            (Wait::RouteAccepted, 1),
-            (Wait::RouteServing, 1),
-            (Wait::ProbePod, 1),
+            (Wait::GatewayProgrammed, 3),
+            (Wait::RouteAccepted, 3),
+            (Wait::RouteServing, 3),
+            (Wait::ProbePod, 3),
         ]
     }
 
     fn creates(&self) -> &'static [&'static str] {
         &[
             "two model-server pods (llm-d-inference-sim) with a Service each",
-            "a Gateway of the first Accepted GatewayClass and an HTTPRoute: header x-model-variant: canary to the canary, all other requests 80/20 stable/canary",
-            "when kaic cannot reach the Gateway's address: a client pod (curl) that sends the requests and prints one line per response",
+            "for each Accepted GatewayClass (at most 3): a Gateway and an HTTPRoute: header x-model-variant: canary to the canary, all other requests 80/20 stable/canary",
+            "when kaic cannot reach a Gateway's address: a client pod (curl) that sends the requests and prints one line per response",
         ]
     }
 
@@ -92,28 +102,37 @@ impl Check for AiInference {
             "GatewayClasses: {}",
             if described.is_empty() { "none".to_string() } else { described.join("; ") }
         ));
-        let Some(class) = classes.iter().find(|c| c.accepted).cloned() else {
+        let accepted: Vec<&Class> = classes.iter().filter(|c| c.accepted).collect();
+        if accepted.is_empty() {
             return Ok(Verdict::unknown(format!(
                 "the Gateway API CRDs are installed but no controller accepted a GatewayClass ({}); {INSTALL}",
                 if described.is_empty() { "there is none".to_string() } else { described.join("; ") }
             )));
-        };
-        let others: Vec<&str> =
-            classes.iter().filter(|c| c.accepted && c.name != class.name).map(|c| c.name.as_str()).collect();
-        if !others.is_empty() {
-            ctx.step(format!(
-                "exercising GatewayClass {}; also Accepted, not exercised: {}",
-                class.name,
-                others.join(", ")
-            ));
         }
-        exercise(ctx, &class).await
+        let (exercised, skipped) = accepted.split_at(accepted.len().min(MAX_CLASSES));
+        let unexercised: Vec<String> =
+            skipped.iter().map(|c| format!("GatewayClass {} (beyond the first {MAX_CLASSES})", c.name)).collect();
+
+        let stable_ip = match deploy_backends(ctx).await? {
+            Ok(ip) => ip,
+            Err(verdict) => return Ok(verdict),
+        };
+        let mut results = Vec::new();
+        for class in exercised {
+            let mut verdict = exercise(ctx, class, stable_ip.as_deref()).await?;
+            verdict.reason = format!("controller {}, {}", class.controller, verdict.reason);
+            let result = SolutionResult::from_verdict(format!("GatewayClass {}", class.name), &verdict);
+            ctx.step(result.line());
+            ctx.record(|e| e.solution(result.clone()));
+            results.push(result);
+        }
+        Ok(solutions::roll_up(SUBJECT, &results, &unexercised))
     }
 }
 
-/// Deploys the backends, the Gateway and the route for `class`, sends the traffic and judges it.
-async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckError> {
-    let who = format!("GatewayClass {} (controller {})", class.name, class.controller);
+/// Creates the two model servers and their Services, and waits until they are Ready. Returns the stable pod's
+/// IP (the latency baseline), or the verdict when they cannot run.
+async fn deploy_backends(ctx: &CheckContext) -> Result<Result<Option<String>, Verdict>, CheckError> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     for name in [STABLE, CANARY] {
@@ -127,17 +146,6 @@ async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckErr
             .await
             .map_err(|e| CheckError::api(format!("create Service {name}"), e))?;
     }
-    let port = gateway::listener_port(&class.controller);
-    let gateways: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("Gateway", "gateways"));
-    let routes: Api<DynamicObject> =
-        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("HTTPRoute", "httproutes"));
-    create_dynamic(ctx, &gateways, gateway::gateway_manifest(ctx, &class.name, port)).await?;
-    create_dynamic(ctx, &routes, gateway::route_manifest(ctx)).await?;
-    ctx.step(format!(
-        "created pods and Services {STABLE}, {CANARY}, Gateway {GATEWAY} (listener port {port}), HTTPRoute {ROUTE}"
-    ));
-
     let mut stable_ip = None;
     for name in [STABLE, CANARY] {
         let ready = wait::until(
@@ -148,58 +156,80 @@ async fn exercise(ctx: &CheckContext, class: &Class) -> Result<Verdict, CheckErr
             pod_ready,
             wait::describe_pod,
         )
-        .await?;
-        if name == STABLE {
-            stable_ip = ready.status.and_then(|s| s.pod_ip);
+        .await;
+        match ready {
+            Ok(ready) if name == STABLE => stable_ip = ready.status.and_then(|s| s.pod_ip),
+            Ok(_) => {}
+            Err(e) => return Ok(Err(Verdict::error(format!("the model servers could not run: {e}")))),
         }
     }
-    let gw = poll(&gateways, GATEWAY, ctx.wait(Wait::GatewayProgrammed), |g| {
+    ctx.step(format!("model servers {STABLE} and {CANARY} Ready behind their Services"));
+    Ok(Ok(stable_ip))
+}
+
+/// Creates the Gateway and the route for `class`, sends the traffic and judges it: the class's verdict, its
+/// reason without the class's name (the roll-up names it).
+async fn exercise(ctx: &CheckContext, class: &Class, stable_ip: Option<&str>) -> Result<Verdict, CheckError> {
+    let names = Names::for_class(ctx, &class.name);
+    let port = gateway::listener_port(&class.controller);
+    let gateways: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("Gateway", "gateways"));
+    let routes: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &gateway::resource("HTTPRoute", "httproutes"));
+    create_dynamic(ctx, &gateways, gateway::gateway_manifest(ctx, &names, &class.name, port)).await?;
+    create_dynamic(ctx, &routes, gateway::route_manifest(ctx, &names)).await?;
+    let (gw_name, route_name) = (names.gateway.as_str(), names.route.as_str());
+    ctx.step(format!("created Gateway {gw_name} (class {}, listener port {port}), HTTPRoute {route_name}", class.name));
+
+    let gw = poll(&gateways, gw_name, ctx.wait(Wait::GatewayProgrammed), |g| {
         gateway::is_true(&g["status"]["conditions"], "Programmed") && !gateway::gateway_addresses(g, port).is_empty()
     })
     .await?;
-    ctx.object(&format!("Gateway-{GATEWAY}-status"), &gw.1["status"]);
+    ctx.object(&format!("Gateway-{gw_name}-status"), &gw.1["status"]);
     if !gw.0 {
         return Ok(Verdict::fail(
             format!(
-                "{who}: Gateway {GATEWAY} was not Programmed with an address within {:?}",
+                "Gateway {gw_name} was not Programmed with an address within {:?}",
                 ctx.wait(Wait::GatewayProgrammed)
             ),
             "Gateway Accepted and Programmed, with an address in status.addresses",
             gateway::describe_gateway(&gw.1),
         ));
     }
-    let route = poll(&routes, ROUTE, ctx.wait(Wait::RouteAccepted), gateway::route_accepted).await?;
-    ctx.object(&format!("HTTPRoute-{ROUTE}-status"), &route.1["status"]);
+    let route =
+        poll(&routes, route_name, ctx.wait(Wait::RouteAccepted), |r| gateway::route_accepted(r, gw_name)).await?;
+    ctx.object(&format!("HTTPRoute-{route_name}-status"), &route.1["status"]);
     if !route.0 {
         return Ok(Verdict::fail(
-            format!("{who}: HTTPRoute {ROUTE} was not accepted within {:?}", ctx.wait(Wait::RouteAccepted)),
-            format!("HTTPRoute Accepted and ResolvedRefs for parent Gateway {GATEWAY}"),
-            gateway::describe_route(&route.1),
+            format!("HTTPRoute {route_name} was not accepted within {:?}", ctx.wait(Wait::RouteAccepted)),
+            format!("HTTPRoute Accepted and ResolvedRefs for parent Gateway {gw_name}"),
+            gateway::describe_route(&route.1, gw_name),
         ));
     }
     let addresses = gateway::gateway_addresses(&gw.1, port);
-    ctx.step(format!("Gateway Programmed; addresses: {}; route Accepted", addresses.join(", ")));
+    ctx.step(format!("Gateway {gw_name} Programmed; addresses: {}; route Accepted", addresses.join(", ")));
     let stable_addr = stable_ip
         .map(|ip| if ip.contains(':') { format!("[{ip}]:{MODEL_PORT}") } else { format!("{ip}:{MODEL_PORT}") });
 
-    let (samples, path) = send(ctx, &addresses, stable_addr.as_deref()).await?;
+    let (samples, path) = send(ctx, &names, &addresses, stable_addr.as_deref()).await?;
     let samples = match samples {
         Ok(samples) => samples,
         Err(why) => {
             return Ok(Verdict::fail(
-                format!("{who}: the Gateway never served the route ({path})"),
+                format!("the Gateway never served the route ({path})"),
                 "completions answered 200 through the Gateway once the route is Accepted",
                 why,
             ));
         }
     };
-    Ok(judge(ctx, &who, &path, &samples))
+    Ok(judge(ctx, &class.name, &path, &samples))
 }
 
 /// Sends the batches directly when kaic reaches one of the Gateway's addresses, else from a client pod. Returns
 /// the samples (or why the Gateway never served) and the path taken, in words.
 async fn send(
     ctx: &CheckContext,
+    names: &Names,
     addresses: &[String],
     stable: Option<&str>,
 ) -> Result<(Result<Vec<Sample>, String>, String), CheckError> {
@@ -210,22 +240,22 @@ async fn send(
                 _ => None,
             };
             let path = format!("direct from kaic to {address}");
-            ctx.step(format!("sending through the Gateway: {path}"));
-            let host = gateway::route_host(ctx);
-            return Ok((traffic::direct(address, &host, baseline, ctx.wait(Wait::RouteServing)).await, path));
+            ctx.step(format!("sending through Gateway {}: {path}", names.gateway));
+            return Ok((traffic::direct(address, &names.host, baseline, ctx.wait(Wait::RouteServing)).await, path));
         }
     }
     let address = &addresses[0];
-    let path = format!("from client pod kaic-client to {address} (kaic cannot reach {})", addresses.join(", "));
-    ctx.step(format!("sending through the Gateway: {path}"));
+    let client = format!("kaic-client-{}", names.gateway.trim_start_matches("kaic-gateway-"));
+    let path = format!("from client pod {client} to {address} (kaic cannot reach {})", addresses.join(", "));
+    ctx.step(format!("sending through Gateway {}: {path}", names.gateway));
     let serving = ctx.wait(Wait::RouteServing).as_secs();
-    let script = traffic::client_script(address, &gateway::route_host(ctx), stable.unwrap_or(address), serving);
+    let script = traffic::client_script(address, &names.host, stable.unwrap_or(address), serving);
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let pod: Pod = from_json(traffic::client_pod(ctx, "kaic-client", &script))?;
-    pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api("create pod kaic-client", e))?;
+    let pod: Pod = from_json(traffic::client_pod(ctx, &client, &script))?;
+    pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api(format!("create pod {client}"), e))?;
     wait::until(
         &pods,
-        "kaic-client",
+        &client,
         "client pod finished",
         ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing),
         pod_done,
@@ -233,10 +263,10 @@ async fn send(
     )
     .await?;
     let log = pods
-        .logs("kaic-client", &LogParams::default())
+        .logs(&client, &LogParams::default())
         .await
-        .map_err(|e| CheckError::api("read the log of pod kaic-client", e))?;
-    ctx.record(|e| e.log("kaic-client", log.clone()));
+        .map_err(|e| CheckError::api(format!("read the log of pod {client}"), e))?;
+    ctx.record(|e| e.log(&client, log.clone()));
     let samples = traffic::parse_client_log(&log);
     if samples.iter().all(|s| s.batch == Batch::Direct) {
         return Ok((Err("the client pod never got a 200 from the Gateway".into()), path));
@@ -244,8 +274,8 @@ async fn send(
     Ok((Ok(samples), path))
 }
 
-/// The verdict from the samples.
-fn judge(ctx: &CheckContext, who: &str, path: &str, samples: &[Sample]) -> Verdict {
+/// The verdict of class `class` from the samples (its reason does not name the class: the roll-up does).
+fn judge(ctx: &CheckContext, class: &str, path: &str, samples: &[Sample]) -> Verdict {
     let (by_backend, failures) = traffic::tally(samples, Batch::Split);
     let split = Split {
         minor: CANARY.into(),
@@ -261,22 +291,22 @@ fn judge(ctx: &CheckContext, who: &str, path: &str, samples: &[Sample]) -> Verdi
     let (case_ok, case_text) = stats::judge_other_case(CANARY, STABLE, &case_by, &case_failures);
     let latency = latency_text(samples);
     ctx.record(|e| {
-        e.value("split", split_judgement.text.clone());
+        e.value(format!("{class}: split"), split_judgement.text.clone());
         e.value(
-            "binomial-interval",
+            format!("{class}: binomial-interval"),
             format!("{}..={} of {}", split_judgement.interval.0, split_judgement.interval.1, split_judgement.n),
         );
-        e.value("header", header_text.clone());
-        e.value("header-other-case", case_text.clone());
-        e.value("latency", latency.clone());
-        e.value("path", path.to_string());
+        e.value(format!("{class}: header"), header_text.clone());
+        e.value(format!("{class}: header-other-case"), case_text.clone());
+        e.value(format!("{class}: latency"), latency.clone());
+        e.value(format!("{class}: path"), path.to_string());
     });
     let header = format!("{}: {}", HEADER.0, HEADER.1);
     let other_case = format!("{}: {}", HEADER.0, traffic::WRONG_CASE_VALUE);
     if split_judgement.passed && header_ok && case_ok {
         return Verdict::pass(format!(
-            "{who}, {path}: weighted rule {}; header {header}: {header_text}; {other_case} (values are \
-             case-sensitive): {case_text}; {latency}",
+            "{path}: weighted rule {}; header {header}: {header_text}; {other_case} (values are case-sensitive): \
+             {case_text}; {latency}",
             split_judgement.text
         ));
     }
@@ -302,7 +332,7 @@ fn judge(ctx: &CheckContext, who: &str, path: &str, samples: &[Sample]) -> Verdi
         observed.push(format!("with {other_case}: {case_text}"));
     }
     Verdict::fail(
-        format!("{who}, {path}: the Gateway does not route as the HTTPRoute says"),
+        format!("{path}: the Gateway does not route as the HTTPRoute says"),
         expected.join("; "),
         observed.join("; "),
     )
@@ -386,7 +416,7 @@ mod tests {
     #[tokio::test]
     async fn passes_a_correct_gateway_with_the_interval_in_the_reason() {
         let ctx = CheckContext::offline("ai_inference", Default::default());
-        let v = judge(&ctx, "GatewayClass t", "direct", &samples(38, 162, 50, 0));
+        let v = judge(&ctx, "t", "direct", &samples(38, 162, 50, 0));
         assert_eq!(v.outcome, kaic_model::Outcome::Pass, "{v:?}");
         assert!(v.reason.contains("binomial interval"), "{}", v.reason);
         assert!(v.reason.contains("latency added by the gateway: 1.00 ms"), "{}", v.reason);
@@ -395,11 +425,11 @@ mod tests {
     #[tokio::test]
     async fn fails_a_gateway_that_ignores_weights_and_headers() {
         let ctx = CheckContext::offline("ai_inference", Default::default());
-        let v = judge(&ctx, "GatewayClass naive", "direct", &samples(200, 0, 50, 0));
+        let v = judge(&ctx, "naive", "direct", &samples(200, 0, 50, 0));
         assert_eq!(v.outcome, kaic_model::Outcome::Fail);
         let text = format!("{v:?}");
         assert!(text.contains("200 of 200 to model-canary (100.0 %)"), "{text}");
-        let v = judge(&ctx, "GatewayClass naive", "direct", &samples(0, 200, 0, 50));
+        let v = judge(&ctx, "naive", "direct", &samples(0, 200, 0, 50));
         let text = format!("{v:?}");
         assert!(text.contains("every request to model-canary") && text.contains("0 of 50 to model-canary"), "{text}");
     }

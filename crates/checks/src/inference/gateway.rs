@@ -1,6 +1,7 @@
 //! The Gateway API side of `ai_inference`: which GatewayClasses a controller accepted, the objects kaic
-//! creates (two model-server pods and their Services, a Gateway, an HTTPRoute with a header rule and an
-//! 80/20 weighted rule), reading their status conditions, and the addresses the Gateway reports.
+//! creates (two model-server pods and their Services, then for each class a Gateway and an HTTPRoute with a
+//! header rule and an 80/20 weighted rule), reading their status conditions, and the addresses the Gateway
+//! reports.
 
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::{Value, json};
@@ -31,8 +32,32 @@ pub const CANARY_WEIGHT: u32 = 20;
 pub const STABLE_WEIGHT: u32 = 80;
 /// The response header llm-d's simulator sets to its pod's name (env `POD_NAME`).
 pub const POD_HEADER: &str = "x-inference-pod";
-pub const GATEWAY: &str = "kaic-gateway";
-pub const ROUTE: &str = "kaic-route";
+
+/// The names of kaic's Gateway and HTTPRoute for one GatewayClass, and the route's hostname: unique to the
+/// class and the check's namespace, so that implementations sharing one data plane between Gateways
+/// (Traefik's entrypoints) never merge kaic's route with another class's or run's on the same port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Names {
+    pub gateway: String,
+    pub route: String,
+    /// Requests carry it as `Host`.
+    pub host: String,
+}
+
+impl Names {
+    pub fn for_class(ctx: &CheckContext, class: &str) -> Self {
+        // Class names are DNS subdomains; object names and host labels get a plain, short form of it.
+        let mut label: String =
+            class.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' }).collect();
+        label.truncate(40);
+        let label = label.trim_matches('-').to_string();
+        Self {
+            gateway: format!("kaic-gateway-{label}"),
+            route: format!("kaic-route-{label}"),
+            host: format!("{label}.{}.kaic.test", ctx.namespace),
+        }
+    }
+}
 
 /// The listener port for a controller: implementations that bind the Gateway's listener port in a fixed data
 /// plane need one of theirs (Traefik maps a listener to the entrypoint with that port: `web` is 8000 in its
@@ -103,27 +128,27 @@ pub fn gateway_addresses(gateway: &Value, port: u16) -> Vec<String> {
     ips
 }
 
-/// Whether the route's status has a parent entry for kaic's Gateway with Accepted and ResolvedRefs True.
-pub fn route_accepted(route: &Value) -> bool {
-    route_parent(route)
+/// Whether the route's status has a parent entry for Gateway `gateway` with Accepted and ResolvedRefs True.
+pub fn route_accepted(route: &Value, gateway: &str) -> bool {
+    route_parent(route, gateway)
         .is_some_and(|p| is_true(&p["conditions"], "Accepted") && is_true(&p["conditions"], "ResolvedRefs"))
 }
 
-/// The route's status entry for kaic's Gateway.
-pub fn route_parent(route: &Value) -> Option<&Value> {
-    route["status"]["parents"].as_array()?.iter().find(|p| p["parentRef"]["name"] == GATEWAY)
+/// The route's status entry for Gateway `gateway`.
+pub fn route_parent<'a>(route: &'a Value, gateway: &str) -> Option<&'a Value> {
+    route["status"]["parents"].as_array()?.iter().find(|p| p["parentRef"]["name"] == gateway)
 }
 
 /// The route's state for reports: its parent's Accepted and ResolvedRefs conditions, or that no controller
 /// wrote any status.
-pub fn describe_route(route: &Value) -> String {
-    match route_parent(route) {
+pub fn describe_route(route: &Value, gateway: &str) -> String {
+    match route_parent(route, gateway) {
         Some(parent) => format!(
             "{}; {}",
             describe_condition(&parent["conditions"], "Accepted"),
             describe_condition(&parent["conditions"], "ResolvedRefs")
         ),
-        None => format!("no controller wrote a status for parent Gateway {GATEWAY}"),
+        None => format!("no controller wrote a status for parent Gateway {gateway}"),
     }
 }
 
@@ -174,11 +199,11 @@ pub fn model_service(ctx: &CheckContext, name: &str) -> Value {
 }
 
 /// kaic's Gateway of `class`: one HTTP listener on `port`, routes from its own namespace only.
-pub fn gateway_manifest(ctx: &CheckContext, class: &str, port: u16) -> Value {
+pub fn gateway_manifest(ctx: &CheckContext, names: &Names, class: &str, port: u16) -> Value {
     json!({
         "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "Gateway",
-        "metadata": {"name": GATEWAY, "namespace": ctx.namespace, "labels": ctx.labels()},
+        "metadata": {"name": names.gateway, "namespace": ctx.namespace, "labels": ctx.labels()},
         "spec": {
             "gatewayClassName": class,
             "listeners": [{"name": "http", "protocol": "HTTP", "port": port,
@@ -187,23 +212,16 @@ pub fn gateway_manifest(ctx: &CheckContext, class: &str, port: u16) -> Value {
     })
 }
 
-/// The route's hostname, unique to the check's namespace: implementations that share one data plane between
-/// Gateways (Traefik's entrypoints) would otherwise merge kaic's route with any other route on the same port,
-/// such as a previous run's still being deleted. Requests carry it as `Host`.
-pub fn route_host(ctx: &CheckContext) -> String {
-    format!("{}.kaic.test", ctx.namespace)
-}
-
 /// The route: requests with the header go to the canary only; all others split 80/20 between stable and canary.
-pub fn route_manifest(ctx: &CheckContext) -> Value {
+pub fn route_manifest(ctx: &CheckContext, names: &Names) -> Value {
     let backend = |name: &str, weight: u32| json!({"name": name, "port": MODEL_PORT, "weight": weight});
     json!({
         "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "HTTPRoute",
-        "metadata": {"name": ROUTE, "namespace": ctx.namespace, "labels": ctx.labels()},
+        "metadata": {"name": names.route, "namespace": ctx.namespace, "labels": ctx.labels()},
         "spec": {
-            "parentRefs": [{"name": GATEWAY}],
-            "hostnames": [route_host(ctx)],
+            "parentRefs": [{"name": names.gateway}],
+            "hostnames": [names.host],
             "rules": [
                 {
                     "matches": [{"path": {"type": "PathPrefix", "value": "/"},
@@ -254,26 +272,30 @@ mod tests {
         assert_eq!(seen.state, "Accepted=True (Accepted: ok)");
         assert_eq!(listener_port(&seen.controller), 8000);
         assert_eq!(listener_port("gateway.envoyproxy.io/gatewayclass-controller"), 80);
-        let route = json!({"status": {"parents": [{"parentRef": {"name": GATEWAY}, "conditions": [
+        let route = json!({"status": {"parents": [{"parentRef": {"name": "kaic-gateway-traefik"}, "conditions": [
             {"type": "Accepted", "status": "True"},
             {"type": "ResolvedRefs", "status": "False", "reason": "BackendNotFound", "message": "service model-canary"}
         ]}]}});
-        assert!(!route_accepted(&route));
+        assert!(!route_accepted(&route, "kaic-gateway-traefik"));
         assert_eq!(
-            describe_route(&route),
+            describe_route(&route, "kaic-gateway-traefik"),
             "Accepted=True (: ); ResolvedRefs=False (BackendNotFound: service model-canary)"
         );
-        assert!(describe_route(&json!({})).contains("no controller wrote a status"));
+        assert!(describe_route(&json!({}), "kaic-gateway-traefik").contains("no controller wrote a status"));
+        assert!(describe_route(&route, "kaic-gateway-naive").contains("for parent Gateway kaic-gateway-naive"));
         assert_eq!(describe_gateway(&json!({})), "no Accepted condition; no Programmed condition; addresses: none");
     }
 
     #[tokio::test]
     async fn the_route_sends_the_header_to_the_canary_and_splits_the_rest() {
         let ctx = CheckContext::offline("ai_inference", Default::default());
-        let route = route_manifest(&ctx);
+        let names = Names::for_class(&ctx, "Example.com/GW_1");
+        assert_eq!(names.gateway, "kaic-gateway-example-com-gw-1");
+        let route = route_manifest(&ctx, &names);
         let rules = route["spec"]["rules"].as_array().unwrap();
         assert_eq!(rules[0]["matches"][0]["headers"][0]["name"], HEADER.0);
-        assert_eq!(route["spec"]["hostnames"][0], "ns.kaic.test");
+        assert_eq!(route["spec"]["parentRefs"][0]["name"], "kaic-gateway-example-com-gw-1");
+        assert_eq!(route["spec"]["hostnames"][0], "example-com-gw-1.ns.kaic.test");
         assert_eq!(rules[0]["backendRefs"][0]["name"], CANARY);
         let weights: Vec<(String, u64)> = rules[1]["backendRefs"]
             .as_array()
@@ -285,6 +307,6 @@ mod tests {
         let pod = model_pod(&ctx, STABLE);
         assert_eq!(pod["spec"]["containers"][0]["env"][0]["name"], "POD_NAME");
         assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
-        assert_eq!(gateway_manifest(&ctx, "traefik", 8000)["spec"]["listeners"][0]["port"], 8000);
+        assert_eq!(gateway_manifest(&ctx, &names, "traefik", 8000)["spec"]["listeners"][0]["port"], 8000);
     }
 }
