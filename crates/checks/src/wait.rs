@@ -74,6 +74,20 @@ pub fn pod_scheduled(pod: Option<&Pod>) -> bool {
     pod.and_then(|p| p.spec.as_ref()).and_then(|s| s.node_name.as_ref()).is_some()
 }
 
+/// True once the pod's Ready condition is true.
+pub fn pod_ready(pod: Option<&Pod>) -> bool {
+    pod.and_then(|p| p.status.as_ref())
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}
+
+/// The scheduler's message when it could not place the pod (`PodScheduled=False`, reason `Unschedulable`).
+pub fn unschedulable(pod: &Pod) -> Option<String> {
+    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
+    let condition = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
+    (condition.reason.as_deref() == Some("Unschedulable")).then(|| condition.message.clone().unwrap_or_default())
+}
+
 /// True once the pod runs (or already finished successfully).
 pub fn pod_running(pod: Option<&Pod>) -> bool {
     let phase = pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());

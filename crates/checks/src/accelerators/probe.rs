@@ -319,7 +319,7 @@ pub async fn run(ctx: &CheckContext, pods: &[ProbePod]) -> Result<ProbeResults, 
         {
             Ok(running) => running,
             Err(CheckError::Timeout { last_seen, .. }) => {
-                let problem = match api.get_opt(&pod.name).await.ok().flatten().as_ref().and_then(unschedulable) {
+                let problem = match api.get_opt(&pod.name).await.ok().flatten().as_ref().and_then(wait::unschedulable) {
                     Some(message) => PodProblem::Unschedulable(message),
                     None => PodProblem::TimedOut(last_seen),
                 };
@@ -358,13 +358,6 @@ pub async fn run(ctx: &CheckContext, pods: &[ProbePod]) -> Result<ProbeResults, 
         }
     }
     Ok(results)
-}
-
-/// The scheduler's message when it could not place the pod.
-fn unschedulable(pod: &Pod) -> Option<String> {
-    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
-    let condition = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
-    (condition.reason.as_deref() == Some("Unschedulable")).then(|| condition.message.clone().unwrap_or_default())
 }
 
 /// Reads a container's log until the probe's end marker appears. Logs are not watchable, so this asks

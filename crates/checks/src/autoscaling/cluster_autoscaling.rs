@@ -232,15 +232,6 @@ fn signals_for(events: &[Event], name: &str) -> Vec<Signal> {
     signals(&mine)
 }
 
-/// Whether the scheduler found no node for `pod`.
-fn unschedulable(pod: &Pod) -> bool {
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions
-        .into_iter()
-        .flatten()
-        .any(|c| c.type_ == "PodScheduled" && c.status == "False" && c.reason.as_deref() == Some("Unschedulable"))
-}
-
 /// What became of the pod no node group can serve.
 enum Selectivity {
     /// The autoscaler said it adds no node, and none took the pod.
@@ -330,7 +321,7 @@ impl Trial<'_> {
                 if let Some(fatal) = pods::fatal_state(&pod) {
                     return Ok(Err(Verdict::error(format!("kaic's pod cannot run: {fatal}"))));
                 }
-                if pending_seen.is_none() && unschedulable(&pod) {
+                if pending_seen.is_none() && crate::wait::unschedulable(&pod).is_some() {
                     pending_seen = Some(started.elapsed());
                 }
                 let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());

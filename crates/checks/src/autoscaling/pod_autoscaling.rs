@@ -288,7 +288,7 @@ async fn wait_first_ready(ctx: &CheckContext) -> Result<Result<(), String>, Chec
             if let Some(why) = crate::pods::fatal_state(pod) {
                 return Ok(Err(why));
             }
-            if is_ready(pod) {
+            if wait::pod_ready(Some(pod)) {
                 return Ok(Ok(()));
             }
         }
@@ -302,13 +302,6 @@ async fn wait_first_ready(ctx: &CheckContext) -> Result<Result<(), String>, Chec
         }
         tokio::time::sleep(EVERY).await;
     }
-}
-
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The metric to scale on and whether the custom metrics API listed it: `--hpa-metric`, else a vLLM metric

@@ -153,7 +153,7 @@ async fn deploy_backends(ctx: &CheckContext) -> Result<Result<Option<String>, Ve
             name,
             "model server Ready",
             ctx.wait(Wait::ModelServerReady),
-            pod_ready,
+            wait::pod_ready,
             wait::describe_pod,
         )
         .await;
@@ -378,12 +378,6 @@ async fn poll(
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
-}
-
-fn pod_ready(pod: Option<&Pod>) -> bool {
-    pod.and_then(|p| p.status.as_ref())
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 fn pod_done(pod: Option<&Pod>) -> bool {

@@ -100,7 +100,7 @@ impl Check for AiServiceMetrics {
             NAME,
             "the model server to be Ready",
             ctx.wait(Wait::ProbePod),
-            |p: Option<&Pod>| p.is_some_and(|p| is_ready(p) || pods::fatal_state(p).is_some()),
+            |p: Option<&Pod>| wait::pod_ready(p) || p.is_some_and(|p| pods::fatal_state(p).is_some()),
             wait::describe_pod,
         )
         .await?;
@@ -155,14 +155,6 @@ async fn served_all(ctx: &CheckContext) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// Whether the pod's Ready condition is true.
-fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// The PromQL for `metric` of kaic's pod under one label scheme.

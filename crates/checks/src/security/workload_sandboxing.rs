@@ -321,7 +321,7 @@ async fn probe_one(
         Ok(running) => running,
         Err(CheckError::Timeout { last_seen, .. }) => {
             let pod = api.get_opt(name).await.ok().flatten();
-            return Ok(Err(match pod.as_ref().and_then(unschedulable) {
+            return Ok(Err(match pod.as_ref().and_then(wait::unschedulable) {
                 Some(message) => PodProblem::Unschedulable(message),
                 None => PodProblem::TimedOut(last_seen),
             }));
@@ -350,13 +350,6 @@ async fn probe_one(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
-}
-
-/// The scheduler's message when it could not place the pod.
-fn unschedulable(pod: &Pod) -> Option<String> {
-    let conditions = pod.status.as_ref()?.conditions.as_ref()?;
-    let condition = conditions.iter().find(|c| c.type_ == "PodScheduled" && c.status == "False")?;
-    (condition.reason.as_deref() == Some("Unschedulable")).then(|| condition.message.clone().unwrap_or_default())
 }
 
 #[cfg(test)]
