@@ -316,26 +316,31 @@ impl Trial<'_> {
             let mut on_new = Vec::new();
             let mut refusals = Vec::new();
             let mut scale_ups = Vec::new();
+            let listed = crate::list::all(api, ListParams::default().labels(&format!("{ROLE}=scale-up")))
+                .await
+                .map_err(|e| CheckError::api("list kaic's scale-up pods", e))?;
             for name in pods_ {
-                let pod = api.get(name).await.map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
-                if let Some(fatal) = pods::fatal_state(&pod) {
+                let Some(pod) = listed.iter().find(|p| p.metadata.name.as_deref() == Some(name.as_str())) else {
+                    return Err(CheckError::Other(format!("pod {name} was deleted while kaic waited for it to run")));
+                };
+                if let Some(fatal) = pods::fatal_state(pod) {
                     return Ok(Err(Verdict::error(format!("kaic's pod cannot run: {fatal}"))));
                 }
-                if pending_seen.is_none() && crate::wait::unschedulable(&pod).is_some() {
+                if pending_seen.is_none() && crate::wait::unschedulable(pod).is_some() {
                     pending_seen = Some(started.elapsed());
                 }
                 let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());
                 if let Some(node) = node.as_ref().filter(|n| node_seen.contains_key(*n)) {
                     on_new.push(node.clone());
                 }
-                all_running &= crate::wait::pod_running(Some(&pod));
+                all_running &= crate::wait::pod_running(Some(pod));
                 for signal in signals_for(&observed_events, name) {
                     match signal {
                         Signal::Refused(why) => refusals.push(why),
                         Signal::ScaleUp(why) => scale_ups.push(why),
                     }
                 }
-                states.push(format!("{name}: {}", crate::wait::describe_pod(&pod)));
+                states.push(format!("{name}: {}", crate::wait::describe_pod(pod)));
             }
             if all_running && !on_new.is_empty() {
                 let running = started.elapsed();

@@ -4,6 +4,8 @@
 //! Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools), so
 //! that taint is always tolerated.
 
+use std::collections::BTreeMap;
+
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, ListParams};
 use serde_json::{Value, json};
@@ -12,6 +14,7 @@ use super::node_autoscaler::{Autoscaler, NODEPOOL_LABEL};
 use crate::accelerators::vendor::VENDORS;
 use crate::check::{CheckContext, CheckError};
 use crate::pods;
+use crate::scheduling::gang_scheduling::capacity;
 
 /// The accelerator resource to ask for: one a NodePool sets a limit on, else one some node advertises,
 /// else NVIDIA's.
@@ -50,21 +53,22 @@ pub struct Placement {
 
 impl Placement {
     pub fn for_autoscaler(autoscaler: &Autoscaler, nodes: &[Node], resource: &str) -> Self {
-        // Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools).
+        // Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools); the
+        // existing accelerator nodes' dedicated taints and a Karpenter NodePool's own taints are tolerated too.
         let mut tolerations = vec![json!({"key": resource, "operator": "Exists", "effect": "NoSchedule"})];
         let accelerator_nodes = nodes.iter().filter(|n| allocatable(n, resource) > 0);
-        for toleration in pods::tolerations_for_all(accelerator_nodes).as_array().into_iter().flatten() {
-            if !tolerations.contains(toleration) {
-                tolerations.push(toleration.clone());
+        let of_nodes = pods::tolerations_for_all(accelerator_nodes).as_array().cloned().unwrap_or_default();
+        let of_pools = match autoscaler {
+            Autoscaler::Karpenter(pools) => pools.iter().flat_map(|p| p.tolerations.clone()).collect(),
+            Autoscaler::ClusterAutoscaler(_) => Vec::new(),
+        };
+        for toleration in of_nodes.into_iter().chain(of_pools) {
+            if !tolerations.contains(&toleration) {
+                tolerations.push(toleration);
             }
         }
         match autoscaler {
             Autoscaler::Karpenter(pools) => {
-                for toleration in pools.iter().flat_map(|p| p.tolerations.iter()) {
-                    if !tolerations.contains(toleration) {
-                        tolerations.push(toleration.clone());
-                    }
-                }
                 let names: Vec<&str> = pools.iter().map(|p| p.name.as_str()).collect();
                 let eligible = nodes
                     .iter()
@@ -112,29 +116,27 @@ impl Placement {
     }
 }
 
-/// Free `resource` on the eligible Ready nodes: allocatable minus what their running pods request.
+/// Free whole units of `resource` on the eligible nodes, as the scheduler counts them (gang_scheduling's
+/// [`capacity`]: allocatable minus the effective requests of the pods bound there).
 pub async fn free_on(
     ctx: &CheckContext,
     nodes: &[Node],
     placement: &Placement,
     resource: &str,
 ) -> Result<i64, CheckError> {
-    let mut free = 0;
-    for node in nodes.iter().filter(|n| pods::node_ready_and_schedulable(n)) {
-        let Some(name) = node.metadata.name.as_deref().filter(|n| placement.eligible.iter().any(|e| e == n)) else {
-            continue;
-        };
-        let all: Api<Pod> = Api::all(ctx.client.clone());
+    let eligible: Vec<Node> = nodes
+        .iter()
+        .filter(|n| n.metadata.name.as_ref().is_some_and(|name| placement.eligible.contains(name)))
+        .cloned()
+        .collect();
+    let all: Api<Pod> = Api::all(ctx.client.clone());
+    let mut bound = Vec::new();
+    for name in eligible.iter().filter_map(|n| n.metadata.name.as_deref()) {
         let on_node = crate::list::all(&all, ListParams::default().fields(&format!("spec.nodeName={name}")))
             .await
             .map_err(|e| CheckError::api(format!("list pods on node {name}"), e))?;
-        let used: i64 = on_node
-            .iter()
-            .filter(|p| !matches!(p.status.as_ref().and_then(|s| s.phase.as_deref()), Some("Succeeded" | "Failed")))
-            .flat_map(|p| p.spec.iter().flat_map(|s| s.containers.iter()))
-            .filter_map(|c| c.resources.as_ref()?.requests.as_ref()?.get(resource)?.0.parse::<i64>().ok())
-            .sum();
-        free += (allocatable(node, resource) - used).max(0);
+        bound.extend(on_node);
     }
-    Ok(free)
+    let free = capacity::free_per_node(&eligible, &bound, resource, &BTreeMap::new(), true);
+    Ok(i64::try_from(capacity::whole_units(&free)).unwrap_or(i64::MAX))
 }
