@@ -3,7 +3,9 @@
 //! - on `default` a pod beyond the free devices makes Karpenter add a 4-GPU node that joins Ready and runs
 //!   it, the node is removed once the pod is gone, and a pod asking for an accelerator no NodePool offers
 //!   gets no node while Karpenter says why: pass;
-//! - on `stuck-autoscaler` (consolidateAfter Never) the node stays: fail on scale-down, naming the node;
+//! - on `stuck-autoscaler` (consolidateAfter Never) the node stays: fail on scale-down, naming the node; there
+//!   the test also deletes kaic's first scale-up pod while it waits (as the taint-eviction controller does in
+//!   the startup-taint race, kubernetes/kubernetes#119862) and kaic creates it again and still sees the scale-up;
 //! - on `autoscaler-no-gpu` (only a CPU instance type) Karpenter refuses the GPU pod: fail on scale-up,
 //!   quoting Karpenter's event;
 //! - on `fake-sandbox` (no node autoscaler at all) the requirement's condition does not hold: not applicable;
@@ -14,7 +16,7 @@
 //! Karpenter's kwok nodes cost nothing, so on them the check runs without opt-in. The `fake-sandbox` tests
 //! take turns: one adds the ConfigMap the other must not see.
 
-use k8s_openapi::api::core::v1::ConfigMap;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kaic_e2e::{client, cluster, run_kaic};
 use kube::Api;
 use kube::api::{ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, PostParams};
@@ -62,6 +64,27 @@ fn karpenter_adds_a_gpu_node_removes_it_and_refuses_an_unoffered_accelerator() {
     assert!(timings.contains("scale-down: kaic's pods deleted to the added nodes removed"), "{timings}");
 }
 
+/// Deletes kaic's first scale-up pod once, as soon as it exists (within 10 minutes): what the taint-eviction
+/// controller does to a pod in the startup-taint race. Returns the deleted pod's name.
+fn delete_first_scale_up_pod(kubeconfig: std::path::PathBuf) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let pods: Api<Pod> = Api::all(client(&kubeconfig).await);
+            let scale_up = ListParams::default().labels("kaic.dev/autoscaling-role=scale-up");
+            for _ in 0..6000 {
+                if let Some(pod) = pods.list(&scale_up).await.unwrap().items.into_iter().next() {
+                    let (namespace, name) = (pod.metadata.namespace.unwrap(), pod.metadata.name.unwrap());
+                    let in_namespace: Api<Pod> = Api::namespaced(pods.clone().into_client(), &namespace);
+                    in_namespace.delete(&name, &DeleteParams::default().grace_period(0)).await.unwrap();
+                    return name;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!("no scale-up pod of kaic appeared within 10 minutes");
+        })
+    })
+}
+
 #[test]
 fn an_autoscaler_that_never_removes_its_node_fails_on_scale_down() {
     let kubeconfig = cluster("stuck-autoscaler");
@@ -69,8 +92,15 @@ fn an_autoscaler_that_never_removes_its_node_fails_on_scale_down() {
     runtime.block_on(remove_karpenter_nodes(&kubeconfig));
     let mut args = FOCUS.to_vec();
     args.extend(["--wait", "node-scale-down=60"]);
+    let deleter = delete_first_scale_up_pod(kubeconfig.clone());
     let run = run_kaic(&kubeconfig, &args);
     runtime.block_on(remove_karpenter_nodes(&kubeconfig));
+    let deleted = deleter.join().expect("the test deleted a scale-up pod");
+    let results = run.file("evidence/cluster_autoscaling/results.json");
+    assert!(
+        results.contains(&format!("pod {deleted} was removed before it ran (no event said why): kaic creates it again")),
+        "{results}"
+    );
     let check = run.check("cluster_autoscaling");
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();

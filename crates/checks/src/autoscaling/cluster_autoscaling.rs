@@ -16,6 +16,11 @@
 //! 3. **Scale-down.** Once kaic's pods are deleted, every node added for them must be removed.
 //!
 //! kaic never deletes or changes a node: it deletes its pods and watches the autoscaler do the rest.
+//!
+//! A new node's startup taint races with the pods bound to it: the taint-eviction controller or the kubelet,
+//! reading a stale copy of the node, may evict or reject a pod the scheduler rightly placed there just after
+//! the taint went (kubernetes/kubernetes#119862, seen on EKS with Cilium and on testenv with Karpenter). A
+//! controller would replace such a pod, so kaic does too, up to [`MAX_REPLACEMENTS`] times, and says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -44,6 +49,8 @@ const MAX_PODS: i64 = 16;
 const EVERY: Duration = Duration::from_secs(3);
 /// The label telling kaic's scale-up pods from its selectivity pod.
 const ROLE: &str = "kaic.dev/autoscaling-role";
+/// How many times kaic replaces one scale-up pod removed or rejected before it ever ran (see the header).
+const MAX_REPLACEMENTS: u32 = 3;
 
 #[async_trait::async_trait]
 impl Check for ClusterAutoscaling {
@@ -122,12 +129,13 @@ impl Check for ClusterAutoscaling {
             nodes,
             events: Api::namespaced(ctx.client.clone(), &ctx.namespace),
             resource,
+            placement,
         };
-        let unoffered = trial.create_pod("unoffered", &placement, UNOFFERED).await?;
+        let unoffered = trial.create_pod("unoffered", UNOFFERED).await?;
         let started = Instant::now();
         let mut scale_up = Vec::new();
         for i in 0..=free {
-            scale_up.push(trial.create_pod(&format!("scale-up-{i}"), &placement, &trial.resource).await?);
+            scale_up.push(trial.create_pod(&format!("scale-up-{i}"), &trial.resource).await?);
         }
         let known: BTreeSet<String> = baseline.iter().filter_map(|n| n.metadata.uid.clone()).collect();
 
@@ -251,12 +259,14 @@ struct Trial<'a> {
     events: Api<Event>,
     /// The accelerator resource the scale-up pods ask for.
     resource: String,
+    /// Where every pod of the trial goes.
+    placement: Placement,
 }
 
 impl Trial<'_> {
-    /// Creates a pause pod asking for one `resource`, placed by `placement`; returns its name.
-    async fn create_pod(&self, name: &str, placement: &Placement, resource: &str) -> Result<String, CheckError> {
-        let (ctx, api) = (self.ctx, &self.pods);
+    /// Creates a pause pod asking for one `resource`, placed by the trial's placement; returns its name.
+    async fn create_pod(&self, name: &str, resource: &str) -> Result<String, CheckError> {
+        let (ctx, api, placement) = (self.ctx, &self.pods, &self.placement);
         let mut labels = ctx.labels();
         labels.insert(ROLE.into(), if resource == UNOFFERED { "selectivity" } else { "scale-up" }.into());
         let spec = pods::hardened(json!({
@@ -297,6 +307,7 @@ impl Trial<'_> {
         let mut node_seen: BTreeMap<String, Duration> = BTreeMap::new();
         let mut ready_seen: BTreeMap<String, Duration> = BTreeMap::new();
         let mut first_refusal: Option<Instant> = None;
+        let mut replaced: BTreeMap<String, u32> = BTreeMap::new();
         loop {
             let current =
                 crate::list::all(nodes, ListParams::default()).await.map_err(|e| CheckError::api("list nodes", e))?;
@@ -320,8 +331,11 @@ impl Trial<'_> {
                 .await
                 .map_err(|e| CheckError::api("list kaic's scale-up pods", e))?;
             for name in pods_ {
-                let Some(pod) = listed.iter().find(|p| p.metadata.name.as_deref() == Some(name.as_str())) else {
-                    return Err(CheckError::Other(format!("pod {name} was deleted while kaic waited for it to run")));
+                let listed_pod = listed.iter().find(|p| p.metadata.name.as_deref() == Some(name.as_str()));
+                let Some(pod) = listed_pod.filter(|p| !rejected_before_running(p)) else {
+                    states.push(self.replace_lost(name, listed_pod, &observed_events, &mut replaced).await?);
+                    all_running = false;
+                    continue;
                 };
                 if let Some(fatal) = pods::fatal_state(pod) {
                     return Ok(Err(Verdict::error(format!("kaic's pod cannot run: {fatal}"))));
@@ -417,6 +431,63 @@ impl Trial<'_> {
         }
     }
 
+    /// Replaces scale-up pod `name`, removed (`pod` is `None`) or rejected before it ever ran: the
+    /// startup-taint race of the header. A rejected pod is deleted; a removed one is created again, at most
+    /// [`MAX_REPLACEMENTS`] times. Returns the pod's state for the evidence.
+    async fn replace_lost(
+        &self,
+        name: &str,
+        pod: Option<&Pod>,
+        events: &[Event],
+        replaced: &mut BTreeMap<String, u32>,
+    ) -> Result<String, CheckError> {
+        let ctx = self.ctx;
+        // The controllers that remove a pod say so in an event on it; older events of the name (a scheduler's
+        // FailedScheduling) do not explain a removal.
+        let why = || {
+            events
+                .iter()
+                .filter(|e| e.involved_object.name.as_deref() == Some(name))
+                .filter(|e| matches!(e.reason.as_deref(), Some("TaintManagerEviction" | "Evicted" | "Preempted")))
+                .max_by_key(|e| e.last_timestamp.clone().map(|t| t.0))
+                .map_or_else(
+                    || "no event said why".to_string(),
+                    |e| format!("{}: {}", e.reason.clone().unwrap_or_default(), e.message.clone().unwrap_or_default()),
+                )
+        };
+        match pod {
+            Some(pod) => {
+                ctx.step(format!(
+                    "pod {name} was rejected on node {} before it ran ({}): kaic deletes it to create it again",
+                    pod.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default(),
+                    pods::fatal_state(pod).unwrap_or_default()
+                ));
+                self.pods
+                    .delete(name, &DeleteParams::default().grace_period(0))
+                    .await
+                    .map_err(|e| CheckError::api(format!("delete rejected pod {name}"), e))?;
+                Ok(format!("{name}: rejected before it ran, being replaced"))
+            }
+            None => {
+                let count = replaced.entry(name.to_string()).or_default();
+                *count += 1;
+                if *count > MAX_REPLACEMENTS {
+                    return Err(CheckError::Other(format!(
+                        "pod {name} was removed before it ran {MAX_REPLACEMENTS} times while kaic waited for it ({})",
+                        why()
+                    )));
+                }
+                ctx.step(format!(
+                    "pod {name} was removed before it ran ({}): kaic creates it again, as its controller would \
+                     (replacement {count} of at most {MAX_REPLACEMENTS})",
+                    why()
+                ));
+                self.create_pod(name, &self.resource).await?;
+                Ok(format!("{name}: removed before it ran, created again"))
+            }
+        }
+    }
+
     /// Waits (at most [`Wait::ScaleUpRefused`]) for the autoscaler's refusal on pod `name`.
     async fn refusal(&self, name: &str) -> Result<Selectivity, CheckError> {
         let (ctx, api, events) = (self.ctx, &self.pods, &self.events);
@@ -506,8 +577,46 @@ impl Trial<'_> {
     }
 }
 
+/// Whether the kubelet rejected `pod` at admission: Failed on a node with no container ever started (a
+/// kubelet that saw a stale startup taint says `TaintToleration`).
+fn rejected_before_running(pod: &Pod) -> bool {
+    let Some(status) = pod.status.as_ref() else { return false };
+    let started = status.container_statuses.iter().flatten().any(|c| {
+        c.state
+            .as_ref()
+            .is_some_and(|s| s.running.is_some() || s.terminated.as_ref().is_some_and(|t| t.started_at.is_some()))
+    });
+    status.phase.as_deref() == Some("Failed") && !started
+}
+
 /// Whether a pod belongs to the node itself, a DaemonSet's or a static (mirror) pod: it does not keep an
 /// autoscaler from removing the node.
 fn daemon(pod: &Pod) -> bool {
     pod.metadata.owner_references.iter().flatten().any(|o| o.kind == "DaemonSet" || o.kind == "Node")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod(status: serde_json::Value) -> Pod {
+        serde_json::from_value(json!({"metadata": {"name": "scale-up-0"}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn a_pod_the_kubelet_refused_at_admission_was_rejected_before_running() {
+        let refused = pod(json!({"phase": "Failed", "reason": "TaintToleration",
+            "message": "Predicate TaintToleration failed: node(s) had taints that the pod didn't tolerate"}));
+        assert!(rejected_before_running(&refused));
+    }
+
+    #[test]
+    fn a_pod_that_ran_or_waits_was_not_rejected_before_running() {
+        let exited = pod(json!({"phase": "Failed", "containerStatuses": [{"name": "pause", "image": "i",
+            "imageID": "", "ready": false, "restartCount": 0,
+            "state": {"terminated": {"exitCode": 1, "startedAt": "2026-12-01T12:00:00Z"}}}]}));
+        assert!(!rejected_before_running(&exited));
+        assert!(!rejected_before_running(&pod(json!({"phase": "Pending"}))));
+        assert!(!rejected_before_running(&pod(json!({"phase": "Running"}))));
+    }
 }
