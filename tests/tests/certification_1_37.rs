@@ -2,6 +2,10 @@
 //! `kaic validate` accepts it, artefact rules included (cited per-check files with `#<check>` fragments
 //! that exist and pass). Every MUST of 1.37 now has a kaic check, so the vendor's platform-info carries only
 //! metadata: the whole checklist is filled from the run.
+//!
+//! The same run shows the runner's accelerator turn: the checks that allocate accelerators never overlap,
+//! and gang_scheduling gives the turn back after its Kueue sub-case, so they run while its CPU-only
+//! pod-group sub-cases do.
 
 use kaic_e2e::{cluster, kaic, run_kaic};
 
@@ -35,6 +39,29 @@ fn a_1_37_run_fills_a_checklist_that_kaic_validate_accepts() {
             platform_info.path().to_str().unwrap(),
         ],
     );
+    // (start, end) of each check, in milliseconds after the run started.
+    let span = |id: &str| {
+        let check = run.check(id);
+        let start = check["started_after_millis"].as_u64().unwrap();
+        (start, start + check["duration_millis"].as_u64().unwrap())
+    };
+    let gang = run.check("gang_scheduling");
+    assert!(gang["evidence"].to_string().contains("gave the accelerator turn back"), "{gang:#}");
+    let taking_turns = [
+        "driver_runtime_management",
+        "gpu_sharing",
+        "secure_accelerator_access",
+        "accelerator_metrics",
+        "pod_autoscaling",
+        "cluster_autoscaling",
+    ];
+    let mut spans: Vec<(u64, u64, &str)> = taking_turns.iter().map(|id| (span(id).0, span(id).1, *id)).collect();
+    spans.sort_unstable();
+    for pair in spans.windows(2) {
+        assert!(pair[0].1 <= pair[1].0, "{} and {} held the accelerator turn at once: {spans:?}", pair[0].2, pair[1].2);
+    }
+    assert!(spans[0].0 < span("gang_scheduling").1, "no accelerator check ran beside gang_scheduling: {spans:?}");
+
     let product = run.dir.path().join("PRODUCT.yaml");
     assert!(product.is_file(), "no PRODUCT.yaml: {}\n{}", run.stdout(), run.stderr());
     let text = std::fs::read_to_string(&product).unwrap();

@@ -98,7 +98,8 @@ fn an_autoscaler_that_never_removes_its_node_fails_on_scale_down() {
     let deleted = deleter.join().expect("the test deleted a scale-up pod");
     let results = run.file("evidence/cluster_autoscaling/results.json");
     assert!(
-        results.contains(&format!("pod {deleted} was removed before it ran (no event said why): kaic creates it again")),
+        results
+            .contains(&format!("pod {deleted} was removed before it ran (no event said why): kaic creates it again")),
         "{results}"
     );
     let check = run.check("cluster_autoscaling");

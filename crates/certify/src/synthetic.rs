@@ -35,6 +35,7 @@ pub fn report(version: ConformanceVersion, outcome_of: impl Fn(&str) -> Option<O
             requirements: vec![r.id.to_string()],
             verdict,
             duration_millis: 1200,
+            started_after_millis: 0,
             namespace: None,
             evidence: Evidence::default(),
             evidence_files: vec![format!("evidence/{}/01-pod.yaml", r.id)],

@@ -64,6 +64,22 @@ impl Default for CheckOptions {
     }
 }
 
+/// How a check shares the cluster's accelerators with the others ([`Check::accelerators`]). The run has
+/// one accelerator turn; a check waiting for it takes none of the `--concurrency` slots, so checks that need
+/// no accelerator run meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AcceleratorUse {
+    /// It allocates none and runs beside any check.
+    None,
+    /// It allocates them from start to end: it holds the turn throughout, and the next check gets it once
+    /// this one's namespace is gone (pods terminated, claims released).
+    Throughout,
+    /// Only its first phase allocates them: it starts holding the turn and gives it back itself
+    /// ([`CheckContext::give_back_accelerators`]) once its devices are released, then goes on beside the
+    /// others. Such checks get the turn first, so that the rest of their work overlaps the others'.
+    FirstPhase,
+}
+
 /// What a check is given: a client, its own namespace, the labels to put on what it creates, and a place
 /// to record evidence that survives the check being cancelled by a timeout or Ctrl-C.
 #[derive(Clone)]
@@ -76,6 +92,8 @@ pub struct CheckContext {
     pub capabilities: Capabilities,
     pub options: CheckOptions,
     evidence: Arc<Mutex<Evidence>>,
+    /// The run's accelerator turn while this check holds it (see [`AcceleratorUse`]).
+    turn: Arc<Mutex<Option<tokio::sync::OwnedMutexGuard<()>>>>,
 }
 
 #[cfg(test)]
@@ -98,7 +116,39 @@ impl CheckContext {
         capabilities: Capabilities,
         options: CheckOptions,
     ) -> Self {
-        Self { client, namespace, run_id, check_id, capabilities, options, evidence: Arc::default() }
+        Self {
+            client,
+            namespace,
+            run_id,
+            check_id,
+            capabilities,
+            options,
+            evidence: Arc::default(),
+            turn: Arc::default(),
+        }
+    }
+
+    /// Hands the check the run's accelerator turn (the runner does, before it starts the check).
+    pub(crate) fn hold_accelerator_turn(&self, turn: tokio::sync::OwnedMutexGuard<()>) {
+        *self.turn.lock().unwrap_or_else(|p| p.into_inner()) = Some(turn);
+    }
+
+    /// Whether the check still holds the run's accelerator turn.
+    pub(crate) fn holds_accelerator_turn(&self) -> bool {
+        self.turn.lock().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
+    /// Gives the run's accelerator turn back, so the next accelerator check may start: call it once every
+    /// device the check allocated is released (its pods gone). Does nothing if the check does not hold it.
+    pub fn give_back_accelerators(&self) {
+        if self.release_accelerator_turn() {
+            self.step("gave the accelerator turn back: the next accelerator check may start");
+        }
+    }
+
+    /// Drops the accelerator turn if the check holds it; whether it did.
+    pub(crate) fn release_accelerator_turn(&self) -> bool {
+        self.turn.lock().unwrap_or_else(|p| p.into_inner()).take().is_some()
     }
 
     /// The labels to put on every object this check creates.
@@ -256,10 +306,10 @@ pub trait Check: Send + Sync {
         false
     }
 
-    /// Whether the check allocates accelerators. Such checks run one at a time, so that one check's
-    /// devices never make another's "free device" vanish.
-    fn uses_accelerators(&self) -> bool {
-        false
+    /// Whether, and how long, the check allocates accelerators: such checks take turns, so that one check's
+    /// devices never make another's "free device" vanish ([`AcceleratorUse`]).
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::None
     }
 
     /// What the check creates, in words, for `--dry-run`.

@@ -16,7 +16,7 @@ use kube::{Api, Client};
 use tokio::sync::mpsc::UnboundedSender;
 
 use crate::capability::Capabilities;
-use crate::check::{Check, CheckContext, CheckError, CheckOptions};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, CheckOptions};
 use crate::cleanup::{self, CleanupReport, Scope};
 use crate::labels;
 use crate::timeouts::Wait;
@@ -35,6 +35,10 @@ fn out_of_time(ctx: &CheckContext, budget: std::time::Duration) -> Verdict {
     let mut results = decided;
     results.push(SolutionResult::error("the solutions not yet exercised", unfinished));
     solutions::roll_up(Subject { works: "the requirement is met", kinds: "solutions" }, &results, &[])
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Which checks to run.
@@ -151,12 +155,18 @@ impl Runner {
         events: UnboundedSender<RunEvent>,
         shutdown: impl Future<Output = ()>,
     ) -> RunResult {
+        let run_started = Instant::now();
         let finished = std::sync::Mutex::new(Vec::new());
-        let accelerators = tokio::sync::Mutex::new(());
+        let turn = Arc::new(tokio::sync::Mutex::new(()));
+        let slots = tokio::sync::Semaphore::new(self.concurrency.max(1));
         let creating = Arc::new(tokio::sync::RwLock::new(()));
+        // The accelerator turn goes in the order checks ask for it: those that give it back early ask first.
+        let mut checks = checks;
+        checks.sort_by_key(|c| c.accelerators() != AcceleratorUse::FirstPhase);
+        let every = checks.len().max(1);
         let all = futures::stream::iter(checks)
-            .map(|check| self.run_one(check, &events, &accelerators, &creating))
-            .buffer_unordered(self.concurrency.max(1))
+            .map(|check| self.run_one(check, &events, &turn, &slots, &creating, run_started))
+            .buffer_unordered(every)
             .for_each(|report| {
                 let _ = events.send(RunEvent::Finished(Box::new(report.clone())));
                 finished.lock().unwrap_or_else(|p| p.into_inner()).push(report);
@@ -183,11 +193,18 @@ impl Runner {
         &self,
         check: Arc<dyn Check>,
         events: &UnboundedSender<RunEvent>,
-        accelerators: &tokio::sync::Mutex<()>,
+        turn: &Arc<tokio::sync::Mutex<()>>,
+        slots: &tokio::sync::Semaphore,
         creating: &Arc<tokio::sync::RwLock<()>>,
+        run_started: Instant,
     ) -> CheckReport {
-        // Checks that allocate accelerators take turns (see `Check::uses_accelerators`).
-        let _turn = if check.uses_accelerators() { Some(accelerators.lock().await) } else { None };
+        // Checks that allocate accelerators take turns (see `AcceleratorUse`); waiting for the turn takes no
+        // slot, so checks that need none run meanwhile. Nothing waits for the turn while holding a slot.
+        let turn = match check.accelerators() {
+            AcceleratorUse::None => None,
+            AcceleratorUse::Throughout | AcceleratorUse::FirstPhase => Some(turn.clone().lock_owned().await),
+        };
+        let _slot = slots.acquire().await;
         let id = check.id();
         let namespace = labels::namespace_name(&self.run_id, id);
         let ctx = CheckContext::new(
@@ -198,6 +215,9 @@ impl Runner {
             self.capabilities.clone(),
             self.options.clone(),
         );
+        if let Some(turn) = turn {
+            ctx.hold_accelerator_turn(turn);
+        }
         let _ = events.send(RunEvent::Started { id, namespace: namespace.clone() });
         let started = Instant::now();
         let missing = check.needs().iter().find(|cap| !self.capabilities.has(**cap));
@@ -213,7 +233,7 @@ impl Runner {
                         Ok(Err(e)) => Verdict::error(e.to_string()),
                         Err(_) => out_of_time(&ctx, budget),
                     };
-                    if check.uses_accelerators() {
+                    if ctx.holds_accelerator_turn() {
                         // The next accelerator check may start only once this one's pods and claims are gone,
                         // or its "free device" would still be held (pods terminating gracefully, finalizers).
                         self.delete_namespace_and_wait(&ctx).await;
@@ -224,6 +244,9 @@ impl Runner {
                 }
             },
         };
+        // Measured before the turn goes to the next check, so the two never seem to overlap.
+        let duration = started.elapsed();
+        ctx.release_accelerator_turn();
         let in_catalogue = catalogue::requirements(self.conformance_version);
         let requirements: Vec<&Requirement> =
             in_catalogue.iter().filter(|r| check.requirements().contains(&r.id)).collect();
@@ -232,7 +255,8 @@ impl Runner {
             id: id.to_string(),
             requirements: check.requirements().iter().map(|r| r.to_string()).collect(),
             verdict,
-            duration_millis: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            duration_millis: millis(duration),
+            started_after_millis: millis(started.duration_since(run_started)),
             namespace: used_namespace.then_some(namespace),
             evidence: ctx.evidence(),
             evidence_files: Vec::new(),

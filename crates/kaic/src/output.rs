@@ -74,6 +74,7 @@ mod tests {
                 requirements: vec![id.into()],
                 verdict,
                 duration_millis: 1500,
+                started_after_millis: 0,
                 namespace: None,
                 evidence,
                 evidence_files: vec![],

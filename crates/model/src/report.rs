@@ -112,6 +112,11 @@ pub struct CheckReport {
     #[serde(flatten)]
     pub verdict: Verdict,
     pub duration_millis: u64,
+    /// When the check started, in milliseconds after the run did (after waiting for a `--concurrency` slot
+    /// and, for checks that allocate accelerators, the run's accelerator turn): with `duration_millis`, the
+    /// run's timeline.
+    #[serde(default)]
+    pub started_after_millis: u64,
     /// The namespace the check ran in, if it created one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
@@ -243,6 +248,7 @@ pub(crate) mod fixtures {
                 requirements: vec!["dra_support".into()],
                 verdict: Verdict::pass("all four DRA kinds served; claim allocated from gpu-node-0"),
                 duration_millis: 4210,
+                started_after_millis: 0,
                 namespace: Some("kaic-dra-support-ab12".into()),
                 evidence,
                 evidence_files: vec!["evidence/dra_support/01-ResourceClaim-gpu.yaml".into()],
@@ -256,6 +262,7 @@ pub(crate) mod fixtures {
                     "3 of 5 pods bound after 10s",
                 ),
                 duration_millis: 30000,
+                started_after_millis: 4210,
                 namespace: None,
                 evidence: Evidence::default(),
                 evidence_files: vec![],
@@ -324,6 +331,7 @@ mod tests {
             requirements: vec![id.into()],
             verdict: Verdict::not_applicable("no accelerator node seen"),
             duration_millis: 1,
+            started_after_millis: 0,
             namespace: None,
             evidence: Evidence::default(),
             evidence_files: vec![],

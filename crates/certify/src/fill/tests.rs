@@ -158,6 +158,7 @@ fn partial_maps_to_partially_implemented() {
         requirements: vec!["gang_scheduling".into()],
         verdict: Verdict::unknown("could not fill the cluster"),
         duration_millis: 5,
+        started_after_millis: 0,
         namespace: None,
         evidence: Evidence::default(),
         evidence_files: vec![],

@@ -30,7 +30,7 @@ use serde_json::json;
 
 use super::dra_allocation::{Inventory, allocation};
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
 
 /// The driver name on kaic's own test objects; no real driver uses it.
@@ -63,8 +63,8 @@ impl Check for DraSupport {
         &[(Wait::ClaimedPodScheduled, 2), (Wait::ClaimReleased, 2)]
     }
 
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn creates(&self) -> &'static [&'static str] {

@@ -15,7 +15,7 @@ use kaic_model::Verdict;
 use super::inventory::{AcceleratorNode, Inventory, Path};
 use super::probe::{self, ProbePod};
 use super::{CaseResult, Finding, Policy, finish};
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError};
 use crate::timeouts::Wait;
 
 pub struct DriverRuntimeManagement;
@@ -30,8 +30,8 @@ impl Check for DriverRuntimeManagement {
         &["driver_runtime_management"]
     }
 
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn timeout(&self) -> Duration {

@@ -27,7 +27,7 @@ use serde_json::json;
 use super::inventory::{AcceleratorNode, Inventory, Path};
 use super::probe::{self, Grant, PodClaim, ProbePod, ProbeResults};
 use super::{CaseResult, Finding, Policy, dra_beta_only_case, finish};
-use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
 
 pub struct GpuSharing;
@@ -44,8 +44,8 @@ impl Check for GpuSharing {
         &["gpu_sharing"]
     }
 
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn timeout(&self) -> Duration {

@@ -35,7 +35,7 @@ use super::node_autoscaler::{
 };
 use super::placement::{Placement, accelerator_resource, allocatable, free_on};
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
 use crate::pods;
 use crate::timeouts::Wait;
 
@@ -72,8 +72,8 @@ impl Check for ClusterAutoscaling {
 
     /// Its pods take accelerators on new nodes only, but a node appearing would change what other
     /// accelerator checks count as free: it runs alone among them.
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn creates(&self) -> &'static [&'static str] {

@@ -25,7 +25,7 @@ use super::workload::{self, Device, Load};
 use crate::accelerators::inventory::{Inventory, Path};
 use crate::accelerators::probe;
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
 use crate::wait;
 
@@ -59,8 +59,8 @@ impl Check for PodAutoscaling {
         ]
     }
 
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn creates(&self) -> &'static [&'static str] {

@@ -21,7 +21,7 @@ use super::exporters::{self, Exporter, Found, Source};
 use super::workload;
 use crate::accelerators::inventory::{AcceleratorNode, Inventory};
 use crate::accelerators::{CaseResult, Finding, Policy, finish};
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError};
 use crate::timeouts::Wait;
 
 pub struct AcceleratorMetrics;
@@ -48,8 +48,8 @@ impl Check for AcceleratorMetrics {
         &[(Wait::ClaimedPodScheduled, 1), (Wait::MetricsRise, 1), (Wait::MetricsFall, 1)]
     }
 
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn creates(&self) -> &'static [&'static str] {

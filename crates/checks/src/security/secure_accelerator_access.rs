@@ -29,7 +29,7 @@ use crate::accelerators::inventory::{AcceleratorNode, Inventory, Path, list_all}
 use crate::accelerators::probe::{self, Grant, PodProblem, ProbePod, ProbeResults};
 use crate::accelerators::{CaseResult, Finding, Policy, dra_beta_only_case, finish};
 use crate::capability::Capability;
-use crate::check::{Check, CheckContext, CheckError};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError};
 use crate::timeouts::Wait;
 
 pub struct SecureAcceleratorAccess;
@@ -44,8 +44,8 @@ impl Check for SecureAcceleratorAccess {
         &["secure_accelerator_access"]
     }
 
-    fn uses_accelerators(&self) -> bool {
-        true
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::Throughout
     }
 
     fn timeout(&self) -> Duration {

@@ -93,7 +93,12 @@ pub fn render(report: &RunReport) -> String {
         if let Some(observed) = &v.observed {
             let _ = writeln!(out, "- Observed: {observed}");
         }
-        let _ = writeln!(out, "- Duration: {:.1} s", check.duration_millis as f64 / 1000.0);
+        let _ = writeln!(
+            out,
+            "- Duration: {:.1} s, from {:.1} s into the run",
+            check.duration_millis as f64 / 1000.0,
+            check.started_after_millis as f64 / 1000.0
+        );
         if let Some(ns) = &check.namespace {
             let _ = writeln!(out, "- Namespace: `{ns}`");
         }

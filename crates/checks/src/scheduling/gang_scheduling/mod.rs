@@ -5,7 +5,10 @@
 //!    ([`detect`]).
 //! 2. **Exercise** every one found, one after the other: Kueue through quota ([`kueue`]); the native API
 //!    ([`native`]), Volcano, KAI and coscheduling ([`crd_group`]) through their pod groups and real node
-//!    capacity ([`pod_group`]). Each gets
+//!    capacity ([`pod_group`]). Kueue goes first and is the only one that may fill accelerators: once its
+//!    Jobs and pods are gone the check gives the run's accelerator turn back
+//!    ([`AcceleratorUse::FirstPhase`]), and the pod-group solutions, which use CPU only, run beside the
+//!    other accelerator checks. Each gets
 //!    - a positive case: a gang of 3 pods that fits is bound whole and its Job completes, and
 //!    - a negative case: a gang larger than free capacity leaves zero pods bound for a whole observation
 //!      window (watched, not polled) *and the scheduler says it held the gang back* ([`negative`]), then
@@ -38,7 +41,7 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::json;
 
-use crate::check::{Check, CheckContext, CheckError, from_json};
+use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
 use crate::wait;
 use detect::{SubCase, SubResult};
@@ -80,9 +83,9 @@ impl Check for GangScheduling {
     }
 
     /// The Kueue sub-case fills a platform queue's accelerators; it must not run beside checks that need a
-    /// free device, nor have their pods shrink the capacity it measured.
-    fn uses_accelerators(&self) -> bool {
-        true
+    /// free device, nor have their pods shrink the capacity it measured. The pod-group sub-cases use CPU.
+    fn accelerators(&self) -> AcceleratorUse {
+        AcceleratorUse::FirstPhase
     }
 
     fn creates(&self) -> &'static [&'static str] {
@@ -123,6 +126,9 @@ impl Check for GangScheduling {
         });
         let mut cases = Vec::new();
         for solution in found.iter().filter(|f| f.exercised.is_ok()).map(|f| f.solution) {
+            if solution != detect::Solution::Kueue {
+                give_back_accelerators(ctx).await?;
+            }
             let result = match solution {
                 detect::Solution::Kueue => kueue::run(ctx).await,
                 detect::Solution::Native => pod_group::run(ctx, &native::NativeGroups).await,
@@ -142,8 +148,49 @@ impl Check for GangScheduling {
             ctx.record(|e| e.solution(recorded));
             cases.push(case);
         }
+        give_back_accelerators(ctx).await?;
         Ok(detect::roll_up(&found, &cases, &unrecognised))
     }
+}
+
+/// Once the Kueue sub-case is over: deletes the Jobs and pods it left in the check's namespace, waits until
+/// no pod remains (every device released), and gives the run's accelerator turn back. Does nothing after
+/// the first call.
+async fn give_back_accelerators(ctx: &CheckContext) -> Result<(), CheckError> {
+    if !ctx.holds_accelerator_turn() {
+        return Ok(());
+    }
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    for job in crate::list::all(&jobs, ListParams::default()).await.map_err(|e| CheckError::api("list Jobs", e))? {
+        let name = job.metadata.name.unwrap_or_default();
+        jobs.delete(&name, &DeleteParams::background())
+            .await
+            .map_err(|e| CheckError::api(format!("delete Job {name}"), e))?;
+    }
+    pods.delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
+        .await
+        .map_err(|e| CheckError::api("delete the Kueue sub-case's pods", e))?;
+    let started = std::time::Instant::now();
+    loop {
+        let left = crate::list::all(&pods, ListParams::default()).await.map_err(|e| CheckError::api("list pods", e))?;
+        if left.is_empty() {
+            ctx.record(|e| e.timing("Kueue sub-case's pods deleted to gone", started.elapsed()));
+            break;
+        }
+        if started.elapsed() >= ctx.wait(Wait::NamespaceGone) {
+            ctx.step(format!(
+                "{} pod(s) of the Kueue sub-case were still terminating after {} s; the next accelerator check starts \
+                 anyway and may find their devices busy",
+                left.len(),
+                started.elapsed().as_secs()
+            ));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    ctx.give_back_accelerators();
+    Ok(())
 }
 
 /// Gang schedulers in use that kaic does not exercise: API groups of known-but-unsupported projects, and
