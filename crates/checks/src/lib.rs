@@ -7,6 +7,7 @@
 pub mod accelerators;
 pub mod autoscaling;
 pub mod capability;
+pub mod capacity;
 pub mod check;
 pub mod cleanup;
 pub mod cluster;

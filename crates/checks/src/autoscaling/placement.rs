@@ -12,9 +12,9 @@ use serde_json::{Value, json};
 
 use super::node_autoscaler::{Autoscaler, NODEPOOL_LABEL};
 use crate::accelerators::vendor::VENDORS;
+use crate::capacity;
 use crate::check::{CheckContext, CheckError};
 use crate::pods;
-use crate::scheduling::gang_scheduling::capacity;
 
 /// The accelerator resource to ask for: one a NodePool sets a limit on, else one some node advertises,
 /// else NVIDIA's.
@@ -31,14 +31,15 @@ pub fn accelerator_resource(autoscaler: &Autoscaler, nodes: &[Node]) -> String {
         .map_or_else(|| "nvidia.com/gpu".to_string(), |r| (*r).to_string())
 }
 
-/// The allocatable amount of `resource` on `node`.
+/// The allocatable amount of `resource` on `node`, in whole units (any quantity form, as the scheduler
+/// reads it).
 pub fn allocatable(node: &Node, resource: &str) -> i64 {
     node.status
         .as_ref()
         .and_then(|s| s.allocatable.as_ref())
         .and_then(|a| a.get(resource))
-        .and_then(|q| q.0.parse().ok())
-        .unwrap_or(0)
+        .and_then(|q| capacity::milli(&q.0))
+        .map_or(0, |m| i64::try_from(m / 1000).unwrap_or(i64::MAX))
 }
 
 /// Where kaic's pods may go, so that only the autoscaler can make room for them.

@@ -30,8 +30,8 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use super::GangJob;
-use super::capacity::{self, milli};
 use super::detect::SubResult;
+use crate::capacity::{self, milli};
 use crate::check::{CheckContext, CheckError, create_dynamic};
 use crate::labels;
 use crate::wait;

@@ -10,12 +10,12 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 
-use super::capacity;
 use super::detect::SubResult;
 use super::kueue::{Apis, Holds, LOCAL_QUEUE, OWN_UNIT_MILLI, PlatformPlan, QueueView, Setup, create_blocker_pod};
 use super::negative::{self, Judgement};
 use super::observe::{self, describe_job};
 use super::{POSITIVE_SIZE, delete_gang_pods, gang_selector, secs};
+use crate::capacity;
 use crate::check::{CheckContext, CheckError};
 use crate::timeouts::Wait;
 

@@ -21,7 +21,6 @@
 //! Pods run the pause image with `-v`, which prints its version and exits 0, so Jobs complete on real
 //! clusters (kwok completes Job pods in testenv). Blockers run the pause image as is and never exit.
 
-pub mod capacity;
 pub mod crd_group;
 pub mod detect;
 pub mod kueue;

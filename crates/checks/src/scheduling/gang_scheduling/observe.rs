@@ -79,7 +79,7 @@ impl GangPods {
 
     /// How many pods are bound and not finished now.
     pub fn running(&self) -> usize {
-        self.pods.values().filter(|p| super::capacity::holds_resources(p)).count()
+        self.pods.values().filter(|p| crate::capacity::holds_resources(p)).count()
     }
 
     /// How many pods finished successfully.

@@ -19,13 +19,13 @@ use kube::Api;
 use kube::api::{DeleteParams, ListParams, PostParams};
 use serde_json::{Value, json};
 
-use super::capacity::{self, format_milli};
 use super::detect::SubResult;
 use super::negative::{self, Judgement};
 use super::observe;
 use super::{
     GangJob, POSITIVE_SIZE, create_blocker, delete_gang_pods, gang_selector, merge_fields, secs, wait_complete,
 };
+use crate::capacity::{self, format_milli};
 use crate::check::{CheckContext, CheckError};
 use crate::timeouts::Wait;
 

@@ -1,6 +1,7 @@
 //! Free capacity, computed the way the scheduler sees it: a node's allocatable amount of a resource minus
-//! the requests of the pods bound to it that have not finished. Pure functions over listed objects, so that
-//! the arithmetic behind "a gang larger than free capacity" is unit-tested.
+//! the requests of the pods bound to it that have not finished. gang_scheduling sizes gangs beyond it and
+//! cluster_autoscaling sizes its scale-up beyond it. Pure functions over listed objects, so that the
+//! arithmetic behind "larger than free capacity" is unit-tested.
 
 use std::collections::BTreeMap;
 
