@@ -58,7 +58,7 @@ pub async fn fetch_template(
 ) -> Result<(String, Template), FetchError> {
     let url = template_url(base, version);
     let unreachable =
-        |e: reqwest::Error| FetchError::Unreachable { url: url.clone(), version, cause: http::describe(&e) };
+        |e: reqwest::Error| FetchError::Unreachable { url: url.clone(), version, cause: kaic_model::error_chain(&e) };
     let client = http::client(timeout).map_err(unreachable)?;
     let mut response = client.get(&url).send().await.map_err(unreachable)?;
     let status = response.status().as_u16();

@@ -26,20 +26,6 @@ pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
         .build()
 }
 
-/// The error and its causes on one line: reqwest's own message ("error sending request") names no cause.
-pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     //! A tiny HTTP server on 127.0.0.1 for the tests of fetch and online checks.

@@ -56,7 +56,7 @@ pub async fn probe(client: &reqwest::Client, url: &str) -> Answer {
         Ok(response) if answers(response.status().as_u16()) => Answer::Ok,
         Ok(response) => Answer::Failed(format!("HTTP {}", response.status().as_u16())),
         Err(e) if e.is_timeout() => Answer::Failed("no answer in time".into()),
-        Err(e) => Answer::Failed(http::describe(&e)),
+        Err(e) => Answer::Failed(kaic_model::error_chain(&e)),
     }
 }
 
@@ -75,7 +75,11 @@ pub async fn check_links(report: &mut ValidationReport, options: OnlineOptions) 
         Err(e) => {
             for paths in by_url.values() {
                 for path in paths {
-                    report.push(Rule::UrlNotChecked, path.clone(), format!("no HTTP client: {}", http::describe(&e)));
+                    report.push(
+                        Rule::UrlNotChecked,
+                        path.clone(),
+                        format!("no HTTP client: {}", kaic_model::error_chain(&e)),
+                    );
                 }
             }
             return;

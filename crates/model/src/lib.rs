@@ -8,8 +8,10 @@
 //! - [`render`]: the files of a run rendered from a report: Markdown, and JUnit, `go test -json` and
 //!   `e2e.log` test output.
 //! - [`solutions`]: the one roll-up policy for requirements that several solutions can meet.
+//! - [`error_chain`]: an error and its causes on one line.
 
 pub mod catalogue;
+pub mod error_chain;
 pub mod evidence;
 pub mod outcome;
 pub mod render;
@@ -17,6 +19,7 @@ pub mod report;
 pub mod solutions;
 
 pub use catalogue::{Area, ConformanceVersion, Level, Requirement, RequirementId};
+pub use error_chain::error_chain;
 pub use evidence::Evidence;
 pub use outcome::{Outcome, RequirementStatus, Verdict};
 pub use report::{CheckReport, RequirementReport, RunReport};

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use kaic_model::error_chain;
 use kube::Client;
 
 /// How long one metrics request may take.
@@ -236,28 +237,14 @@ async fn send_url(url: &str, headers: &Headers, method: http::Method, body: Opti
     for (name, value) in &headers.0 {
         request = request.header(name.as_str(), value.as_str());
     }
-    let response = request.send().await.map_err(|e| format!("{url}: {}", describe(&e)))?;
+    let response = request.send().await.map_err(|e| format!("{url}: {}", error_chain(&e)))?;
     let status = response.status();
-    let text = response.text().await.map_err(|e| format!("{url}: reading the answer failed: {}", describe(&e)))?;
+    let text = response.text().await.map_err(|e| format!("{url}: reading the answer failed: {}", error_chain(&e)))?;
     if status.is_success() {
         Ok(text)
     } else {
         Err(format!("{url} answered {status}: {}", text.lines().next().unwrap_or_default()))
     }
-}
-
-/// An error and its causes on one line.
-fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![error.to_string()];
-    let mut source = error.source();
-    while let Some(e) = source {
-        let text = e.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = e.source();
-    }
-    parts.join(": ")
 }
 
 #[cfg(test)]
