@@ -20,7 +20,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu)
+  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached)
 
 profile_index() {
   local i
@@ -62,6 +62,7 @@ load_profile() {
   WITH_KAI=0          # NVIDIA KAI scheduler + binder (pod-groups.sh)
   POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
+  NICS=none           # simulated DRANET NICs on GPU nodes: none | attached | not-attached (netdev.go)
   KUEUE_WAIT_FOR_PODS_READY=1
   WITH_JOBSET=0       # JobSet add-on (operators.sh)
   WITH_LWS=0          # LeaderWorkerSet add-on (operators.sh)
@@ -88,7 +89,7 @@ load_profile() {
     # (workload_sandboxing's Agent Sandbox case).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
       SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY="traefik naive"
-      NODE_AUTOSCALER=karpenter ;;
+      NODE_AUTOSCALER=karpenter NICS=attached ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -136,6 +137,8 @@ load_profile() {
     # a cluster without any node autoscaler.
     stuck-autoscaler) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=stuck ;;
     autoscaler-no-gpu) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=no-gpu ;;
+    # DRANET-shaped NICs are published and allocated, but a pod never gets the interface it was allocated.
+    nic-not-attached) WITH_KUEUE=0 WITH_GANG=0 NICS=not-attached ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -134,6 +135,7 @@ type simDriver struct {
 	g       gpuFacts
 	dra     bool
 	mode    string // correct | leaky | wrong-driver
+	nics    string // none | attached | not-attached (netdev.go)
 	logDir  string
 	ready   atomic.Bool
 	synced  atomic.Bool // pod events are handled only after the initial ordered replay
@@ -154,12 +156,16 @@ func runSimDriver(args []string) error {
 	mode := fs.String("mode", "correct", "probe runtime behaviour: correct | leaky | wrong-driver")
 	health := fs.String("health-addr", "127.0.0.1:0", "address of /healthz and /readyz")
 	gpuEnv := fs.String("gpu-env", "", "path of gpu.env (default: next to the testenv scripts, via $KAIC_TESTENV_DIR)")
+	nics := fs.String("nics", "none", "simulated DRANET NICs on GPU nodes: none | attached | not-attached (netdev.go)")
 	plainHandlers := fs.String("plain-handlers", "", "comma-separated RuntimeClass handlers the simulated nodes run with runc, whatever they claim (sandbox.go)")
 	_ = fs.Parse(args)
 	switch *mode {
 	case "correct", "leaky", "wrong-driver":
 	default:
 		return fmt.Errorf("unknown --mode %q", *mode)
+	}
+	if !slices.Contains(nicModes, *nics) {
+		return fmt.Errorf("unknown --nics %q (known: %s)", *nics, strings.Join(nicModes, ", "))
 	}
 	if *gpuEnv == "" {
 		*gpuEnv = filepath.Join(os.Getenv("KAIC_TESTENV_DIR"), "gpu.env")
@@ -173,7 +179,7 @@ func runSimDriver(args []string) error {
 		return err
 	}
 	cfg.QPS, cfg.Burst = 50, 100
-	d := &simDriver{g: g, dra: *dra, mode: *mode, logDir: filepath.Join(*state, "probe-logs"),
+	d := &simDriver{g: g, dra: *dra, mode: *mode, nics: *nics, logDir: filepath.Join(*state, "probe-logs"),
 		ext: map[string]map[int]string{}, extPods: map[string][]int{}, written: map[string]bool{},
 		plainHandlers: handlerSet(*plainHandlers)}
 	if d.cs, err = kubernetes.NewForConfig(cfg); err != nil {
@@ -307,14 +313,20 @@ func (d *simDriver) slice(node *corev1.Node) *resourcev1.ResourceSlice {
 			},
 		})
 	}
+	return nodeSlice(node, driverName, devs)
+}
+
+// nodeSlice is the one ResourceSlice of driver's pool on node (the pool is named after the node), owned by
+// the node so it goes with it.
+func nodeSlice(node *corev1.Node, driver string, devs []resourcev1.Device) *resourcev1.ResourceSlice {
 	return &resourcev1.ResourceSlice{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:            node.Name + "-" + driverName,
+			Name:            node.Name + "-" + driver,
 			Labels:          map[string]string{managedByKey: managedByName},
 			OwnerReferences: []metav1.OwnerReference{{APIVersion: "v1", Kind: "Node", Name: node.Name, UID: node.UID}},
 		},
 		Spec: resourcev1.ResourceSliceSpec{
-			Driver:   driverName,
+			Driver:   driver,
 			NodeName: ptr.To(node.Name),
 			Pool:     resourcev1.ResourcePool{Name: node.Name, Generation: 1, ResourceSliceCount: 1},
 			Devices:  devs,
@@ -326,7 +338,11 @@ func (d *simDriver) reconcileDRA(ctx context.Context, nodes []any) error {
 	if !d.dra {
 		return nil
 	}
-	for _, class := range d.deviceClasses() {
+	classes := d.deviceClasses()
+	if d.nics != "none" {
+		classes = append(classes, nicDeviceClass())
+	}
+	for _, class := range classes {
 		if _, err := d.cs.ResourceV1().DeviceClasses().Get(ctx, class.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			if _, err := d.cs.ResourceV1().DeviceClasses().Create(ctx, class, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
 				return fmt.Errorf("create DeviceClass %s: %w", class.Name, err)
@@ -343,14 +359,19 @@ func (d *simDriver) reconcileDRA(ctx context.Context, nodes []any) error {
 			continue
 		}
 		gpuNodes++
-		want := d.slice(n)
-		if _, err := d.cs.ResourceV1().ResourceSlices().Get(ctx, want.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
-			if _, err := d.cs.ResourceV1().ResourceSlices().Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-				return fmt.Errorf("create ResourceSlice %s: %w", want.Name, err)
+		wanted := []*resourcev1.ResourceSlice{d.slice(n)}
+		if d.nics != "none" {
+			wanted = append(wanted, nicSlice(n))
+		}
+		for _, want := range wanted {
+			if _, err := d.cs.ResourceV1().ResourceSlices().Get(ctx, want.Name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				if _, err := d.cs.ResourceV1().ResourceSlices().Create(ctx, want, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+					return fmt.Errorf("create ResourceSlice %s: %w", want.Name, err)
+				}
+				log.Printf("published ResourceSlice %s (%d devices)", want.Name, len(want.Spec.Devices))
+			} else if err != nil {
+				return err
 			}
-			log.Printf("published ResourceSlice %s (%d devices)", want.Name, len(want.Spec.Devices))
-		} else if err != nil {
-			return err
 		}
 	}
 	if gpuNodes == 0 {
@@ -496,16 +517,9 @@ func (d *simDriver) draDevices(ctx context.Context, p *corev1.Pod) (map[string][
 	if !d.dra || len(p.Spec.ResourceClaims) == 0 {
 		return res, nil
 	}
-	results := map[string][]resourcev1.DeviceRequestAllocationResult{}
-	for podName, objName := range podClaimObjects(p) {
-		claim, err := d.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
-		if err != nil {
-			return nil, fmt.Errorf("claim %s/%s: %w", p.Namespace, objName, err)
-		}
-		if claim.Status.Allocation == nil {
-			return nil, fmt.Errorf("claim %s/%s not allocated yet", p.Namespace, objName)
-		}
-		results[podName] = claim.Status.Allocation.Devices.Results
+	results, err := d.claimResults(ctx, p)
+	if err != nil {
+		return nil, err
 	}
 	for _, c := range podContainers(p) {
 		for _, r := range containerGPUs(c, results) {
@@ -535,7 +549,7 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 		d.recordExt(ctx, p, ext)
 	}
 	probe := p.Labels[probeLabel]
-	if probe != probeValue && probe != sandboxProbeValue {
+	if probe != probeValue && probe != sandboxProbeValue && probe != netProbeValue {
 		return
 	}
 	d.mu.Lock()
@@ -546,6 +560,17 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	}
 	if probe == sandboxProbeValue {
 		d.onSandboxProbe(ctx, p)
+		return
+	}
+	if probe == netProbeValue {
+		if err := d.writeNetProbeLogs(ctx, p); err != nil {
+			log.Printf("network probe pod %s/%s: %v (will retry on next update)", p.Namespace, p.Name, err)
+			go func() { time.Sleep(time.Second); d.retry(ctx, p.Namespace, p.Name) }()
+			return
+		}
+		d.mu.Lock()
+		d.written[string(p.UID)] = true
+		d.mu.Unlock()
 		return
 	}
 	dra, err := d.draDevices(ctx, p)
@@ -561,6 +586,23 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	d.mu.Lock()
 	d.written[string(p.UID)] = true
 	d.mu.Unlock()
+}
+
+// claimResults are the allocation results of the pod's claims by claim name; an error while one is not
+// allocated yet.
+func (d *simDriver) claimResults(ctx context.Context, p *corev1.Pod) (map[string][]resourcev1.DeviceRequestAllocationResult, error) {
+	results := map[string][]resourcev1.DeviceRequestAllocationResult{}
+	for podName, objName := range podClaimObjects(p) {
+		claim, err := d.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("claim %s/%s: %w", p.Namespace, objName, err)
+		}
+		if claim.Status.Allocation == nil {
+			return nil, fmt.Errorf("claim %s/%s not allocated yet", p.Namespace, objName)
+		}
+		results[podName] = claim.Status.Allocation.Devices.Results
+	}
+	return results, nil
 }
 
 // podClaimObjects maps a pod's claim names to the names of their ResourceClaim objects (named in the spec,

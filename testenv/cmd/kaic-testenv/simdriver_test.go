@@ -67,3 +67,40 @@ func TestAssignExtDistinctAndReleased(t *testing.T) {
 		t.Fatalf("released indices not reused: %v", a3)
 	}
 }
+
+func TestNICSliceHasDRANETsAttributes(t *testing.T) {
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "gpu-node-0", UID: "u"}}
+	s := nicSlice(node)
+	if s.Spec.Driver != "dra.net" || len(s.Spec.Devices) != nicsPerNode || *s.Spec.NodeName != "gpu-node-0" {
+		t.Fatalf("unexpected slice %+v", s.Spec)
+	}
+	for i, d := range s.Spec.Devices {
+		n := nic{index: i, node: "gpu-node-0"}
+		if *d.Attributes["dra.net/ifName"].StringValue != n.ifName() || *d.Attributes["dra.net/mac"].StringValue != n.mac() ||
+			!*d.Attributes["dra.net/rdma"].BoolValue || *d.Attributes["resource.kubernetes.io/pcieRoot"].StringValue != n.pcieRoot() {
+			t.Fatalf("device %d: attributes %+v", i, d.Attributes)
+		}
+	}
+	// The GPUs under the same PCIe root as a NIC: NIC i sits beside GPUs 2i and 2i+1.
+	gpus := (&simDriver{g: gpuFacts{perNode: 4}}).slice(node).Spec.Devices
+	if *gpus[2].Attributes["resource.kubernetes.io/pcieRoot"].StringValue != (nic{index: 1}).pcieRoot() {
+		t.Fatalf("GPU 2 is not under NIC 1's root")
+	}
+}
+
+func TestNetProbeShowsOnlyAttachedNICs(t *testing.T) {
+	n := nic{index: 1, node: "gpu-node-0"}
+	with := strings.Join(netProbeOutput("uid-1", []nic{n}), "\n")
+	without := strings.Join(netProbeOutput("uid-1", nil), "\n")
+	if !strings.Contains(with, "KAIC-NETDEV "+n.ifName()+" "+n.mac()) || strings.Contains(without, n.ifName()) {
+		t.Fatalf("attached:\n%s\nnot attached:\n%s", with, without)
+	}
+	for _, out := range []string{with, without} {
+		if !strings.Contains(out, "KAIC-NETDEV eth0 0a:58:") || !strings.Contains(out, "KAIC-NETDEV lo ") || !strings.HasSuffix(out, "KAIC-END") {
+			t.Fatalf("missing the pod's own interfaces or the end marker:\n%s", out)
+		}
+	}
+	if _, ok := nicFromDevice("gpu-node-0", "gpu-0"); ok {
+		t.Fatal("a GPU device taken for a NIC")
+	}
+}
