@@ -14,6 +14,7 @@ pub mod cluster;
 pub mod inference;
 pub mod labels;
 pub mod list;
+pub mod networking;
 pub mod observability;
 pub mod operators;
 pub mod pods;
@@ -45,6 +46,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(autoscaling::pod_autoscaling::PodAutoscaling),
         Box::new(autoscaling::cluster_autoscaling::ClusterAutoscaling),
         Box::new(inference::ai_inference::AiInference),
+        Box::new(networking::high_performance_networking::HighPerformanceNetworking),
     ]
 }
 

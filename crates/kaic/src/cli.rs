@@ -104,7 +104,9 @@ pub struct RunArgs {
     /// dcgmproftester12; for other vendors an image whose entrypoint keeps one device busy); for the model
     /// server of ai_service_metrics and ai_inference as model-server=IMAGE (an OpenAI-compatible server with
     /// vLLM's metrics that names its pod in `x-inference-pod`; default ghcr.io/llm-d/llm-d-inference-sim:v0.10.2);
-    /// for ai_inference's in-cluster client as http-client=IMAGE (sh and curl >= 7.84); repeatable.
+    /// for ai_inference's in-cluster client as http-client=IMAGE (sh and curl >= 7.84); for
+    /// high_performance_networking's probe as netdev=IMAGE (a POSIX shell and /sys; default
+    /// registry.k8s.io/e2e-test-images/busybox:1.36.1-1); repeatable.
     #[arg(long, value_name = "KEY=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
     /// The accelerator metrics endpoint, where kaic does not find the exporter itself (DCGM exporter, AMD device
@@ -304,6 +306,7 @@ fn parse_probe_image(s: &str) -> Result<(String, String), String> {
     known.push(kaic_checks::observability::load::LOAD_IMAGE_KEY);
     known.push(kaic_checks::observability::model_server::IMAGE_KEY);
     known.push(kaic_checks::inference::traffic::CLIENT_IMAGE_KEY);
+    known.push(kaic_checks::networking::high_performance_networking::IMAGE_KEY);
     parse_keyed(s, &known, "key", "nvidia=registry.example/cuda:12.6.3-base")
 }
 

@@ -362,7 +362,12 @@ pub async fn run(ctx: &CheckContext, pods: &[ProbePod]) -> Result<ProbeResults, 
 
 /// Reads a container's log until the probe's end marker appears. Logs are not watchable, so this asks
 /// again at a short interval, until `deadline`; the error is the last thing seen.
-async fn read_probe_log(api: &Api<Pod>, pod: &str, container: &str, deadline: Instant) -> Result<String, String> {
+pub(crate) async fn read_probe_log(
+    api: &Api<Pod>,
+    pod: &str,
+    container: &str,
+    deadline: Instant,
+) -> Result<String, String> {
     let params = LogParams { container: Some(container.to_string()), ..Default::default() };
     loop {
         let last = match api.logs(pod, &params).await {

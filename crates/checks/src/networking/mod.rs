@@ -1,0 +1,5 @@
+//! Networking requirements: `high_performance_networking` ([`high_performance_networking`]) over the
+//! network devices DRA drivers publish ([`nics`]).
+
+pub mod high_performance_networking;
+pub mod nics;

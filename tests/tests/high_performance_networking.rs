@@ -1,0 +1,43 @@
+//! `high_performance_networking` end to end on testenv, whose simulated driver publishes DRANET-shaped NICs
+//! (`dra.net`, two per GPU node) where a profile asks for them (testenv/cmd/kaic-testenv/netdev.go):
+//! - on `default` a pod claiming a NIC sees its interface (name and MAC as published), a pod without a claim
+//!   does not, and a pod claiming one on a node without NICs is refused by the scheduler: pass;
+//! - on `nic-not-attached` the NIC is allocated but never reaches the pod: fail, listing what the pod saw;
+//! - on `no-gang` no driver publishes network devices: not applicable (the requirement's "if").
+
+use kaic_e2e::{cluster, run_kaic};
+
+const FOCUS: &[&str] = &["--focus", "high_performance_networking", "--conformance-version", "1.37"];
+
+#[test]
+fn a_claimed_nic_reaches_its_pod_only() {
+    let run = run_kaic(&cluster("default"), FOCUS);
+    let check = run.check("high_performance_networking");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(reason.starts_with("4 network device(s) published; pod nic-holder claimed gpu-node-"), "{reason}");
+    assert!(reason.contains("(dra.net) ifName=ens"), "{reason}");
+    assert!(reason.contains("rdma=true mtu=9000"), "{reason}");
+    assert!(reason.contains("a pod without a claim does not"), "{reason}");
+    assert!(reason.contains("(none there) was refused: 0/"), "{reason}");
+    assert!(reason.contains("cannot allocate all claims"), "{reason}");
+}
+
+#[test]
+fn a_nic_allocated_but_not_attached_fails() {
+    let run = run_kaic(&cluster("nic-not-attached"), FOCUS);
+    let check = run.check("high_performance_networking");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    assert_eq!(check["reason"], "a pod that was allocated a NIC does not see it");
+    let observed = check["observed"].as_str().unwrap();
+    assert!(observed.starts_with("its interfaces: eth0 0a:58:"), "{observed}");
+    assert!(!observed.contains("ens"), "{observed}");
+}
+
+#[test]
+fn no_network_devices_is_not_applicable() {
+    let run = run_kaic(&cluster("no-gang"), FOCUS);
+    let check = run.check("high_performance_networking");
+    assert_eq!(check["outcome"], "not_applicable", "{check:#}\nstderr:\n{}", run.stderr());
+    assert!(check["reason"].as_str().unwrap().starts_with("no specialised network devices"), "{check:#}");
+}
