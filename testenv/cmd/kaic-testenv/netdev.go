@@ -123,22 +123,12 @@ func netProbeOutput(podUID string, attached []nic) []string {
 	return append(lines, "KAIC-END")
 }
 
-// containerNICs picks the dra.net results (once each) of the claims and requests container c references.
+// containerNICs are the NICs of node that the claims and requests container c references were allocated.
 func containerNICs(node string, c corev1.Container, results map[string][]resourcev1.DeviceRequestAllocationResult) []nic {
 	var picked []nic
-	seen := map[string]bool{}
-	for _, ref := range c.Resources.Claims {
-		for _, r := range results[ref.Name] {
-			if r.Driver != nicDriver || seen[r.Pool+"/"+r.Device] {
-				continue
-			}
-			if ref.Request != "" && r.Request != ref.Request && !strings.HasPrefix(r.Request, ref.Request+"/") {
-				continue
-			}
-			if n, ok := nicFromDevice(node, r.Device); ok {
-				seen[r.Pool+"/"+r.Device] = true
-				picked = append(picked, n)
-			}
+	for _, r := range containerResults(c, results, nicDriver) {
+		if n, ok := nicFromDevice(node, r.Device); ok {
+			picked = append(picked, n)
 		}
 	}
 	return picked

@@ -625,11 +625,17 @@ func podClaimObjects(p *corev1.Pod) map[string]string {
 // containerGPUs picks the gpu.nvidia.com results (once each) of the claims and requests a container
 // references, from the allocation results of the pod's claims by claim name.
 func containerGPUs(c corev1.Container, results map[string][]resourcev1.DeviceRequestAllocationResult) []resourcev1.DeviceRequestAllocationResult {
+	return containerResults(c, results, driverName)
+}
+
+// containerResults picks driver's results (once each) of the claims and requests a container references,
+// from the allocation results of the pod's claims by claim name.
+func containerResults(c corev1.Container, results map[string][]resourcev1.DeviceRequestAllocationResult, driver string) []resourcev1.DeviceRequestAllocationResult {
 	var picked []resourcev1.DeviceRequestAllocationResult
 	seen := map[string]bool{}
 	for _, ref := range c.Resources.Claims {
 		for _, r := range results[ref.Name] {
-			if r.Driver != driverName || seen[r.Pool+"/"+r.Device] {
+			if r.Driver != driver || seen[r.Pool+"/"+r.Device] {
 				continue
 			}
 			if ref.Request != "" && r.Request != ref.Request && !strings.HasPrefix(r.Request, ref.Request+"/") {
