@@ -170,23 +170,13 @@ async fn give_back_accelerators(ctx: &CheckContext) -> Result<(), CheckError> {
     pods.delete_collection(&DeleteParams::default().grace_period(0), &ListParams::default())
         .await
         .map_err(|e| CheckError::api("delete the Kueue sub-case's pods", e))?;
-    let started = std::time::Instant::now();
-    loop {
-        let left = crate::list::all(&pods, ListParams::default()).await.map_err(|e| CheckError::api("list pods", e))?;
-        if left.is_empty() {
-            ctx.record(|e| e.timing("Kueue sub-case's pods deleted to gone", started.elapsed()));
-            break;
-        }
-        if started.elapsed() >= ctx.wait(Wait::NamespaceGone) {
-            ctx.step(format!(
-                "{} pod(s) of the Kueue sub-case were still terminating after {} s; the next accelerator check starts \
-                 anyway and may find their devices busy",
-                left.len(),
-                started.elapsed().as_secs()
-            ));
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    match observe::wait_gone(&pods, &crate::labels::run_selector(&ctx.run_id), ctx.wait(Wait::NamespaceGone)).await {
+        Ok(gone) => ctx.record(|e| e.timing("Kueue sub-case's pods deleted to gone", gone)),
+        Err(left) => ctx.step(format!(
+            "the Kueue sub-case's pods were still terminating after {} s ({left}); the next accelerator check \
+             starts anyway and may find their devices busy",
+            ctx.wait(Wait::NamespaceGone).as_secs()
+        )),
     }
     ctx.give_back_accelerators();
     Ok(())
