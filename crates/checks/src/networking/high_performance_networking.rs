@@ -23,6 +23,7 @@ use kube::api::{ListParams, PostParams};
 use serde_json::json;
 
 use super::nics::{self, NetDevice};
+use crate::accelerators::inventory::allocated_devices;
 use crate::accelerators::probe;
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, from_json};
@@ -93,12 +94,7 @@ impl Check for HighPerformanceNetworking {
         let claims = crate::list::all(&Api::<ResourceClaim>::all(ctx.client.clone()), ListParams::default())
             .await
             .map_err(|e| CheckError::api("list ResourceClaims", e))?;
-        let taken: BTreeSet<(String, String, String)> = claims
-            .iter()
-            .filter_map(|c| c.status.as_ref()?.allocation.as_ref())
-            .flat_map(|a| a.devices.as_ref().and_then(|d| d.results.clone()).unwrap_or_default())
-            .map(|r| (r.driver, r.pool, r.device))
-            .collect();
+        let taken: BTreeSet<(String, String, String)> = claims.iter().flat_map(allocated_devices).collect();
         let usable = |name: &str| nodes.iter().find(|n| n.metadata.name.as_deref() == Some(name));
         let Some((target, node)) = devices.iter().find_map(|d| {
             let node = usable(d.node.as_deref()?).filter(|n| pods::node_ready_and_schedulable(n))?;
@@ -148,16 +144,15 @@ impl Check for HighPerformanceNetworking {
         }
         ctx.step(format!("{holder} sees {in_holder}; {bystander} (no claim) does not"));
 
-        let refusal = match nodes.iter().find(|n| {
+        let without_nics = nodes.iter().find(|n| {
             let name = n.metadata.name.as_deref().unwrap_or_default();
             pods::node_ready_and_schedulable(n) && !devices.iter().any(|d| d.node.as_deref() == Some(name))
-        }) {
-            Some(plain) => Some(refused_without_nic(ctx, plain).await?),
-            None => None,
-        };
-        let refusal_text = match refusal {
-            Some(Ok(text)) => text,
-            Some(Err(verdict)) => return Ok(verdict),
+        });
+        let refusal_text = match without_nics {
+            Some(plain) => match refused_without_nic(ctx, plain).await? {
+                Ok(text) => text,
+                Err(verdict) => return Ok(verdict),
+            },
             None => "no node without NICs to try a claim on".into(),
         };
         Ok(Verdict::pass(format!(
