@@ -67,7 +67,7 @@ pub fn network_devices(slices: &[ResourceSlice]) -> Vec<NetDevice> {
                     driver: spec.driver.clone(),
                     pool: spec.pool.name.clone(),
                     name: device.name.clone(),
-                    node: spec.node_name.clone(),
+                    node: device.node_name.clone().or_else(|| spec.node_name.clone()),
                     attributes,
                 });
             }
