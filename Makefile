@@ -39,7 +39,8 @@ build:
 
 unit:
 	$(CARGO) test --workspace --locked --exclude kaic-e2e
-	cd testenv && go test ./cmd/kaic-testenv
+	testenv/build --only envoy
+	cd testenv && KAIC_TESTENV_ENVOY=$$(bash -c 'source lib.sh; envoy_bin') go test ./cmd/kaic-testenv
 
 # The end-to-end tests start (or reuse) the testenv clusters they need.
 e2e:

