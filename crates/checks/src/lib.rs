@@ -46,6 +46,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(autoscaling::pod_autoscaling::PodAutoscaling),
         Box::new(autoscaling::cluster_autoscaling::ClusterAutoscaling),
         Box::new(inference::ai_inference::AiInference),
+        Box::new(inference::advanced_inference_ingress::AdvancedInferenceIngress),
         Box::new(networking::high_performance_networking::HighPerformanceNetworking),
     ]
 }

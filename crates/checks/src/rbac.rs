@@ -148,6 +148,36 @@ pub const PERMISSIONS: &[Permission] = &[
               --accelerator-metrics-url",
     },
     Permission {
+        group: "",
+        resource: "serviceaccounts",
+        verbs: &["create"],
+        needed: Needed::With(&[Capability::InferenceExtension]),
+        why: "advanced_inference_ingress: the identity of its InferencePool's endpoint picker",
+    },
+    Permission {
+        group: "rbac.authorization.k8s.io",
+        resource: "roles",
+        verbs: &["create"],
+        needed: Needed::With(&[Capability::InferenceExtension]),
+        why: "advanced_inference_ingress: what its endpoint picker reads (the pool and its pods, in the check's \
+              namespace); kaic may grant only what it holds itself (pods and inferencepools get, list, watch)",
+    },
+    Permission {
+        group: "rbac.authorization.k8s.io",
+        resource: "rolebindings",
+        verbs: &["create"],
+        needed: Needed::With(&[Capability::InferenceExtension]),
+        why: "advanced_inference_ingress: binds the picker's Role to its ServiceAccount",
+    },
+    Permission {
+        group: "inference.networking.k8s.io",
+        resource: "inferencepools",
+        verbs: &["get", "list", "watch", "create"],
+        needed: Needed::With(&[Capability::InferenceExtension]),
+        why: "advanced_inference_ingress: its InferencePool, polled until the Gateway's controller accepted it; list \
+              and watch are what its endpoint picker's Role grants, which kaic must hold to grant",
+    },
+    Permission {
         group: "apps",
         resource: "deployments",
         verbs: &["create"],

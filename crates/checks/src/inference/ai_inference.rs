@@ -24,8 +24,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kaic_model::Verdict;
 use kaic_model::solutions::{self, SolutionResult, Subject};
-use kube::api::{Api, DynamicObject, ListParams, LogParams, PostParams};
-use serde_json::Value;
+use kube::api::{Api, DynamicObject, LogParams, PostParams};
 
 use super::gateway::{self, CANARY, Class, HEADER, MODEL_PORT, Names, STABLE};
 use super::http;
@@ -34,7 +33,7 @@ use super::traffic::{self, Batch, Sample};
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json};
 use crate::timeouts::Wait;
-use crate::{list, wait};
+use crate::wait;
 
 pub struct AiInference;
 
@@ -87,26 +86,10 @@ impl Check for AiInference {
                  inference traffic; {INSTALL}"
             )));
         }
-        let classes_api: Api<DynamicObject> =
-            Api::all_with(ctx.client.clone(), &gateway::resource("GatewayClass", "gatewayclasses"));
-        let mut classes: Vec<Class> = list::all(&classes_api, ListParams::default())
-            .await
-            .map_err(|e| CheckError::api("list GatewayClasses", e))?
-            .iter()
-            .map(gateway::class_of)
-            .collect();
-        classes.sort_by(|a, b| a.name.cmp(&b.name));
-        let described: Vec<String> =
-            classes.iter().map(|c| format!("{} (controller {}, {})", c.name, c.controller, c.state)).collect();
-        ctx.step(format!(
-            "GatewayClasses: {}",
-            if described.is_empty() { "none".to_string() } else { described.join("; ") }
-        ));
-        let accepted: Vec<&Class> = classes.iter().filter(|c| c.accepted).collect();
+        let (accepted, described) = gateway::accepted_classes(ctx).await?;
         if accepted.is_empty() {
             return Ok(Verdict::unknown(format!(
-                "the Gateway API CRDs are installed but no controller accepted a GatewayClass ({}); {INSTALL}",
-                if described.is_empty() { "there is none".to_string() } else { described.join("; ") }
+                "the Gateway API CRDs are installed but no controller accepted a GatewayClass ({described}); {INSTALL}"
             )));
         }
         let (exercised, skipped) = accepted.split_at(accepted.len().min(MAX_CLASSES));
@@ -181,7 +164,7 @@ async fn exercise(ctx: &CheckContext, class: &Class, stable_ip: Option<&str>) ->
     let (gw_name, route_name) = (names.gateway.as_str(), names.route.as_str());
     ctx.step(format!("created Gateway {gw_name} (class {}, listener port {port}), HTTPRoute {route_name}", class.name));
 
-    let gw = poll(&gateways, gw_name, ctx.wait(Wait::GatewayProgrammed), |g| {
+    let gw = gateway::poll(&gateways, gw_name, ctx.wait(Wait::GatewayProgrammed), |g| {
         gateway::is_true(&g["status"]["conditions"], "Programmed") && !gateway::gateway_addresses(g, port).is_empty()
     })
     .await?;
@@ -197,7 +180,8 @@ async fn exercise(ctx: &CheckContext, class: &Class, stable_ip: Option<&str>) ->
         ));
     }
     let route =
-        poll(&routes, route_name, ctx.wait(Wait::RouteAccepted), |r| gateway::route_accepted(r, gw_name)).await?;
+        gateway::poll(&routes, route_name, ctx.wait(Wait::RouteAccepted), |r| gateway::route_accepted(r, gw_name))
+            .await?;
     ctx.object(&format!("HTTPRoute-{route_name}-status"), &route.1["status"]);
     if !route.0 {
         return Ok(Verdict::fail(
@@ -355,28 +339,6 @@ fn latency_text(samples: &[Sample]) -> String {
             format!("median latency through the Gateway {} ({STABLE}'s pod not reachable for a baseline)", ms(t))
         }
         _ => "no latency measured".into(),
-    }
-}
-
-/// Polls the object `name` every second until `done` holds or `timeout` passes; returns whether it held and
-/// the last object seen (as JSON).
-async fn poll(
-    api: &Api<DynamicObject>,
-    name: &str,
-    timeout: Duration,
-    done: impl Fn(&Value) -> bool,
-) -> Result<(bool, Value), CheckError> {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let object = api.get(name).await.map_err(|e| CheckError::api(format!("get {name}"), e))?;
-        let value = serde_json::to_value(&object).unwrap_or_default();
-        if done(&value) {
-            return Ok((true, value));
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return Ok((false, value));
-        }
-        tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 

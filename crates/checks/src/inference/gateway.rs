@@ -3,11 +3,13 @@
 //! header rule and an 80/20 weighted rule), reading their status conditions, and the addresses the Gateway
 //! reports.
 
-use kube::api::{ApiResource, DynamicObject, GroupVersionKind};
+use std::time::Duration;
+
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams};
 use serde_json::{Value, json};
 
-use crate::check::CheckContext;
-use crate::pods;
+use crate::check::{CheckContext, CheckError};
+use crate::{list, pods};
 
 pub const GROUP: &str = "gateway.networking.k8s.io";
 pub const VERSION: &str = "v1";
@@ -126,6 +128,46 @@ pub fn gateway_addresses(gateway: &Value, port: u16) -> Vec<String> {
     }
     ips.extend(names);
     ips
+}
+
+/// The GatewayClasses a controller Accepted, by name, and every class in words for the report (its step is
+/// written here: both checks that send traffic through Gateways start from it).
+pub async fn accepted_classes(ctx: &CheckContext) -> Result<(Vec<Class>, String), CheckError> {
+    let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource("GatewayClass", "gatewayclasses"));
+    let mut classes: Vec<Class> = list::all(&api, ListParams::default())
+        .await
+        .map_err(|e| CheckError::api("list GatewayClasses", e))?
+        .iter()
+        .map(class_of)
+        .collect();
+    classes.sort_by(|a, b| a.name.cmp(&b.name));
+    let described: Vec<String> =
+        classes.iter().map(|c| format!("{} (controller {}, {})", c.name, c.controller, c.state)).collect();
+    let described = if described.is_empty() { "there is none".to_string() } else { described.join("; ") };
+    ctx.step(format!("GatewayClasses: {described}"));
+    Ok((classes.into_iter().filter(|c| c.accepted).collect(), described))
+}
+
+/// Polls the object `name` every second until `done` holds or `timeout` passes; returns whether it held and
+/// the last object seen (as JSON).
+pub async fn poll(
+    api: &Api<DynamicObject>,
+    name: &str,
+    timeout: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Result<(bool, Value), CheckError> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let object = api.get(name).await.map_err(|e| CheckError::api(format!("get {name}"), e))?;
+        let value = serde_json::to_value(&object).unwrap_or_default();
+        if done(&value) {
+            return Ok((true, value));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((false, value));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
 }
 
 /// Whether the route's status has a parent entry for Gateway `gateway` with Accepted and ResolvedRefs True.

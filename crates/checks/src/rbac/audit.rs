@@ -130,6 +130,23 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("gateway.networking.k8s.io", "gateways", "get", "inference/ai_inference.rs: polled until Programmed"),
     ("gateway.networking.k8s.io", "httproutes", "create", "inference/ai_inference.rs"),
     ("gateway.networking.k8s.io", "httproutes", "get", "inference/ai_inference.rs: polled until Accepted"),
+    ("", "serviceaccounts", "create", "inference/advanced_inference_ingress.rs: the endpoint picker's"),
+    ("rbac.authorization.k8s.io", "roles", "create", "inference/advanced_inference_ingress.rs: the picker's"),
+    ("rbac.authorization.k8s.io", "rolebindings", "create", "inference/advanced_inference_ingress.rs"),
+    ("inference.networking.k8s.io", "inferencepools", "create", "inference/advanced_inference_ingress.rs"),
+    ("inference.networking.k8s.io", "inferencepools", "get", "advanced_inference_ingress.rs: until Accepted"),
+    (
+        "inference.networking.k8s.io",
+        "inferencepools",
+        "list",
+        "none by kaic: granted to its endpoint picker's Role, so kaic must hold it (RBAC escalation check)",
+    ),
+    (
+        "inference.networking.k8s.io",
+        "inferencepools",
+        "watch",
+        "none by kaic: granted to its endpoint picker's Role, so kaic must hold it (RBAC escalation check)",
+    ),
 ];
 
 #[cfg(test)]
@@ -178,6 +195,9 @@ mod tests {
         ("Node", "", "nodes"),
         ("Pod", "", "pods"),
         ("Service", "", "services"),
+        ("ServiceAccount", "", "serviceaccounts"),
+        ("Role", "rbac.authorization.k8s.io", "roles"),
+        ("RoleBinding", "rbac.authorization.k8s.io", "rolebindings"),
         ("Event", "", "events"),
         ("ConfigMap", "", "configmaps"),
         ("Job", "batch", "jobs"),

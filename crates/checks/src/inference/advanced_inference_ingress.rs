@@ -1,0 +1,538 @@
+//! `advanced_inference_ingress`: the platform's gateway routes inference requests to an InferencePool (Gateway
+//! API Inference Extension) where the pool's endpoint picker decides, proven with real requests.
+//!
+//! In its namespace kaic runs three model servers (llm-d's vLLM simulator, naming its pod in `x-inference-pod`),
+//! an InferencePool selecting them, and the pool's endpoint picker: the extension's lightweight picker (lwepp),
+//! the one its conformance suite uses, which honours `test-epp-endpoint-selection: <pod IP>[,…]`. Per Accepted
+//! GatewayClass (at most [`MAX_CLASSES`]) a Gateway and an HTTPRoute whose backend is the pool. Once the Gateway
+//! is Programmed, the route Accepted with its refs resolved and the pool's `status.parents` Accepted for the
+//! Gateway, kaic sends completions through the Gateway's address: 10 steered to each member in turn, 20 steered
+//! to two of the three, 30 unsteered (their spread is reported). A class passes when every steered request was
+//! answered by a pod the picker was told to choose: the gateway asks the picker and sends the request where it
+//! said, more than "Accepted". Then the picker goes (its pod deleted; the pool fails closed): a class that kept
+//! answering 200 for [`Wait::RouteServing`] without its picker fails (it never needed the picker), one that
+//! answered 5xx shows the positive refusal.
+//!
+//! One class that passes meets the requirement; the others are reported (the one roll-up). Without the Gateway
+//! API, the InferencePool API (`inference.networking.k8s.io/v1`) or an Accepted GatewayClass the verdict is
+//! unknown, naming what to install; when kaic cannot reach a Gateway's address the class is unknown (this check
+//! sends from kaic only). Not exercised: a picker's own model-aware choices (queue depth, KV cache) — those are
+//! the picker's, not the gateway's; kaic reports the unsteered spread only.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Pod, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kaic_model::Verdict;
+use kaic_model::solutions::{self, SolutionResult, Subject};
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
+use serde_json::Value;
+
+use super::ai_inference::MAX_CLASSES;
+use super::gateway::{self, Class, Names};
+use super::http;
+use super::pool::{self, MEMBERS, PICKER, SELECTION_HEADER};
+use super::stats;
+use super::traffic::{CONSECUTIVE_OK, PATH};
+use crate::capability::Capability;
+use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json};
+use crate::timeouts::Wait;
+use crate::wait;
+
+pub struct AdvancedInferenceIngress;
+
+const INSTALL: &str = "install the Gateway API Inference Extension's CRDs (InferencePool, inference.networking.k8s.io/v1) \
+                       and a gateway that implements it (e.g. GKE Inference Gateway, Istio, kgateway with agentgateway, \
+                       NGINX Gateway Fabric) and rerun";
+
+const SUBJECT: Subject<'static> = Subject {
+    works: "the gateway routes to an InferencePool where its endpoint picker decides",
+    kinds: "Gateway API implementations",
+};
+
+/// Requests steered to each member, to two members, and unsteered.
+const PER_MEMBER: u32 = 10;
+const TO_PAIR: u32 = 20;
+const UNSTEERED: u32 = 30;
+/// Consecutive answers without the picker (5xx, or 200) before kaic decides whether the pool failed closed.
+const WITHOUT_PICKER: u32 = 5;
+/// How long a controller's refusal of the route (Accepted or ResolvedRefs False) must hold before kaic believes it.
+const REFUSAL_HOLDS: Duration = Duration::from_secs(10);
+
+#[async_trait::async_trait]
+impl Check for AdvancedInferenceIngress {
+    fn id(&self) -> &'static str {
+        "advanced_inference_ingress"
+    }
+
+    fn requirements(&self) -> &'static [&'static str] {
+        &["advanced_inference_ingress"]
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(1740)
+    }
+
+    /// The model servers and the picker once, then per class its Gateway, route, pool status, traffic, and the
+    /// traffic without the picker.
+    fn waits(&self) -> &'static [(Wait, u32)] {
+        &[(Wait::ModelServerReady, 2), (Wait::GatewayProgrammed, 3), (Wait::RouteAccepted, 6), (Wait::RouteServing, 6)]
+    }
+
+    fn creates(&self) -> &'static [&'static str] {
+        &[
+            "three model-server pods (llm-d-inference-sim) selected by an InferencePool",
+            "the pool's endpoint picker (lwepp): a pod, a Service, a ServiceAccount with a Role reading the pool and its pods",
+            "for each Accepted GatewayClass (at most 3): a Gateway and an HTTPRoute to the InferencePool",
+        ]
+    }
+
+    async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError> {
+        if !ctx.capabilities.has(Capability::GatewayApi) {
+            return Ok(Verdict::unknown(format!(
+                "the Gateway API (gateway.networking.k8s.io/v1) is not served, so no route can reach an InferencePool; {INSTALL}"
+            )));
+        }
+        if !ctx.capabilities.has(Capability::InferenceExtension) {
+            return Ok(Verdict::unknown(format!("the InferencePool API is not served; {INSTALL}")));
+        }
+        let (accepted, described) = gateway::accepted_classes(ctx).await?;
+        if accepted.is_empty() {
+            return Ok(Verdict::unknown(format!("no controller accepted a GatewayClass ({described}); {INSTALL}")));
+        }
+        let (exercised, skipped) = accepted.split_at(accepted.len().min(MAX_CLASSES));
+        let unexercised: Vec<String> =
+            skipped.iter().map(|c| format!("GatewayClass {} (beyond the first {MAX_CLASSES})", c.name)).collect();
+        let members = match deploy(ctx).await? {
+            Ok(members) => members,
+            Err(verdict) => return Ok(verdict),
+        };
+
+        let mut verdicts = Vec::new();
+        for class in exercised {
+            let (verdict, address) = exercise(ctx, class, &members).await?;
+            verdicts.push((class, verdict, address));
+        }
+        // Without its picker a pool that fails closed must not be served: kaic deletes the picker once, then
+        // asks every class that routed right so far.
+        let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        if verdicts.iter().any(|(_, v, a)| v.outcome == kaic_model::Outcome::Pass && a.is_some()) {
+            pods.delete(PICKER, &DeleteParams::default().grace_period(0))
+                .await
+                .map_err(|e| CheckError::api(format!("delete pod {PICKER}"), e))?;
+            ctx.step(format!("deleted the endpoint picker's pod {PICKER} (the pool's failureMode is FailClose)"));
+        }
+        let mut results = Vec::new();
+        for (class, mut verdict, address) in verdicts {
+            if let (kaic_model::Outcome::Pass, Some(address)) = (verdict.outcome, address) {
+                let names = Names::for_class(ctx, &class.name);
+                verdict = without_picker(ctx, &names, &address, verdict).await;
+            }
+            verdict.reason = format!("controller {}, {}", class.controller, verdict.reason);
+            let result = SolutionResult::from_verdict(format!("GatewayClass {}", class.name), &verdict);
+            ctx.step(result.line());
+            ctx.record(|e| e.solution(result.clone()));
+            results.push(result);
+        }
+        Ok(solutions::roll_up(SUBJECT, &results, &unexercised))
+    }
+}
+
+/// A model server of the pool: its name and pod IP.
+#[derive(Debug, Clone, PartialEq)]
+struct Member {
+    name: String,
+    ip: String,
+}
+
+/// Creates the picker (with its permissions), the pool and its members, and waits until they are Ready.
+/// Returns the members, or the verdict when the pool cannot be made or its pods cannot run.
+async fn deploy(ctx: &CheckContext) -> Result<Result<Vec<Member>, Verdict>, CheckError> {
+    let client = ctx.client.clone();
+    let post = PostParams::default();
+    let (account, role, binding) = pool::picker_access(ctx);
+    Api::<ServiceAccount>::namespaced(client.clone(), &ctx.namespace)
+        .create(&post, &from_json(account)?)
+        .await
+        .map_err(|e| CheckError::api(format!("create ServiceAccount {PICKER}"), e))?;
+    Api::<Role>::namespaced(client.clone(), &ctx.namespace)
+        .create(&post, &from_json(role)?)
+        .await
+        .map_err(|e| CheckError::api(format!("create Role {PICKER}"), e))?;
+    Api::<RoleBinding>::namespaced(client.clone(), &ctx.namespace)
+        .create(&post, &from_json(binding)?)
+        .await
+        .map_err(|e| CheckError::api(format!("create RoleBinding {PICKER}"), e))?;
+    let pools: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ctx.namespace, &pool::pool_resource());
+    match pools.create(&post, &from_json(pool::pool_manifest(ctx))?).await {
+        Ok(_) => {}
+        Err(kube::Error::Api(e)) if e.code == 404 => {
+            return Ok(Err(Verdict::unknown(format!(
+                "InferencePool {}/{} is not served (only an older version of the extension is installed?); {INSTALL}",
+                pool::GROUP,
+                pool::VERSION
+            ))));
+        }
+        Err(e) => return Err(CheckError::api(format!("create InferencePool {}", pool::POOL), e)),
+    }
+    let services: Api<Service> = Api::namespaced(client.clone(), &ctx.namespace);
+    services
+        .create(&post, &from_json(pool::picker_service(ctx))?)
+        .await
+        .map_err(|e| CheckError::api(format!("create Service {PICKER}"), e))?;
+    let pods: Api<Pod> = Api::namespaced(client, &ctx.namespace);
+    let mut manifests = vec![(PICKER.to_string(), pool::picker_pod(ctx))];
+    manifests.extend(MEMBERS.iter().map(|m| (m.to_string(), pool::member_pod(ctx, m))));
+    for (name, manifest) in manifests {
+        pods.create(&post, &from_json(manifest)?)
+            .await
+            .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+    }
+    let mut members = Vec::new();
+    for name in std::iter::once(PICKER).chain(MEMBERS) {
+        let ready =
+            wait::until(&pods, name, "Ready", ctx.wait(Wait::ModelServerReady), wait::pod_ready, wait::describe_pod)
+                .await;
+        match ready {
+            Ok(pod) if name != PICKER => {
+                let ip = pod.status.and_then(|s| s.pod_ip).unwrap_or_default();
+                members.push(Member { name: name.to_string(), ip });
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let what = if name == PICKER {
+                    format!("the endpoint picker (image {})", pool::picker_pod(ctx)["spec"]["containers"][0]["image"])
+                } else {
+                    "the pool's model servers".to_string()
+                };
+                return Ok(Err(Verdict::error(format!("{what} could not run: {e}"))));
+            }
+        }
+    }
+    let listed: Vec<String> = members.iter().map(|m| format!("{} at {}", m.name, m.ip)).collect();
+    ctx.step(format!("InferencePool {} of {}; its endpoint picker {PICKER} Ready", pool::POOL, listed.join(", ")));
+    Ok(Ok(members))
+}
+
+/// Creates the Gateway and the route to the pool for `class`, waits for their status and the pool's, and sends the
+/// steered requests: the class's verdict (its reason without the class's name) and the address kaic reached.
+async fn exercise(
+    ctx: &CheckContext,
+    class: &Class,
+    members: &[Member],
+) -> Result<(Verdict, Option<String>), CheckError> {
+    let names = Names::for_class(ctx, &class.name);
+    let port = gateway::listener_port(&class.controller);
+    let ns = &ctx.namespace;
+    let gateways: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &gateway::resource("Gateway", "gateways"));
+    let routes: Api<DynamicObject> =
+        Api::namespaced_with(ctx.client.clone(), ns, &gateway::resource("HTTPRoute", "httproutes"));
+    let pools: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), ns, &pool::pool_resource());
+    create_dynamic(ctx, &gateways, gateway::gateway_manifest(ctx, &names, &class.name, port)).await?;
+    create_dynamic(ctx, &routes, pool::route_manifest(ctx, &names)).await?;
+    let (gw_name, route_name) = (names.gateway.as_str(), names.route.as_str());
+    ctx.step(format!(
+        "created Gateway {gw_name} (class {}), HTTPRoute {route_name} to InferencePool {}",
+        class.name,
+        pool::POOL
+    ));
+
+    let gw = gateway::poll(&gateways, gw_name, ctx.wait(Wait::GatewayProgrammed), |g| {
+        gateway::is_true(&g["status"]["conditions"], "Programmed") && !gateway::gateway_addresses(g, port).is_empty()
+    })
+    .await?;
+    ctx.object(&format!("Gateway-{gw_name}-status"), &gw.1["status"]);
+    if !gw.0 {
+        let verdict = Verdict::fail(
+            format!(
+                "Gateway {gw_name} was not Programmed with an address within {:?}",
+                ctx.wait(Wait::GatewayProgrammed)
+            ),
+            "Gateway Accepted and Programmed, with an address in status.addresses",
+            gateway::describe_gateway(&gw.1),
+        );
+        return Ok((verdict, None));
+    }
+    let (accepted, route) = route_decision(ctx, &routes, route_name, gw_name).await?;
+    ctx.object(&format!("HTTPRoute-{route_name}-status"), &route["status"]);
+    if !accepted {
+        let verdict = Verdict::fail(
+            format!("HTTPRoute {route_name} to the InferencePool was not accepted"),
+            format!("HTTPRoute Accepted and ResolvedRefs for parent Gateway {gw_name}"),
+            gateway::describe_route(&route, gw_name),
+        );
+        return Ok((verdict, None));
+    }
+    let pool_status =
+        gateway::poll(&pools, pool::POOL, ctx.wait(Wait::RouteAccepted), |p| pool::pool_accepted(p, gw_name)).await?;
+    ctx.object(&format!("InferencePool-{}-status", pool::POOL), &pool_status.1["status"]);
+    if !pool_status.0 {
+        let verdict = Verdict::fail(
+            format!("InferencePool {} was not accepted by Gateway {gw_name}'s controller", pool::POOL),
+            format!("an entry for Gateway {gw_name} in the pool's status.parents, Accepted"),
+            pool::describe_pool(&pool_status.1, gw_name),
+        );
+        return Ok((verdict, None));
+    }
+    let addresses = gateway::gateway_addresses(&gw.1, port);
+    ctx.step(format!("Gateway {gw_name} Programmed at {}; route and pool Accepted", addresses.join(", ")));
+    let mut address = None;
+    for a in &addresses {
+        if http::reachable(a, Duration::from_secs(3)).await {
+            address = Some(a.clone());
+            break;
+        }
+    }
+    let Some(address) = address else {
+        let verdict = Verdict::unknown(format!(
+            "kaic cannot reach the Gateway's addresses ({}); run kaic where it reaches them (this check sends from kaic only)",
+            addresses.join(", ")
+        ));
+        return Ok((verdict, None));
+    };
+    if let Err(why) = until_serving(&address, &names.host, ctx.wait(Wait::RouteServing)).await {
+        let verdict = Verdict::fail(
+            "the Gateway never served the route to the InferencePool",
+            "completions answered 200 through the Gateway once the route and the pool are Accepted",
+            why,
+        );
+        return Ok((verdict, Some(address)));
+    }
+    let samples = steer(&address, &names.host, members).await;
+    let verdict = judge(ctx, &class.name, &address, members, &samples);
+    Ok((verdict, Some(address)))
+}
+
+/// Waits until the route is Accepted with its refs resolved for `gateway`, or its controller refused it (Accepted
+/// or ResolvedRefs False) for [`REFUSAL_HOLDS`] in a row: a controller that does not implement InferencePool
+/// backends says so at once, and kaic need not wait the whole [`Wait::RouteAccepted`] for it.
+async fn route_decision(
+    ctx: &CheckContext,
+    routes: &Api<DynamicObject>,
+    name: &str,
+    gateway: &str,
+) -> Result<(bool, Value), CheckError> {
+    let deadline = tokio::time::Instant::now() + ctx.wait(Wait::RouteAccepted);
+    let mut refused_since = None;
+    loop {
+        let object = routes.get(name).await.map_err(|e| CheckError::api(format!("get HTTPRoute {name}"), e))?;
+        let route = serde_json::to_value(&object).unwrap_or_default();
+        if gateway::route_accepted(&route, gateway) {
+            return Ok((true, route));
+        }
+        let now = tokio::time::Instant::now();
+        refused_since = if pool::route_refused(&route, gateway) { refused_since.or(Some(now)) } else { None };
+        if now >= deadline || refused_since.is_some_and(|since| now - since >= REFUSAL_HOLDS) {
+            return Ok((false, route));
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// Waits until [`CONSECUTIVE_OK`] unsteered completions in a row answer 200 (the data plane converges after the
+/// status is written), within `serving`; else the last answer.
+async fn until_serving(address: &str, host: &str, serving: Duration) -> Result<(), String> {
+    let started = std::time::Instant::now();
+    let mut in_a_row = 0;
+    while in_a_row < CONSECUTIVE_OK {
+        let r = completion(address, host, None).await;
+        if r.status == 200 {
+            in_a_row += 1;
+            continue;
+        }
+        in_a_row = 0;
+        if started.elapsed() > serving {
+            let last = r.error.unwrap_or_else(|| format!("status {}", r.status));
+            return Err(format!(
+                "the Gateway at {address} did not answer 200 {CONSECUTIVE_OK} times in a row within {serving:?}; last: {last}"
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    Ok(())
+}
+
+async fn completion(address: &str, host: &str, select: Option<&str>) -> http::Response {
+    let headers: Vec<(&str, &str)> = select.map(|s| vec![(SELECTION_HEADER, s)]).unwrap_or_default();
+    http::post(address, host, PATH, &headers, &gateway::completion_body(), Duration::from_secs(10)).await
+}
+
+/// One steered (or unsteered) request: the pods the picker was told to choose among (empty: any), and who answered.
+#[derive(Debug, Clone, PartialEq)]
+struct Steered {
+    allowed: Vec<String>,
+    status: u16,
+    answered_by: Option<String>,
+    elapsed: Duration,
+}
+
+/// The requests: [`PER_MEMBER`] steered to each member, [`TO_PAIR`] to the first two, [`UNSTEERED`] without the header.
+async fn steer(address: &str, host: &str, members: &[Member]) -> Vec<Steered> {
+    let mut plan: Vec<Vec<&Member>> = Vec::new();
+    for m in members {
+        plan.extend((0..PER_MEMBER).map(|_| vec![m]));
+    }
+    plan.extend((0..TO_PAIR).map(|_| members.iter().take(2).collect()));
+    plan.extend((0..UNSTEERED).map(|_| Vec::new()));
+    let mut samples = Vec::new();
+    for allowed in plan {
+        let ips: Vec<&str> = allowed.iter().map(|m| m.ip.as_str()).collect();
+        let select = (!ips.is_empty()).then(|| ips.join(","));
+        let r = completion(address, host, select.as_deref()).await;
+        samples.push(Steered {
+            allowed: allowed.iter().map(|m| m.name.clone()).collect(),
+            status: r.status,
+            answered_by: r.headers.get(gateway::POD_HEADER).cloned(),
+            elapsed: r.elapsed,
+        });
+    }
+    samples
+}
+
+/// The class's verdict from the steered requests (its reason does not name the class: the roll-up does).
+fn judge(ctx: &CheckContext, class: &str, address: &str, members: &[Member], samples: &[Steered]) -> Verdict {
+    let steered: Vec<&Steered> = samples.iter().filter(|s| !s.allowed.is_empty()).collect();
+    let obeyed = steered
+        .iter()
+        .filter(|s| s.status == 200 && s.answered_by.as_ref().is_some_and(|by| s.allowed.contains(by)))
+        .count();
+    let mut misrouted: BTreeMap<String, u32> = BTreeMap::new();
+    for s in steered.iter().filter(|s| s.status == 200) {
+        if let Some(by) = s.answered_by.as_ref().filter(|by| !s.allowed.contains(by)) {
+            *misrouted.entry(format!("told {} → answered by {by}", s.allowed.join(" or "))).or_insert(0) += 1;
+        }
+    }
+    let mut failures: BTreeMap<u16, u32> = BTreeMap::new();
+    for s in steered.iter().filter(|s| s.status != 200 || s.answered_by.is_none()) {
+        *failures.entry(s.status).or_insert(0) += 1;
+    }
+    let mut spread: BTreeMap<String, u32> = members.iter().map(|m| (m.name.clone(), 0)).collect();
+    let unsteered: Vec<&Steered> = samples.iter().filter(|s| s.allowed.is_empty()).collect();
+    for s in &unsteered {
+        if let (200, Some(by)) = (s.status, &s.answered_by) {
+            *spread.entry(by.clone()).or_insert(0) += 1;
+        }
+    }
+    let spread_text = format!(
+        "unsteered: {} of {}",
+        spread.iter().map(|(pod, n)| format!("{pod} {n}")).collect::<Vec<_>>().join(", "),
+        unsteered.len()
+    );
+    let latencies: Vec<Duration> = samples.iter().filter(|s| s.status == 200).map(|s| s.elapsed).collect();
+    let latency = stats::median(&latencies)
+        .map(|d| format!("median latency through the Gateway and the picker {:.2} ms", d.as_secs_f64() * 1000.0))
+        .unwrap_or_else(|| "no latency measured".into());
+    let steered_text = format!("{obeyed} of {} steered requests answered by a pod the picker chose", steered.len());
+    ctx.record(|e| {
+        e.value(format!("{class}: steered"), steered_text.clone());
+        e.value(format!("{class}: unsteered spread"), spread_text.clone());
+        e.value(format!("{class}: latency"), latency.clone());
+    });
+    if obeyed == steered.len() {
+        return Verdict::pass(format!(
+            "direct from kaic to {address}: {steered_text} ({PER_MEMBER} to each of {} pods, {TO_PAIR} to two of them); \
+             {spread_text}; {latency}",
+            members.len()
+        ));
+    }
+    let mut observed = Vec::new();
+    if !misrouted.is_empty() {
+        observed.push(misrouted.iter().map(|(what, n)| format!("{n}× {what}")).collect::<Vec<_>>().join("; "));
+    }
+    if !failures.is_empty() {
+        observed.push(format!("failed: {}", stats::describe_failures(&failures)));
+    }
+    Verdict::fail(
+        format!(
+            "direct from kaic to {address}: the gateway does not send requests where the pool's endpoint picker decides ({steered_text})"
+        ),
+        format!("every request with {SELECTION_HEADER}: <pod IP> answered 200 by that pod (the picker chose it)"),
+        observed.join("; "),
+    )
+}
+
+/// With the picker gone, sends completions until [`WITHOUT_PICKER`] in a row fail with 5xx (the pool failed
+/// closed: `verdict` stands, with that added) or answer 200 (served without the picker: fail), within
+/// [`Wait::RouteServing`] (neither: `verdict` stands, saying so).
+async fn without_picker(ctx: &CheckContext, names: &Names, address: &str, verdict: Verdict) -> Verdict {
+    let deadline = std::time::Instant::now() + ctx.wait(Wait::RouteServing);
+    let (mut refused, mut served) = (0, 0);
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        let r = completion(address, &names.host, None).await;
+        last = r.error.clone().unwrap_or_else(|| format!("status {}", r.status));
+        match r.status {
+            500..=599 => (refused, served) = (refused + 1, 0),
+            200 => (refused, served) = (0, served + 1),
+            _ => (refused, served) = (0, 0),
+        }
+        if refused >= WITHOUT_PICKER {
+            ctx.record(|e| e.value(format!("{}: without the picker", names.gateway), last.clone()));
+            return Verdict::pass(format!("{}; without its picker the pool failed closed ({last})", verdict.reason));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if served >= WITHOUT_PICKER {
+        return Verdict::fail(
+            format!("{}; but with its picker gone the gateway kept serving the pool", verdict.reason),
+            "no request served while the pool's endpoint picker is gone (failureMode FailClose)",
+            format!(
+                "completions still answered 200 after {:?} without the picker ({served} in a row at the end)",
+                ctx.wait(Wait::RouteServing)
+            ),
+        );
+    }
+    Verdict::pass(format!(
+        "{}; without its picker the gateway neither refused with 5xx nor served steadily (last: {last})",
+        verdict.reason
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members() -> Vec<Member> {
+        MEMBERS.iter().enumerate().map(|(i, m)| Member { name: m.to_string(), ip: format!("10.0.0.{i}") }).collect()
+    }
+
+    fn sample(allowed: &[&str], by: &str) -> Steered {
+        Steered {
+            allowed: allowed.iter().map(|s| s.to_string()).collect(),
+            status: 200,
+            answered_by: Some(by.to_string()),
+            elapsed: Duration::from_millis(2),
+        }
+    }
+
+    #[tokio::test]
+    async fn passes_a_gateway_that_follows_the_picker() {
+        let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
+        let samples = vec![
+            sample(&[MEMBERS[0]], MEMBERS[0]),
+            sample(&[MEMBERS[1]], MEMBERS[1]),
+            sample(&[MEMBERS[0], MEMBERS[1]], MEMBERS[1]),
+            sample(&[], MEMBERS[2]),
+        ];
+        let v = judge(&ctx, "inference", "10.0.0.9:80", &members(), &samples);
+        assert_eq!(v.outcome, kaic_model::Outcome::Pass, "{v:?}");
+        assert!(v.reason.contains("3 of 3 steered requests"), "{}", v.reason);
+        assert!(v.reason.contains("pool-model-2 1"), "{}", v.reason);
+    }
+
+    #[tokio::test]
+    async fn fails_a_gateway_that_ignores_the_picker() {
+        let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
+        let mut failed = sample(&[MEMBERS[1]], "");
+        (failed.status, failed.answered_by) = (503, None);
+        let samples = vec![sample(&[MEMBERS[0]], MEMBERS[0]), sample(&[MEMBERS[0]], MEMBERS[2]), failed];
+        let v = judge(&ctx, "bypassed", "10.0.0.9:80", &members(), &samples);
+        assert_eq!(v.outcome, kaic_model::Outcome::Fail);
+        let text = format!("{v:?}");
+        assert!(text.contains("1 of 3 steered requests"), "{text}");
+        assert!(text.contains("1× told pool-model-0 → answered by pool-model-2"), "{text}");
+        assert!(text.contains("failed:") && text.contains("503"), "{text}");
+    }
+}

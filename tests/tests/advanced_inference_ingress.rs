@@ -1,0 +1,67 @@
+//! `advanced_inference_ingress` end to end on testenv. On `default` three GatewayClasses are Accepted: testenv's
+//! inference gateway (`inference`: a real Envoy 1.39.1 that `kaic-testenv infgw` configures as the Inference
+//! Extension's standalone Envoy is, asking the pool's endpoint picker over ext_proc), the naive gateway and
+//! Traefik. kaic's InferencePool of three llm-d simulators with the extension's own lightweight picker (lwepp
+//! v1.6.0, built from its module) is routed by the inference class exactly where the picker was told (every
+//! steered request), and fails closed once the picker is gone: the check passes naming it, and reports Traefik
+//! refusing the InferencePool backend (InvalidKind) and the naive gateway never accepting the pool. On
+//! `epp-bypassed` the inference gateway writes every status but sends pool traffic round robin without asking
+//! the picker: the check fails naming the misrouted requests. On `naive-gateway` (the Gateway API without the
+//! InferencePool API) it is unknown, naming what to install.
+
+use kaic_e2e::{cluster, run_kaic};
+
+const ARGS: &[&str] = &["--focus", "advanced_inference_ingress", "--conformance-version", "1.37"];
+
+#[test]
+fn envoy_sends_each_request_where_the_endpoint_picker_decides() {
+    let kubeconfig = cluster("default");
+    let run = run_kaic(&kubeconfig, ARGS);
+    let check = run.check("advanced_inference_ingress");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with(
+            "the gateway routes to an InferencePool where its endpoint picker decides — GatewayClass inference: \
+             controller kaic.dev/inference-gateway, direct from kaic to 10."
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains(": 50 of 50 steered requests answered by a pod the picker chose"), "{reason}");
+    assert!(reason.contains("unsteered: pool-model-0 "), "{reason}");
+    assert!(reason.contains("without its picker the pool failed closed (status 500)"), "{reason}");
+    assert!(
+        reason.contains("GatewayClass traefik failed: controller traefik.io/gateway-controller, HTTPRoute"),
+        "{reason}"
+    );
+    assert!(reason.contains("GatewayClass naive failed: "), "{reason}");
+    let evidence = check["evidence"].to_string();
+    assert!(evidence.contains("InvalidKind"), "Traefik's refusal of the InferencePool backend: {evidence}");
+}
+
+#[test]
+fn a_gateway_that_bypasses_the_picker_fails_with_the_misrouted_requests() {
+    let kubeconfig = cluster("epp-bypassed");
+    let run = run_kaic(&kubeconfig, ARGS);
+    let check = run.check("advanced_inference_ingress");
+    assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(reason.contains("the gateway does not send requests where the pool's endpoint picker decides"), "{reason}");
+    let observed = check["observed"].as_str().unwrap();
+    assert!(observed.contains("told pool-model-0 → answered by pool-model-1"), "{observed}");
+    let expected = check["expected"].as_str().unwrap();
+    assert!(expected.contains("test-epp-endpoint-selection: <pod IP> answered 200 by that pod"), "{expected}");
+}
+
+#[test]
+fn no_inference_pool_api_is_unknown_with_what_to_install() {
+    let kubeconfig = cluster("naive-gateway");
+    let run = run_kaic(&kubeconfig, ARGS);
+    let check = run.check("advanced_inference_ingress");
+    assert_eq!(check["outcome"], "unknown", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("the InferencePool API is not served; install the Gateway API Inference Extension's CRDs"),
+        "{reason}"
+    );
+}
