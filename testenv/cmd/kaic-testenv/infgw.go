@@ -6,7 +6,7 @@
 // x-gateway-destination-endpoint header says.
 //
 // The controller serves GatewayClasses of its controllerName: it accepts them, programs their Gateways with
-// this pod's address (one HTTP listener on port 80 for all of them, routes told apart by hostname), accepts
+// this pod's address (Envoy listens on every port their listeners name; routes told apart by hostname), accepts
 // the HTTPRoutes attached to them whose backendRefs it can resolve (Services, and InferencePools with an
 // endpointPickerRef), writes the pools' status.parents, and renders Envoy's listeners and clusters as files
 // Envoy watches (filesystem xDS). Service backends get weighted clusters and header matches, so the class
@@ -105,6 +105,7 @@ func runInfGW(args []string) error {
 // envoyConfig is what one reconcile renders: virtual hosts of the one listener, the HTTP filters (one ext_proc
 // per pool whose picker is consulted, disabled unless a route enables it) and the clusters.
 type envoyConfig struct {
+	ports    []int64 // the Gateways' listener ports (80 always: the pod's declared port)
 	hosts    []any
 	filters  []any
 	clusters []any
@@ -216,6 +217,7 @@ func (g *infGW) reconcile(ctx context.Context) error {
 	for _, name := range sortedKeys(filters) {
 		cfg.filters = append(cfg.filters, filters[name])
 	}
+	cfg.ports = listenerPorts(ourGateways)
 	if err := g.writeXDS(cfg); err != nil {
 		return err
 	}
@@ -226,6 +228,25 @@ func (g *infGW) reconcile(ctx context.Context) error {
 		g.poolStatus(ctx, key, parents)
 	}
 	return nil
+}
+
+// listenerPorts are the distinct ports of the Gateways' listeners, and 80 (the port the pod declares, which says
+// it serves), in order: Envoy listens on each, every route on every port (routes are told apart by hostname).
+func listenerPorts(gateways map[string]*unstructured.Unstructured) []int64 {
+	seen := map[int64]bool{infgwPort: true}
+	for _, gw := range gateways {
+		for _, l := range sliceAt(gw.Object, "spec", "listeners") {
+			if port, ok := l["port"].(int64); ok {
+				seen[port] = true
+			}
+		}
+	}
+	var ports []int64
+	for port := range seen {
+		ports = append(ports, port)
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	return ports
 }
 
 // resolve turns a backendRef into a cluster (added to clusters) and, for a pool whose picker is consulted, the
@@ -485,14 +506,22 @@ func (g *infGW) writeXDS(cfg envoyConfig) error {
 	if hosts == nil {
 		hosts = []any{}
 	}
-	listener := map[string]any{"@type": "type.googleapis.com/envoy.config.listener.v3.Listener", "name": "http",
-		"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": infgwPort}},
-		"filter_chains": []any{map[string]any{"filters": []any{map[string]any{"name": "envoy.filters.network.http_connection_manager",
-			"typed_config": map[string]any{
-				"@type":        "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-				"stat_prefix":  "http",
-				"route_config": map[string]any{"name": "gateways", "virtual_hosts": hosts, "validate_clusters": false},
-				"http_filters": filters}}}}}}
+	ports := cfg.ports
+	if len(ports) == 0 {
+		ports = []int64{infgwPort}
+	}
+	var listeners []any
+	for _, port := range ports {
+		listeners = append(listeners, map[string]any{"@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
+			"name":    fmt.Sprintf("http-%d", port),
+			"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": port}},
+			"filter_chains": []any{map[string]any{"filters": []any{map[string]any{"name": "envoy.filters.network.http_connection_manager",
+				"typed_config": map[string]any{
+					"@type":        "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+					"stat_prefix":  fmt.Sprintf("http-%d", port),
+					"route_config": map[string]any{"name": "gateways", "virtual_hosts": hosts, "validate_clusters": false},
+					"http_filters": filters}}}}}})
+	}
 	clusters := cfg.clusters
 	if clusters == nil {
 		clusters = []any{}
@@ -501,7 +530,7 @@ func (g *infGW) writeXDS(cfg envoyConfig) error {
 	for _, f := range []struct {
 		name      string
 		resources []any
-	}{{"cds.json", clusters}, {"lds.json", []any{listener}}} {
+	}{{"cds.json", clusters}, {"lds.json", listeners}} {
 		data, err := json.MarshalIndent(map[string]any{"resources": f.resources}, "", " ")
 		if err != nil {
 			return err

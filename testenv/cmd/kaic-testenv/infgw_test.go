@@ -25,7 +25,7 @@ func sampleConfig() envoyConfig {
 	routes := append(split, header...)
 	sortRoutes(routes)
 	pool := envoyRoutesFor(map[string]any{}, []backend{{cluster: originalDst, filter: "ext_proc/ns/pool", weight: 1}})
-	cfg := envoyConfig{hosts: []any{
+	cfg := envoyConfig{ports: []int64{80, 8000}, hosts: []any{
 		map[string]any{"name": "ns/route", "domains": []any{"a.test", "a.test:*"}, "routes": routes},
 		map[string]any{"name": "ns/pool", "domains": []any{"p.test", "p.test:*"}, "routes": pool},
 	}}
