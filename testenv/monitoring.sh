@@ -17,7 +17,7 @@ start_podrun() {
   [ "$DCGM" = frozen ] && dcgm_mode=frozen
   start_proc podrun "$SIM" podrun --kubeconfig="$KCFG" --state="$STATE" --cidr="$POD_CIDR" --index="$NET_ID" \
     --api-port="$P_API" --ca="$PKI/ca.crt" --health-addr="127.0.0.1:$P_PODRUN" \
-    --program="llm-d-inference-sim=$(llmd_sim_bin)" --program="prometheus=$(prometheus_bin)" \
+    --program="llm-d-inference-sim=$(llmd_sim_bin)" --program="prometheus=$(prometheus_bin)" --program="shell=$(readlink -f /bin/sh)" \
     $([ "$CUSTOM_METRICS" = adapter ] && echo --program="prometheus-adapter=$(prometheus_adapter_bin)") \
     $(gateway_on traefik && echo "--program=traefik=$(traefik_bin)") \
     $(gateway_on inference && echo "--program=envoy=$(envoy_bin) --program=lwepp=$(lwepp_bin)") \

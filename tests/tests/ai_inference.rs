@@ -5,7 +5,8 @@
 //! `x-model-variant: canary` to the canary (and those with `CANARY` by weight), so the check passes with the
 //! interval and the gateway's added latency in its reason, and reports the naive class failing beside it (one
 //! working implementation meets the requirement); on `naive-gateway`, where the naive gateway is the only one,
-//! the check fails naming the expected and the observed split; on `fake-sandbox` (no Gateway API) the check is
+//! the check fails naming the expected and the observed split; with `--send-from cluster` the requests go from a
+//! client pod (curl) whose log kaic reads, to the same verdict; on `fake-sandbox` (no Gateway API) the check is
 //! unknown and says what to install, never not applicable.
 
 use kaic_e2e::{cluster, run_kaic};
@@ -67,4 +68,24 @@ fn no_gateway_api_is_unknown_with_what_to_install() {
     let reason = check["reason"].as_str().unwrap();
     assert!(reason.starts_with("the Gateway API (gateway.networking.k8s.io/v1) is not served"), "{reason}");
     assert!(reason.contains("install a Gateway API implementation"), "{reason}");
+}
+
+#[test]
+fn from_a_client_pod_in_the_cluster_the_verdict_is_the_same() {
+    let kubeconfig = cluster("default");
+    let run = run_kaic(&kubeconfig, &[ARGS, &["--send-from", "cluster"]].concat());
+    let check = run.check("ai_inference");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    // testenv serves curl's image with the host's shell and curl in the pod's network namespace.
+    assert!(
+        reason.contains(
+            "GatewayClass traefik: controller traefik.io/gateway-controller, from client pod kaic-client-traefik to 10."
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains(":8000 (--send-from cluster): weighted rule "), "{reason}");
+    assert!(reason.contains("latency added by the gateway: "), "{reason}");
+    let evidence = check["evidence"].to_string();
+    assert!(evidence.contains("kaic-client-traefik"), "the client pod's log is in the evidence: {evidence}");
 }

@@ -43,6 +43,8 @@ pub struct CheckOptions {
     /// Whether checks may make the platform add nodes that cost money (`--include-opt-in`, an explicit
     /// consent): cluster_autoscaling makes an autoscaler add an accelerator node.
     pub allow_costly: bool,
+    /// Where ai_inference sends its requests from (`--send-from`).
+    pub send_from: crate::inference::traffic::SendFrom,
 }
 
 impl Default for CheckOptions {
@@ -58,6 +60,7 @@ impl Default for CheckOptions {
             prometheus: None,
             prometheus_headers: Headers::default(),
             hpa_metric: None,
+            send_from: Default::default(),
             wait_overrides: WaitOverrides::default(),
             allow_costly: false,
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kaic_checks::accelerators::inventory::AllocationMode;
 use kaic_checks::accelerators::vendor::VENDORS;
+use kaic_checks::inference::traffic::SendFrom;
 use kaic_checks::observability::endpoint::{Endpoint, Headers};
 use kaic_checks::scheduling::gang_scheduling::crd_group::FLAVORS;
 use kaic_checks::timeouts::{TimeoutScale, Wait, WaitOverrides};
@@ -95,6 +96,10 @@ pub struct RunArgs {
     /// Image for pods that only need to exist, pinned by tag (mirror it for air-gapped clusters).
     #[arg(long, value_name = "IMAGE", default_value = "registry.k8s.io/pause:3.10")]
     pub pause_image: String,
+    /// Where ai_inference sends its requests through the Gateway from: kaic itself when it reaches the Gateway's
+    /// address (else a client pod), or always a client pod in kaic's namespace.
+    #[arg(long, value_enum, default_value_t = SendFromArg::Auto)]
+    pub send_from: SendFromArg,
     /// Accelerator allocation paths to exercise: every path the cluster offers, or only one.
     #[arg(long, value_enum, default_value_t = AllocationModeArg::Auto)]
     pub allocation_mode: AllocationModeArg,
@@ -247,6 +252,23 @@ impl From<AllocationModeArg> for AllocationMode {
             AllocationModeArg::Auto => AllocationMode::Auto,
             AllocationModeArg::Dra => AllocationMode::Dra,
             AllocationModeArg::DevicePlugin => AllocationMode::DevicePlugin,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SendFromArg {
+    /// kaic when it reaches the Gateway's address, else a client pod.
+    Auto,
+    /// Always a client pod in the cluster.
+    Cluster,
+}
+
+impl From<SendFromArg> for SendFrom {
+    fn from(arg: SendFromArg) -> Self {
+        match arg {
+            SendFromArg::Auto => SendFrom::Auto,
+            SendFromArg::Cluster => SendFrom::Cluster,
         }
     }
 }

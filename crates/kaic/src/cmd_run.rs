@@ -56,6 +56,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
             hpa_metric: args.hpa_metric.clone(),
             wait_overrides: WaitOverrides::new(args.waits.iter().copied()),
             allow_costly: args.include_opt_in,
+            send_from: args.send_from.into(),
         },
         concurrency: args.concurrency,
     };

@@ -61,6 +61,9 @@ var servedImages = []servedImage{
 	{"envoyproxy/envoy:", "envoy"},
 	// The Gateway API Inference Extension's lightweight endpoint picker, built from its module.
 	{"registry.k8s.io/gateway-api-inference-extension/lwepp:", "lwepp"},
+	// curl's image, for kaic's in-cluster HTTP client pods: the host's shell runs the pod's `sh -c` script,
+	// whose curl is the host's (PATH), inside the pod's network namespace.
+	{"docker.io/curlimages/curl:", "shell"},
 	// Karpenter's kwok provider has no published image; this is the name `ko build --local
 	// --preserve-import-paths ./kwok` gives it. It binds its ports on every interface: the pod netns keeps them in.
 	{"ko.local/sigs.k8s.io/karpenter/kwok:", "karpenter"},
@@ -68,8 +71,10 @@ var servedImages = []servedImage{
 
 const (
 	servingAnnotation = "testenv.kaic.dev/serving"
-	saMountPath       = "/var/run/secrets/kubernetes.io/serviceaccount"
-	nobody            = "65534"
+	// The exit code of a served process that is not restarted (restartPolicy Never, or OnFailure after 0).
+	exitCodeAnnotation = "testenv.kaic.dev/exit-code"
+	saMountPath        = "/var/run/secrets/kubernetes.io/serviceaccount"
+	nobody             = "65534"
 )
 
 func servedProgram(image string) string {
@@ -402,7 +407,7 @@ func forward(ln net.Listener, to string) {
 }
 
 // supervise runs the container's process, restarting it after a pause when it exits (restartPolicy
-// Always), with its output appended to the container's log in CRI format.
+// Always, or OnFailure after a failure), with its output appended to the container's log in CRI format.
 func (r *podRun) supervise(ctx context.Context, p *corev1.Pod, container string, cmd *exec.Cmd, logFile string) {
 	for attempt := 0; ; attempt++ {
 		f, err := os.OpenFile(logFile, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
@@ -414,7 +419,8 @@ func (r *podRun) supervise(ctx context.Context, p *corev1.Pod, container string,
 		c.Env, c.Dir, c.SysProcAttr = cmd.Env, cmd.Dir, &syscall.SysProcAttr{Setpgid: true}
 		pr, pw := io.Pipe()
 		c.Stdout, c.Stderr = pw, pw
-		go criLines(pr, f)
+		logged := make(chan struct{})
+		go func() { criLines(pr, f); close(logged) }()
 		if err := c.Start(); err != nil {
 			log.Printf("pod %s/%s container %s: start: %v", p.Namespace, p.Name, container, err)
 			pw.Close()
@@ -433,6 +439,20 @@ func (r *podRun) supervise(ctx context.Context, p *corev1.Pod, container string,
 			}
 			return
 		case err := <-exited:
+			code := c.ProcessState.ExitCode()
+			if runsToCompletion(p, code) {
+				<-logged // every line in the log before the pod ends and its log is read
+				// As a kubelet would not restart it: podrun says how it ended, and kwok's stage
+				// kaic-served-complete ends the pod (Succeeded on 0, else Failed) with that exit code.
+				log.Printf("pod %s/%s container %s exited with %d; not restarted (restartPolicy %s)", p.Namespace, p.Name,
+					container, code, p.Spec.RestartPolicy)
+				patch := fmt.Sprintf(`{"metadata":{"annotations":{%q:"%d"}}}`, exitCodeAnnotation, code)
+				if _, err := r.cs.CoreV1().Pods(p.Namespace).Patch(ctx, p.Name, types.MergePatchType, []byte(patch),
+					metav1.PatchOptions{}); err != nil {
+					log.Printf("pod %s/%s: exit code: %v", p.Namespace, p.Name, err)
+				}
+				return
+			}
 			log.Printf("pod %s/%s container %s exited (%v); restarting in 2s", p.Namespace, p.Name, container, err)
 		}
 		select {
@@ -441,6 +461,18 @@ func (r *podRun) supervise(ctx context.Context, p *corev1.Pod, container string,
 		case <-time.After(2 * time.Second):
 		}
 	}
+}
+
+// runsToCompletion says whether a container that exited with code is left so, as the kubelet leaves it:
+// restartPolicy Never, or OnFailure after a success.
+func runsToCompletion(p *corev1.Pod, code int) bool {
+	switch p.Spec.RestartPolicy {
+	case corev1.RestartPolicyNever:
+		return true
+	case corev1.RestartPolicyOnFailure:
+		return code == 0
+	}
+	return false
 }
 
 // criLines writes each line of a process's output in the CRI log format kwok's log server reads.

@@ -80,3 +80,25 @@ func TestNaiveGatewayConditionsAreCurrentPerGeneration(t *testing.T) {
 		t.Error("conditions of generation 2 are current")
 	}
 }
+
+func TestOnlyPodsThatRunToCompletionAreLeftExited(t *testing.T) {
+	pod := func(policy corev1.RestartPolicy) *corev1.Pod {
+		return &corev1.Pod{Spec: corev1.PodSpec{RestartPolicy: policy}}
+	}
+	for _, c := range []struct {
+		policy corev1.RestartPolicy
+		code   int
+		want   bool
+	}{
+		{corev1.RestartPolicyNever, 0, true},
+		{corev1.RestartPolicyNever, 7, true},
+		{corev1.RestartPolicyOnFailure, 0, true},
+		{corev1.RestartPolicyOnFailure, 1, false},
+		{corev1.RestartPolicyAlways, 0, false},
+		{"", 0, false},
+	} {
+		if got := runsToCompletion(pod(c.policy), c.code); got != c.want {
+			t.Errorf("restartPolicy %q, exit %d: left exited %v, want %v", c.policy, c.code, got, c.want)
+		}
+	}
+}

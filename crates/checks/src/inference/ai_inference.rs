@@ -217,7 +217,8 @@ async fn send(
     addresses: &[String],
     stable: Option<&str>,
 ) -> Result<(Result<Vec<Sample>, String>, String), CheckError> {
-    for address in addresses {
+    let from_kaic = ctx.options.send_from == traffic::SendFrom::Auto;
+    for address in addresses.iter().filter(|_| from_kaic) {
         if http::reachable(address, Duration::from_secs(3)).await {
             let baseline = match stable {
                 Some(s) if http::reachable(s, Duration::from_secs(2)).await => Some(s),
@@ -230,7 +231,9 @@ async fn send(
     }
     let address = &addresses[0];
     let client = format!("kaic-client-{}", names.gateway.trim_start_matches("kaic-gateway-"));
-    let path = format!("from client pod {client} to {address} (kaic cannot reach {})", addresses.join(", "));
+    let why =
+        if from_kaic { format!("kaic cannot reach {}", addresses.join(", ")) } else { "--send-from cluster".into() };
+    let path = format!("from client pod {client} to {address} ({why})");
     ctx.step(format!("sending through Gateway {}: {path}", names.gateway));
     let serving = ctx.wait(Wait::RouteServing).as_secs();
     let script = traffic::client_script(address, &names.host, stable.unwrap_or(address), serving);

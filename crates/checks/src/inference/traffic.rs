@@ -32,6 +32,16 @@ pub const PATH: &str = "/v1/completions";
 pub const CLIENT_IMAGE_KEY: &str = "http-client";
 pub const DEFAULT_CLIENT_IMAGE: &str = "docker.io/curlimages/curl:8.17.0";
 
+/// Where kaic sends inference requests from (`--send-from`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SendFrom {
+    /// From kaic when it reaches the Gateway's address, else from a client pod.
+    #[default]
+    Auto,
+    /// Always from a client pod in the cluster, as a workload in the cluster would reach the Gateway.
+    Cluster,
+}
+
 /// Which batch a request belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Batch {
