@@ -18,13 +18,10 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
-	"os"
 	"os/signal"
-	"path/filepath"
 	"sort"
 	"strings"
 	"syscall"
@@ -102,51 +99,10 @@ func runInfGW(args []string) error {
 	}
 }
 
-// envoyConfig is what one reconcile renders: virtual hosts of the one listener, the HTTP filters (one ext_proc
-// per pool whose picker is consulted, disabled unless a route enables it) and the clusters.
-type envoyConfig struct {
-	ports    []int64 // the Gateways' listener ports (80 always: the pod's declared port)
-	hosts    []any
-	filters  []any
-	clusters []any
-}
-
-// backend is a resolved backendRef: the cluster a request goes to, and the ext_proc filter a route to it enables.
-type backend struct {
-	cluster string
-	filter  string
-	weight  int64
-}
-
 func (g *infGW) reconcile(ctx context.Context) error {
-	classes, err := g.dyn.Resource(gatewayClassGVR).List(ctx, metav1.ListOptions{})
+	ours, err := ourGateways(ctx, g.dyn, g.controller)
 	if err != nil {
 		return err
-	}
-	ours := map[string]bool{}
-	for i := range classes.Items {
-		c := &classes.Items[i]
-		if ctl, _, _ := unstructured.NestedString(c.Object, "spec", "controllerName"); ctl != g.controller {
-			continue
-		}
-		ours[c.GetName()] = true
-		if !current(c, "status", "conditions") {
-			_ = unstructured.SetNestedSlice(c.Object, []any{condition("Accepted", "Accepted", c.GetGeneration())}, "status", "conditions")
-			if _, err := g.dyn.Resource(gatewayClassGVR).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
-				log.Printf("GatewayClass %s: %v", c.GetName(), err)
-			}
-		}
-	}
-	gateways, err := g.dyn.Resource(gatewayGVR).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	ourGateways := map[string]*unstructured.Unstructured{}
-	for i := range gateways.Items {
-		gw := &gateways.Items[i]
-		if class, _, _ := unstructured.NestedString(gw.Object, "spec", "gatewayClassName"); ours[class] {
-			ourGateways[gw.GetNamespace()+"/"+gw.GetName()] = gw
-		}
 	}
 	routes, err := g.dyn.Resource(httpRouteGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -166,7 +122,7 @@ func (g *infGW) reconcile(ctx context.Context) error {
 		var parents []map[string]any
 		for _, ref := range sliceAt(r.Object, "spec", "parentRefs") {
 			ns, name := refNamespace(ref, r.GetNamespace()), str(ref["name"])
-			if ourGateways[ns+"/"+name] != nil {
+			if ours[ns+"/"+name] != nil {
 				parents = append(parents, ref)
 				attached[ns+"/"+name]++
 			}
@@ -217,36 +173,17 @@ func (g *infGW) reconcile(ctx context.Context) error {
 	for _, name := range sortedKeys(filters) {
 		cfg.filters = append(cfg.filters, filters[name])
 	}
-	cfg.ports = listenerPorts(ourGateways)
+	cfg.ports = listenerPorts(ours)
 	if err := g.writeXDS(cfg); err != nil {
 		return err
 	}
-	for key, gw := range ourGateways {
-		g.gatewayStatus(ctx, gw, attached[key])
+	for key, gw := range ours {
+		writeGatewayStatus(ctx, g.dyn, gw, g.address, attached[key])
 	}
 	for key, parents := range poolParents {
 		g.poolStatus(ctx, key, parents)
 	}
 	return nil
-}
-
-// listenerPorts are the distinct ports of the Gateways' listeners, and 80 (the port the pod declares, which says
-// it serves), in order: Envoy listens on each, every route on every port (routes are told apart by hostname).
-func listenerPorts(gateways map[string]*unstructured.Unstructured) []int64 {
-	seen := map[int64]bool{infgwPort: true}
-	for _, gw := range gateways {
-		for _, l := range sliceAt(gw.Object, "spec", "listeners") {
-			if port, ok := l["port"].(int64); ok {
-				seen[port] = true
-			}
-		}
-	}
-	var ports []int64
-	for port := range seen {
-		ports = append(ports, port)
-	}
-	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
-	return ports
 }
 
 // resolve turns a backendRef into a cluster (added to clusters) and, for a pool whose picker is consulted, the
@@ -370,190 +307,6 @@ func (g *infGW) poolEndpoints(ctx context.Context, pool *unstructured.Unstructur
 	return addrs, nil
 }
 
-// envoyRoutesFor renders one HTTPRoute rule: one Envoy route per match (a rule without matches matches every
-// path), each to the rule's backends (weighted when several), enabling the picker's filter for a pool.
-func envoyRoutesFor(rule map[string]any, backends []backend) []any {
-	matches := asMaps(rule["matches"])
-	if len(matches) == 0 {
-		matches = []map[string]any{{}}
-	}
-	action := map[string]any{"timeout": "300s"}
-	if len(backends) == 1 {
-		action["cluster"] = backends[0].cluster
-	} else {
-		var weighted []any
-		for _, b := range backends {
-			weighted = append(weighted, map[string]any{"name": b.cluster, "weight": b.weight})
-		}
-		action["weighted_clusters"] = map[string]any{"clusters": weighted}
-	}
-	perFilter := map[string]any{}
-	for _, b := range backends {
-		if b.filter != "" {
-			perFilter[b.filter] = map[string]any{"@type": "type.googleapis.com/envoy.config.route.v3.FilterConfig", "config": map[string]any{}}
-		}
-	}
-	var out []any
-	for _, m := range matches {
-		match := map[string]any{"prefix": "/"}
-		if path, ok := m["path"].(map[string]any); ok {
-			value := str(path["value"])
-			if value == "" {
-				value = "/"
-			}
-			if str(path["type"]) == "Exact" {
-				match = map[string]any{"path": value}
-			} else {
-				match = map[string]any{"prefix": value}
-			}
-		}
-		var headers []any
-		for _, h := range asMaps(m["headers"]) {
-			headers = append(headers, map[string]any{"name": strings.ToLower(str(h["name"])),
-				"string_match": map[string]any{"exact": str(h["value"])}})
-		}
-		if len(headers) > 0 {
-			match["headers"] = headers
-		}
-		route := map[string]any{"match": match, "route": action}
-		if len(perFilter) > 0 {
-			route["typed_per_filter_config"] = perFilter
-		}
-		out = append(out, route)
-	}
-	return out
-}
-
-// sortRoutes orders a virtual host's routes as the Gateway API's precedence asks (Envoy takes the first match):
-// longer paths first, then more header matches.
-func sortRoutes(routes []any) {
-	key := func(r any) (int, int) {
-		m := r.(map[string]any)["match"].(map[string]any)
-		path := str(m["prefix"]) + str(m["path"])
-		headers, _ := m["headers"].([]any)
-		return len(path), len(headers)
-	}
-	sort.SliceStable(routes, func(i, j int) bool {
-		pi, hi := key(routes[i])
-		pj, hj := key(routes[j])
-		if pi != pj {
-			return pi > pj
-		}
-		return hi > hj
-	})
-}
-
-func staticCluster(name string, addrs []string, grpcTLS bool) map[string]any {
-	var endpoints []any
-	for _, a := range addrs {
-		host, port, _ := strings.Cut(a, ":")
-		var n int
-		fmt.Sscan(port, &n)
-		endpoints = append(endpoints, map[string]any{"endpoint": map[string]any{"address": map[string]any{
-			"socket_address": map[string]any{"address": host, "port_value": n}}}})
-	}
-	c := map[string]any{"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": name, "type": "STATIC",
-		"connect_timeout": "5s", "lb_policy": "ROUND_ROBIN",
-		"load_assignment": map[string]any{"cluster_name": name, "endpoints": []any{map[string]any{"lb_endpoints": endpoints}}}}
-	if grpcTLS {
-		// The picker serves gRPC over TLS with a self-signed certificate (lwepp's --secure-serving default), as
-		// the standalone chart's Envoy reaches it: HTTP/2, TLS without verification.
-		c["typed_extension_protocol_options"] = map[string]any{"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": map[string]any{
-			"@type":                "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
-			"explicit_http_config": map[string]any{"http2_protocol_options": map[string]any{}}}}
-		c["transport_socket"] = map[string]any{"name": "envoy.transport_sockets.tls", "typed_config": map[string]any{
-			"@type":              "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-			"common_tls_context": map[string]any{"alpn_protocols": []any{"h2"}}}}
-	}
-	return c
-}
-
-func originalDstCluster() map[string]any {
-	return map[string]any{"@type": "type.googleapis.com/envoy.config.cluster.v3.Cluster", "name": originalDst,
-		"type": "ORIGINAL_DST", "connect_timeout": "5s", "lb_policy": "CLUSTER_PROVIDED",
-		"original_dst_lb_config": map[string]any{"use_http_header": true, "http_header_name": destinationHeader}}
-}
-
-// extProcFilter is the picker's ext_proc filter, disabled unless a route enables it. Headers and streamed bodies,
-// sent without waiting for the headers' answer: lwepp answers the request headers only once it read the whole
-// body, and each body message with "unchanged", the STREAMED mode's protocol (plain STREAMED waits for the
-// headers' answer before sending the body, and the two would wait for each other).
-func extProcFilter(name, cluster string, failOpen bool) map[string]any {
-	return map[string]any{"name": name, "disabled": true, "typed_config": map[string]any{
-		"@type":              "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-		"grpc_service":       map[string]any{"envoy_grpc": map[string]any{"cluster_name": cluster}, "timeout": "10s"},
-		"failure_mode_allow": failOpen,
-		// The picker answers the request headers only once it read the whole body (the model is in it).
-		"send_body_without_waiting_for_header_response": true,
-		"message_timeout": "30s",
-		"processing_mode": map[string]any{"request_header_mode": "SEND", "response_header_mode": "SEND",
-			"request_body_mode": "STREAMED", "response_body_mode": "STREAMED"}}}
-}
-
-// writeXDS writes Envoy's clusters, then its listener, each only when it changed, each by a rename into the
-// watched folder (Envoy reloads a file moved there). A listener whose routes name a cluster Envoy does not know
-// yet is rejected, and Envoy may read the two files in either order: when the clusters changed, the listener
-// waits for the next reconcile.
-func (g *infGW) writeXDS(cfg envoyConfig) error {
-	// The whole request body first, in one piece: Envoy's HTTP/1 codec ends a body with an empty message, and lwepp
-	// answers every body message at once but the headers only at the body's end, so its answer to the first piece
-	// would come before the headers' answer (Envoy: "spurious response message").
-	buffer := map[string]any{"name": "envoy.filters.http.buffer", "typed_config": map[string]any{
-		"@type": "type.googleapis.com/envoy.extensions.filters.http.buffer.v3.Buffer", "max_request_bytes": 10 << 20}}
-	filters := append(append([]any{buffer}, cfg.filters...), map[string]any{"name": "envoy.filters.http.router",
-		"typed_config": map[string]any{"@type": "type.googleapis.com/envoy.extensions.filters.http.router.v3.Router"}})
-	hosts := cfg.hosts
-	if hosts == nil {
-		hosts = []any{}
-	}
-	ports := cfg.ports
-	if len(ports) == 0 {
-		ports = []int64{infgwPort}
-	}
-	var listeners []any
-	for _, port := range ports {
-		listeners = append(listeners, map[string]any{"@type": "type.googleapis.com/envoy.config.listener.v3.Listener",
-			"name":    fmt.Sprintf("http-%d", port),
-			"address": map[string]any{"socket_address": map[string]any{"address": "0.0.0.0", "port_value": port}},
-			"filter_chains": []any{map[string]any{"filters": []any{map[string]any{"name": "envoy.filters.network.http_connection_manager",
-				"typed_config": map[string]any{
-					"@type":        "type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
-					"stat_prefix":  fmt.Sprintf("http-%d", port),
-					"route_config": map[string]any{"name": "gateways", "virtual_hosts": hosts, "validate_clusters": false},
-					"http_filters": filters}}}}}})
-	}
-	clusters := cfg.clusters
-	if clusters == nil {
-		clusters = []any{}
-	}
-	clustersChanged := false
-	for _, f := range []struct {
-		name      string
-		resources []any
-	}{{"cds.json", clusters}, {"lds.json", listeners}} {
-		data, err := json.MarshalIndent(map[string]any{"resources": f.resources}, "", " ")
-		if err != nil {
-			return err
-		}
-		if g.written[f.name] == string(data) {
-			continue
-		}
-		if f.name == "lds.json" && clustersChanged {
-			break
-		}
-		clustersChanged = f.name == "cds.json"
-		tmp := filepath.Join(g.xdsDir, "."+f.name+".tmp")
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(g.xdsDir, f.name)); err != nil {
-			return err
-		}
-		g.written[f.name] = string(data)
-	}
-	return nil
-}
-
 func (g *infGW) routeStatus(ctx context.Context, r *unstructured.Unstructured, parents []map[string]any, resolved bool, why string) {
 	gen := r.GetGeneration()
 	refs := condition("ResolvedRefs", "ResolvedRefs", gen)
@@ -572,29 +325,6 @@ func (g *infGW) routeStatus(ctx context.Context, r *unstructured.Unstructured, p
 	_ = unstructured.SetNestedSlice(r.Object, statuses, "status", "parents")
 	if _, err := g.dyn.Resource(httpRouteGVR).Namespace(r.GetNamespace()).UpdateStatus(ctx, r, metav1.UpdateOptions{}); err != nil {
 		log.Printf("HTTPRoute %s/%s: %v", r.GetNamespace(), r.GetName(), err)
-	}
-}
-
-func (g *infGW) gatewayStatus(ctx context.Context, gw *unstructured.Unstructured, attached int64) {
-	gen := gw.GetGeneration()
-	var statuses []any
-	for _, l := range sliceAt(gw.Object, "spec", "listeners") {
-		statuses = append(statuses, map[string]any{"name": l["name"], "attachedRoutes": attached,
-			"supportedKinds": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}},
-			"conditions": []any{condition("Accepted", "Accepted", gen), condition("Programmed", "Programmed", gen),
-				condition("ResolvedRefs", "ResolvedRefs", gen)}})
-	}
-	old, _, _ := unstructured.NestedSlice(gw.Object, "status", "listeners")
-	if current(gw, "status", "conditions") && sameAttached(old, statuses) {
-		return
-	}
-	_ = unstructured.SetNestedField(gw.Object, map[string]any{
-		"addresses":  []any{map[string]any{"type": "IPAddress", "value": g.address}},
-		"conditions": []any{condition("Accepted", "Accepted", gen), condition("Programmed", "Programmed", gen)},
-		"listeners":  statuses,
-	}, "status")
-	if _, err := g.dyn.Resource(gatewayGVR).Namespace(gw.GetNamespace()).UpdateStatus(ctx, gw, metav1.UpdateOptions{}); err != nil {
-		log.Printf("Gateway %s/%s: %v", gw.GetNamespace(), gw.GetName(), err)
 	}
 }
 
@@ -642,54 +372,4 @@ func sameConditions(old, new []any) bool {
 		return strings.Join(parts, "|")
 	}
 	return digest(old) == digest(new)
-}
-
-func refNamespace(ref map[string]any, fallback string) string {
-	if ns := str(ref["namespace"]); ns != "" {
-		return ns
-	}
-	return fallback
-}
-
-func str(v any) string { s, _ := v.(string); return s }
-
-func asMaps(v any) []map[string]any {
-	items, _ := v.([]any)
-	var out []map[string]any
-	for _, i := range items {
-		if m, ok := i.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
-
-func asStrings(v any) []string {
-	items, _ := v.([]any)
-	var out []string
-	for _, i := range items {
-		if s, ok := i.(string); ok {
-			out = append(out, s)
-		}
-	}
-	return out
-}
-
-func sliceAt(obj map[string]any, path ...string) []map[string]any {
-	v, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
-	return asMaps(v)
-}
-
-func sliceOfStrings(obj map[string]any, path ...string) []string {
-	v, _, _ := unstructured.NestedFieldNoCopy(obj, path...)
-	return asStrings(v)
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -8,7 +8,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -23,17 +22,8 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
-)
-
-var (
-	gatewayClassGVR = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gatewayclasses"}
-	gatewayGVR      = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "gateways"}
-	httpRouteGVR    = schema.GroupVersionResource{Group: "gateway.networking.k8s.io", Version: "v1", Resource: "httproutes"}
-	serviceGVR      = schema.GroupVersionResource{Version: "v1", Resource: "services"}
-	sliceGVR        = schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}
 )
 
 type naiveGW struct {
@@ -99,52 +89,10 @@ func runNaiveGW(args []string) error {
 	}
 }
 
-// condition is a metav1.Condition as unstructured JSON.
-func condition(typ, reason string, generation int64) map[string]any {
-	return map[string]any{"type": typ, "status": "True", "reason": reason, "message": "",
-		"observedGeneration": generation, "lastTransitionTime": time.Now().UTC().Format(time.RFC3339)}
-}
-
-// current says whether the object's conditions (at path) were written for its generation already.
-func current(o *unstructured.Unstructured, path ...string) bool {
-	conds, _, _ := unstructured.NestedSlice(o.Object, path...)
-	if len(conds) == 0 {
-		return false
-	}
-	c, _ := conds[0].(map[string]any)
-	g, _ := c["observedGeneration"].(int64)
-	return g == o.GetGeneration()
-}
-
 func (g *naiveGW) reconcile(ctx context.Context) error {
-	classes, err := g.dyn.Resource(gatewayClassGVR).List(ctx, metav1.ListOptions{})
+	ours, err := ourGateways(ctx, g.dyn, g.controller)
 	if err != nil {
 		return err
-	}
-	ours := map[string]bool{}
-	for i := range classes.Items {
-		c := &classes.Items[i]
-		if ctl, _, _ := unstructured.NestedString(c.Object, "spec", "controllerName"); ctl != g.controller {
-			continue
-		}
-		ours[c.GetName()] = true
-		if !current(c, "status", "conditions") {
-			_ = unstructured.SetNestedSlice(c.Object, []any{condition("Accepted", "Accepted", c.GetGeneration())}, "status", "conditions")
-			if _, err := g.dyn.Resource(gatewayClassGVR).UpdateStatus(ctx, c, metav1.UpdateOptions{}); err != nil {
-				log.Printf("GatewayClass %s: %v", c.GetName(), err)
-			}
-		}
-	}
-	gateways, err := g.dyn.Resource(gatewayGVR).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	ourGateways := map[string]bool{}
-	for i := range gateways.Items {
-		gw := &gateways.Items[i]
-		if class, _, _ := unstructured.NestedString(gw.Object, "spec", "gatewayClassName"); ours[class] {
-			ourGateways[gw.GetNamespace()+"/"+gw.GetName()] = true
-		}
 	}
 	routes, err := g.dyn.Resource(httpRouteGVR).List(ctx, metav1.ListOptions{})
 	if err != nil {
@@ -167,7 +115,7 @@ func (g *naiveGW) reconcile(ctx context.Context) error {
 				ns = r.GetNamespace()
 			}
 			name, _ := m["name"].(string)
-			if !ourGateways[ns+"/"+name] {
+			if ours[ns+"/"+name] == nil {
 				continue
 			}
 			attached[ns+"/"+name]++
@@ -188,34 +136,8 @@ func (g *naiveGW) reconcile(ctx context.Context) error {
 		}
 	}
 	g.target.Store(target)
-	for i := range gateways.Items {
-		gw := &gateways.Items[i]
-		key := gw.GetNamespace() + "/" + gw.GetName()
-		if !ourGateways[key] {
-			continue
-		}
-		gen := gw.GetGeneration()
-		listeners, _, _ := unstructured.NestedSlice(gw.Object, "spec", "listeners")
-		var statuses []any
-		for _, l := range listeners {
-			m, _ := l.(map[string]any)
-			statuses = append(statuses, map[string]any{"name": m["name"], "attachedRoutes": attached[key],
-				"supportedKinds": []any{map[string]any{"group": "gateway.networking.k8s.io", "kind": "HTTPRoute"}},
-				"conditions": []any{condition("Accepted", "Accepted", gen), condition("Programmed", "Programmed", gen),
-					condition("ResolvedRefs", "ResolvedRefs", gen)}})
-		}
-		old, _, _ := unstructured.NestedSlice(gw.Object, "status", "listeners")
-		if current(gw, "status", "conditions") && sameAttached(old, statuses) {
-			continue
-		}
-		_ = unstructured.SetNestedField(gw.Object, map[string]any{
-			"addresses":  []any{map[string]any{"type": "IPAddress", "value": g.address}},
-			"conditions": []any{condition("Accepted", "Accepted", gen), condition("Programmed", "Programmed", gen)},
-			"listeners":  statuses,
-		}, "status")
-		if _, err := g.dyn.Resource(gatewayGVR).Namespace(gw.GetNamespace()).UpdateStatus(ctx, gw, metav1.UpdateOptions{}); err != nil {
-			log.Printf("Gateway %s: %v", key, err)
-		}
+	for key, gw := range ours {
+		writeGatewayStatus(ctx, g.dyn, gw, g.address, attached[key])
 	}
 	return nil
 }
@@ -223,21 +145,6 @@ func (g *naiveGW) reconcile(ctx context.Context) error {
 func sameParents(r *unstructured.Unstructured, parents []any) bool {
 	old, _, _ := unstructured.NestedSlice(r.Object, "status", "parents")
 	return len(old) == len(parents)
-}
-
-func sameAttached(old, new []any) bool {
-	a, _ := json.Marshal(pick(old, "attachedRoutes"))
-	b, _ := json.Marshal(pick(new, "attachedRoutes"))
-	return string(a) == string(b)
-}
-
-func pick(items []any, key string) []any {
-	var out []any
-	for _, i := range items {
-		m, _ := i.(map[string]any)
-		out = append(out, fmt.Sprint(m[key]))
-	}
-	return out
 }
 
 // firstBackend is the address of a ready endpoint of the first backendRef of the route's first rule.

@@ -4,9 +4,9 @@
 //! In its namespace kaic runs three model servers (llm-d's vLLM simulator, naming its pod in `x-inference-pod`),
 //! an InferencePool selecting them, and the pool's endpoint picker: the extension's lightweight picker (lwepp),
 //! the one its conformance suite uses, which honours `test-epp-endpoint-selection: <pod IP>[,…]`. Per Accepted
-//! GatewayClass (at most [`MAX_CLASSES`]) a Gateway and an HTTPRoute whose backend is the pool. Once the Gateway
-//! is Programmed, the route Accepted with its refs resolved and the pool's `status.parents` Accepted for the
-//! Gateway, kaic sends completions through the Gateway's address: 10 steered to each member in turn, 20 steered
+//! GatewayClass (at most [`gateway::MAX_CLASSES`]) a Gateway and an HTTPRoute whose backend is the pool. Once
+//! the Gateway is Programmed, the route Accepted with its refs resolved and the pool's `status.parents` Accepted
+//! for the Gateway, kaic sends completions through the Gateway's address: 10 steered to each member in turn, 20 steered
 //! to two of the three, 30 unsteered (their spread is reported). A class passes when every steered request was
 //! answered by a pod the picker was told to choose: the gateway asks the picker and sends the request where it
 //! said, more than "Accepted". Then the picker goes (its pod deleted; the pool fails closed): a class that kept
@@ -29,7 +29,6 @@ use kaic_model::solutions::{self, SolutionResult, Subject};
 use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use serde_json::Value;
 
-use super::ai_inference::MAX_CLASSES;
 use super::gateway::{self, Class, Names};
 use super::http;
 use super::pool::{self, MEMBERS, PICKER, SELECTION_HEADER};
@@ -97,20 +96,20 @@ impl Check for AdvancedInferenceIngress {
         if !ctx.capabilities.has(Capability::InferenceExtension) {
             return Ok(Verdict::unknown(format!("the InferencePool API is not served; {INSTALL}")));
         }
-        let (accepted, described) = gateway::accepted_classes(ctx).await?;
-        if accepted.is_empty() {
-            return Ok(Verdict::unknown(format!("no controller accepted a GatewayClass ({described}); {INSTALL}")));
+        let classes = gateway::accepted_classes(ctx).await?;
+        if classes.exercised.is_empty() {
+            return Ok(Verdict::unknown(format!(
+                "no controller accepted a GatewayClass ({}); {INSTALL}",
+                classes.described
+            )));
         }
-        let (exercised, skipped) = accepted.split_at(accepted.len().min(MAX_CLASSES));
-        let unexercised: Vec<String> =
-            skipped.iter().map(|c| format!("GatewayClass {} (beyond the first {MAX_CLASSES})", c.name)).collect();
         let members = match deploy(ctx).await? {
             Ok(members) => members,
             Err(verdict) => return Ok(verdict),
         };
 
         let mut verdicts = Vec::new();
-        for class in exercised {
+        for class in &classes.exercised {
             let (verdict, address) = exercise(ctx, class, &members).await?;
             verdicts.push((class, verdict, address));
         }
@@ -135,7 +134,7 @@ impl Check for AdvancedInferenceIngress {
             ctx.record(|e| e.solution(result.clone()));
             results.push(result);
         }
-        Ok(solutions::roll_up(SUBJECT, &results, &unexercised))
+        Ok(solutions::roll_up(SUBJECT, &results, &classes.unexercised))
     }
 }
 

@@ -1,6 +1,6 @@
 //! `ai_inference`: the platform's Gateway API routes inference traffic by weight and by an OpenAI-style header.
 //!
-//! kaic finds the GatewayClasses a controller Accepted and exercises each of them (at most [`MAX_CLASSES`],
+//! kaic finds the GatewayClasses a controller Accepted and exercises each of them (at most [`gateway::MAX_CLASSES`],
 //! by name; the others are named): one that routes right meets the requirement, the others are reported beside
 //! it (the one roll-up, [`kaic_model::solutions::roll_up`]). In its namespace it runs two model servers (llm-d's
 //! vLLM simulator, each naming its pod in the `x-inference-pod` response header) behind a Service each, and per
@@ -40,9 +40,6 @@ pub struct AiInference;
 const INSTALL: &str = "install a Gateway API implementation whose controller accepts a GatewayClass (e.g. Envoy \
                        Gateway, Istio, kgateway, Traefik, NGINX Gateway Fabric, a cloud provider's) and rerun";
 
-/// The most Accepted GatewayClasses kaic exercises in one run (each may provision a load balancer).
-pub const MAX_CLASSES: usize = 3;
-
 const SUBJECT: Subject<'static> =
     Subject { works: "the Gateway API routes inference traffic", kinds: "Gateway API implementations" };
 
@@ -60,7 +57,8 @@ impl Check for AiInference {
         Duration::from_secs(1740)
     }
 
-    /// The model servers once, then per class (at most [`MAX_CLASSES`]) its Gateway, route, traffic and client.
+    /// The model servers once, then per class (at most [`gateway::MAX_CLASSES`]) its Gateway, route, traffic and
+    /// client.
     fn waits(&self) -> &'static [(Wait, u32)] {
         &[
             (Wait::ModelServerReady, 1),
@@ -86,22 +84,20 @@ impl Check for AiInference {
                  inference traffic; {INSTALL}"
             )));
         }
-        let (accepted, described) = gateway::accepted_classes(ctx).await?;
-        if accepted.is_empty() {
+        let classes = gateway::accepted_classes(ctx).await?;
+        if classes.exercised.is_empty() {
             return Ok(Verdict::unknown(format!(
-                "the Gateway API CRDs are installed but no controller accepted a GatewayClass ({described}); {INSTALL}"
+                "the Gateway API CRDs are installed but no controller accepted a GatewayClass ({}); {INSTALL}",
+                classes.described
             )));
         }
-        let (exercised, skipped) = accepted.split_at(accepted.len().min(MAX_CLASSES));
-        let unexercised: Vec<String> =
-            skipped.iter().map(|c| format!("GatewayClass {} (beyond the first {MAX_CLASSES})", c.name)).collect();
 
         let stable_ip = match deploy_backends(ctx).await? {
             Ok(ip) => ip,
             Err(verdict) => return Ok(verdict),
         };
         let mut results = Vec::new();
-        for class in exercised {
+        for class in &classes.exercised {
             let mut verdict = exercise(ctx, class, stable_ip.as_deref()).await?;
             verdict.reason = format!("controller {}, {}", class.controller, verdict.reason);
             let result = SolutionResult::from_verdict(format!("GatewayClass {}", class.name), &verdict);
@@ -109,7 +105,7 @@ impl Check for AiInference {
             ctx.record(|e| e.solution(result.clone()));
             results.push(result);
         }
-        Ok(solutions::roll_up(SUBJECT, &results, &unexercised))
+        Ok(solutions::roll_up(SUBJECT, &results, &classes.unexercised))
     }
 }
 

@@ -130,9 +130,20 @@ pub fn gateway_addresses(gateway: &Value, port: u16) -> Vec<String> {
     ips
 }
 
-/// The GatewayClasses a controller Accepted, by name, and every class in words for the report (its step is
-/// written here: both checks that send traffic through Gateways start from it).
-pub async fn accepted_classes(ctx: &CheckContext) -> Result<(Vec<Class>, String), CheckError> {
+/// The most Accepted GatewayClasses a check exercises in one run (each may provision a load balancer).
+pub const MAX_CLASSES: usize = 3;
+
+/// The GatewayClasses a check exercises: the first [`MAX_CLASSES`] a controller Accepted, by name; the Accepted
+/// ones beyond them, named for the report; and every class in words (none Accepted: `exercised` is empty).
+pub struct Classes {
+    pub exercised: Vec<Class>,
+    pub unexercised: Vec<String>,
+    pub described: String,
+}
+
+/// Lists the GatewayClasses (its step is written here: both checks that send traffic through Gateways start
+/// from it).
+pub async fn accepted_classes(ctx: &CheckContext) -> Result<Classes, CheckError> {
     let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &resource("GatewayClass", "gatewayclasses"));
     let mut classes: Vec<Class> = list::all(&api, ListParams::default())
         .await
@@ -145,7 +156,13 @@ pub async fn accepted_classes(ctx: &CheckContext) -> Result<(Vec<Class>, String)
         classes.iter().map(|c| format!("{} (controller {}, {})", c.name, c.controller, c.state)).collect();
     let described = if described.is_empty() { "there is none".to_string() } else { described.join("; ") };
     ctx.step(format!("GatewayClasses: {described}"));
-    Ok((classes.into_iter().filter(|c| c.accepted).collect(), described))
+    let mut exercised: Vec<Class> = classes.into_iter().filter(|c| c.accepted).collect();
+    let unexercised = exercised
+        .split_off(exercised.len().min(MAX_CLASSES))
+        .iter()
+        .map(|c| format!("GatewayClass {} (beyond the first {MAX_CLASSES})", c.name))
+        .collect();
+    Ok(Classes { exercised, unexercised, described })
 }
 
 /// Polls the object `name` every second until `done` holds or `timeout` passes; returns whether it held and
