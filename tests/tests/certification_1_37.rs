@@ -54,6 +54,7 @@ fn a_1_37_run_fills_a_checklist_that_kaic_validate_accepts() {
         "accelerator_metrics",
         "pod_autoscaling",
         "cluster_autoscaling",
+        "high_performance_networking",
     ];
     let mut spans: Vec<(u64, u64, &str)> = taking_turns.iter().map(|id| (span(id).0, span(id).1, *id)).collect();
     spans.sort_unstable();

@@ -1,7 +1,9 @@
 //! `high_performance_networking` end to end on testenv, whose simulated driver publishes DRANET-shaped NICs
 //! (`dra.net`, two per GPU node) where a profile asks for them (testenv/cmd/kaic-testenv/netdev.go):
 //! - on `default` a pod claiming a NIC sees its interface (name and MAC as published), a pod without a claim
-//!   does not, and a pod claiming one on a node without NICs is refused by the scheduler: pass;
+//!   does not, and a pod claiming one on a node without NICs is refused by the scheduler; one claim for a GPU and
+//!   a NIC with `matchAttribute: resource.kubernetes.io/pcieRoot` gets a pair behind one root (each NIC shares
+//!   its root with two GPUs): pass;
 //! - on `nic-not-attached` the NIC is allocated but never reaches the pod: fail, listing what the pod saw;
 //! - on `no-gang` no driver publishes network devices: not applicable (the requirement's "if").
 
@@ -21,6 +23,14 @@ fn a_claimed_nic_reaches_its_pod_only() {
     assert!(reason.contains("a pod without a claim does not"), "{reason}");
     assert!(reason.contains("(none there) was refused: 0/"), "{reason}");
     assert!(reason.contains("cannot allocate all claims"), "{reason}");
+    // The holder keeps its NIC, so the aligned claim gets the other NIC of a node and a GPU behind its root.
+    assert!(
+        reason.contains(
+            "pod nic-aligned claimed an accelerator and a NIC with matchAttribute resource.kubernetes.io/pcieRoot and got gpu-"
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains(" (gpu.nvidia.com) and nic-"), "{reason}");
 }
 
 #[test]

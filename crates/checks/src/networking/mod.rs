@@ -1,5 +1,6 @@
 //! Networking requirements: `high_performance_networking` ([`high_performance_networking`]) over the
-//! network devices DRA drivers publish ([`nics`]).
+//! network devices DRA drivers publish ([`nics`]), with GPU–NIC alignment by PCIe root ([`alignment`]).
 
+pub mod alignment;
 pub mod high_performance_networking;
 pub mod nics;
