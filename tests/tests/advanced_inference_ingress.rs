@@ -7,7 +7,8 @@
 //! refusing the InferencePool backend (InvalidKind) and the naive gateway never accepting the pool. On
 //! `epp-bypassed` the inference gateway writes every status but sends pool traffic round robin without asking
 //! the picker: the check fails naming the misrouted requests. On `naive-gateway` (the Gateway API without the
-//! InferencePool API) it is unknown, naming what to install.
+//! InferencePool API) it is unknown, naming what to install. With `--send-from cluster` curl client pods send the
+//! same requests (steered, then without the picker) to the same verdict.
 
 use kaic_e2e::{cluster, run_kaic};
 
@@ -64,4 +65,23 @@ fn no_inference_pool_api_is_unknown_with_what_to_install() {
         reason.starts_with("the InferencePool API is not served; install the Gateway API Inference Extension's CRDs"),
         "{reason}"
     );
+}
+
+#[test]
+fn from_client_pods_in_the_cluster_the_verdict_is_the_same() {
+    let kubeconfig = cluster("default");
+    let run = run_kaic(&kubeconfig, &[ARGS, &["--send-from", "cluster"]].concat());
+    let check = run.check("advanced_inference_ingress");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(
+        reason.contains(
+            "GatewayClass inference: controller kaic.dev/inference-gateway, from client pod kaic-steer-inference to 10."
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains(":80 (--send-from cluster): 50 of 50 steered requests"), "{reason}");
+    assert!(reason.contains("without its picker the pool failed closed (status 500)"), "{reason}");
+    let evidence = check["evidence"].to_string();
+    assert!(evidence.contains("kaic-nopicker-inference"), "the second client pod's log: {evidence}");
 }

@@ -29,7 +29,8 @@ fn preflight_reports_version_catalogue_and_capabilities() {
     assert!(stdout.contains("- ai_inference (requirements: ai_inference"), "{stdout}");
     assert!(stdout.contains("- cluster_autoscaling (requirements: cluster_autoscaling"), "{stdout}");
     assert!(!stdout.contains("(MUST): no check will run"), "{stdout}");
-    assert!(stdout.contains("requirement advanced_inference_ingress (SHOULD): no check will run"), "{stdout}");
+    assert!(stdout.contains("- advanced_inference_ingress (requirements: advanced_inference_ingress"), "{stdout}");
+    assert!(stdout.contains("requirement disaggregated_inference (SHOULD): no check will run"), "{stdout}");
     assert!(stdout.contains("- robust_controller (requirements: robust_controller"), "{stdout}");
     for file in ["kaic-results.json", "results.json", "junit.xml", "e2e.log", "report.md"] {
         assert!(!run.dir.path().join(file).exists(), "a dry run writes nothing: {file}");

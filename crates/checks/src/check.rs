@@ -43,7 +43,7 @@ pub struct CheckOptions {
     /// Whether checks may make the platform add nodes that cost money (`--include-opt-in`, an explicit
     /// consent): cluster_autoscaling makes an autoscaler add an accelerator node.
     pub allow_costly: bool,
-    /// Where ai_inference sends its requests from (`--send-from`).
+    /// Where ai_inference and advanced_inference_ingress send their requests from (`--send-from`).
     pub send_from: crate::inference::traffic::SendFrom,
 }
 

@@ -98,7 +98,8 @@ pub const PERMISSIONS: &[Permission] = &[
         needed: Needed::Always,
         why: "probe, blocker and gang pods, watched until bound, running or finished and deleted to free capacity; \
               pods of every namespace are listed to count what is in use and to find the pods behind an \
-              operator's webhook",
+              operator's webhook; advanced_inference_ingress deletes its endpoint picker's pod to see the pool \
+              fail closed",
     },
     Permission {
         group: "",

@@ -96,8 +96,8 @@ pub struct RunArgs {
     /// Image for pods that only need to exist, pinned by tag (mirror it for air-gapped clusters).
     #[arg(long, value_name = "IMAGE", default_value = "registry.k8s.io/pause:3.10")]
     pub pause_image: String,
-    /// Where ai_inference sends its requests through the Gateway from: kaic itself when it reaches the Gateway's
-    /// address (else a client pod), or always a client pod in kaic's namespace.
+    /// Where ai_inference and advanced_inference_ingress send their requests through a Gateway from: kaic itself
+    /// when it reaches the Gateway's address (else a client pod), or always client pods in kaic's namespace.
     #[arg(long, value_enum, default_value_t = SendFromArg::Auto)]
     pub send_from: SendFromArg,
     /// Accelerator allocation paths to exercise: every path the cluster offers, or only one.

@@ -15,9 +15,10 @@
 //!
 //! One class that passes meets the requirement; the others are reported (the one roll-up). Without the Gateway
 //! API, the InferencePool API (`inference.networking.k8s.io/v1`) or an Accepted GatewayClass the verdict is
-//! unknown, naming what to install; when kaic cannot reach a Gateway's address the class is unknown (this check
-//! sends from kaic only). Not exercised: a picker's own model-aware choices (queue depth, KV cache) — those are
-//! the picker's, not the gateway's; kaic reports the unsteered spread only.
+//! unknown, naming what to install. kaic sends from itself when it reaches the Gateway's address, else (or always,
+//! with `--send-from cluster`) from curl client pods in its namespace whose logs it reads. Not exercised: a
+//! picker's own model-aware choices (queue depth, KV cache) — those are the picker's, not the gateway's; kaic
+//! reports the unsteered spread only.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,8 +33,12 @@ use serde_json::Value;
 use super::gateway::{self, Class, Names};
 use super::http;
 use super::pool::{self, MEMBERS, PICKER, SELECTION_HEADER};
+use super::pool_traffic::{
+    Member, PER_MEMBER, Sender, Steered, TO_PAIR, WITHOUT_PICKER, client_name, completion, parse_steered,
+    refusals_at_end, steer, steer_script, until_serving, without_picker_script,
+};
 use super::stats;
-use super::traffic::{CONSECUTIVE_OK, PATH};
+use super::traffic;
 use crate::capability::Capability;
 use crate::check::{Check, CheckContext, CheckError, create_dynamic, from_json};
 use crate::timeouts::Wait;
@@ -50,12 +55,6 @@ const SUBJECT: Subject<'static> = Subject {
     kinds: "Gateway API implementations",
 };
 
-/// Requests steered to each member, to two members, and unsteered.
-const PER_MEMBER: u32 = 10;
-const TO_PAIR: u32 = 20;
-const UNSTEERED: u32 = 30;
-/// Consecutive answers without the picker (5xx, or 200) before kaic decides whether the pool failed closed.
-const WITHOUT_PICKER: u32 = 5;
 /// How long a controller's refusal of the route (Accepted or ResolvedRefs False) must hold before kaic believes it.
 const REFUSAL_HOLDS: Duration = Duration::from_secs(10);
 
@@ -76,7 +75,13 @@ impl Check for AdvancedInferenceIngress {
     /// The model servers and the picker once, then per class its Gateway, route, pool status, traffic, and the
     /// traffic without the picker.
     fn waits(&self) -> &'static [(Wait, u32)] {
-        &[(Wait::ModelServerReady, 2), (Wait::GatewayProgrammed, 3), (Wait::RouteAccepted, 6), (Wait::RouteServing, 6)]
+        &[
+            (Wait::ModelServerReady, 2),
+            (Wait::GatewayProgrammed, 3),
+            (Wait::RouteAccepted, 6),
+            (Wait::RouteServing, 6),
+            (Wait::ProbePod, 6),
+        ]
     }
 
     fn creates(&self) -> &'static [&'static str] {
@@ -84,6 +89,7 @@ impl Check for AdvancedInferenceIngress {
             "three model-server pods (llm-d-inference-sim) selected by an InferencePool",
             "the pool's endpoint picker (lwepp): a pod, a Service, a ServiceAccount with a Role reading the pool and its pods",
             "for each Accepted GatewayClass (at most 3): a Gateway and an HTTPRoute to the InferencePool",
+            "when kaic cannot reach a Gateway's address (or with --send-from cluster): two client pods (curl) per class, one steering requests through the picker, one sending while the picker is gone",
         ]
     }
 
@@ -116,17 +122,17 @@ impl Check for AdvancedInferenceIngress {
         // Without its picker a pool that fails closed must not be served: kaic deletes the picker once, then
         // asks every class that routed right so far.
         let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        if verdicts.iter().any(|(_, v, a)| v.outcome == kaic_model::Outcome::Pass && a.is_some()) {
+        if verdicts.iter().any(|(_, v, sender)| v.outcome == kaic_model::Outcome::Pass && sender.is_some()) {
             pods.delete(PICKER, &DeleteParams::default().grace_period(0))
                 .await
                 .map_err(|e| CheckError::api(format!("delete pod {PICKER}"), e))?;
             ctx.step(format!("deleted the endpoint picker's pod {PICKER} (the pool's failureMode is FailClose)"));
         }
         let mut results = Vec::new();
-        for (class, mut verdict, address) in verdicts {
-            if let (kaic_model::Outcome::Pass, Some(address)) = (verdict.outcome, address) {
+        for (class, mut verdict, sender) in verdicts {
+            if let (kaic_model::Outcome::Pass, Some(sender)) = (verdict.outcome, sender) {
                 let names = Names::for_class(ctx, &class.name);
-                verdict = without_picker(ctx, &names, &address, verdict).await;
+                verdict = without_picker(ctx, &names, &sender, verdict).await?;
             }
             verdict.reason = format!("controller {}, {}", class.controller, verdict.reason);
             let result = SolutionResult::from_verdict(format!("GatewayClass {}", class.name), &verdict);
@@ -136,13 +142,6 @@ impl Check for AdvancedInferenceIngress {
         }
         Ok(solutions::roll_up(SUBJECT, &results, &classes.unexercised))
     }
-}
-
-/// A model server of the pool: its name and pod IP.
-#[derive(Debug, Clone, PartialEq)]
-struct Member {
-    name: String,
-    ip: String,
 }
 
 /// Creates the picker (with its permissions), the pool and its members, and waits until they are Ready.
@@ -220,7 +219,7 @@ async fn exercise(
     ctx: &CheckContext,
     class: &Class,
     members: &[Member],
-) -> Result<(Verdict, Option<String>), CheckError> {
+) -> Result<(Verdict, Option<Sender>), CheckError> {
     let names = Names::for_class(ctx, &class.name);
     let port = gateway::listener_port(&class.controller);
     let ns = &ctx.namespace;
@@ -277,31 +276,56 @@ async fn exercise(
     }
     let addresses = gateway::gateway_addresses(&gw.1, port);
     ctx.step(format!("Gateway {gw_name} Programmed at {}; route and pool Accepted", addresses.join(", ")));
-    let mut address = None;
-    for a in &addresses {
+    let from_kaic = ctx.options.send_from == traffic::SendFrom::Auto;
+    let mut reachable = None;
+    for a in addresses.iter().filter(|_| from_kaic) {
         if http::reachable(a, Duration::from_secs(3)).await {
-            address = Some(a.clone());
+            reachable = Some(a.clone());
             break;
         }
     }
-    let Some(address) = address else {
-        let verdict = Verdict::unknown(format!(
-            "kaic cannot reach the Gateway's addresses ({}); run kaic where it reaches them (this check sends from kaic only)",
-            addresses.join(", ")
-        ));
-        return Ok((verdict, None));
+    let sender = match reachable {
+        Some(address) => Sender::Kaic(address),
+        None => {
+            let why = if from_kaic {
+                format!("kaic cannot reach {}", addresses.join(", "))
+            } else {
+                "--send-from cluster".into()
+            };
+            Sender::Pod { address: addresses[0].clone(), why }
+        }
     };
-    if let Err(why) = until_serving(&address, &names.host, ctx.wait(Wait::RouteServing)).await {
-        let verdict = Verdict::fail(
-            "the Gateway never served the route to the InferencePool",
-            "completions answered 200 through the Gateway once the route and the pool are Accepted",
-            why,
-        );
-        return Ok((verdict, Some(address)));
-    }
-    let samples = steer(&address, &names.host, members).await;
-    let verdict = judge(ctx, &class.name, &address, members, &samples);
-    Ok((verdict, Some(address)))
+    ctx.step(format!("sending through Gateway {gw_name}: {}", sender.describe(&names)));
+    let samples = match &sender {
+        Sender::Kaic(address) => match until_serving(address, &names.host, ctx.wait(Wait::RouteServing)).await {
+            Ok(()) => Ok(steer(address, &names.host, members).await),
+            Err(why) => Err(why),
+        },
+        Sender::Pod { address, .. } => {
+            let script = steer_script(address, &names.host, members, ctx.wait(Wait::RouteServing).as_secs());
+            let budget = ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing);
+            let log = traffic::run_client(ctx, &client_name(&names, "steer"), &script, budget).await?;
+            let samples = parse_steered(&log);
+            if samples.is_empty() {
+                Err("the client pod never got 200 from the Gateway".to_string())
+            } else {
+                Ok(samples)
+            }
+        }
+    };
+    let samples = match samples {
+        Ok(samples) => samples,
+        Err(why) => {
+            let verdict = Verdict::fail(
+                format!("{}: the Gateway never served the route to the InferencePool", sender.describe(&names)),
+                "completions answered 200 through the Gateway once the route and the pool are Accepted",
+                why,
+            );
+            return Ok((verdict, Some(sender)));
+        }
+    };
+    let verdict = judge(ctx, &class.name, &sender.describe(&names), members, &samples);
+    Ok((verdict, Some(sender)))
 }
 
 /// Waits until the route is Accepted with its refs resolved for `gateway`, or its controller refused it (Accepted
@@ -330,68 +354,8 @@ async fn route_decision(
     }
 }
 
-/// Waits until [`CONSECUTIVE_OK`] unsteered completions in a row answer 200 (the data plane converges after the
-/// status is written), within `serving`; else the last answer.
-async fn until_serving(address: &str, host: &str, serving: Duration) -> Result<(), String> {
-    let started = std::time::Instant::now();
-    let mut in_a_row = 0;
-    while in_a_row < CONSECUTIVE_OK {
-        let r = completion(address, host, None).await;
-        if r.status == 200 {
-            in_a_row += 1;
-            continue;
-        }
-        in_a_row = 0;
-        if started.elapsed() > serving {
-            let last = r.error.unwrap_or_else(|| format!("status {}", r.status));
-            return Err(format!(
-                "the Gateway at {address} did not answer 200 {CONSECUTIVE_OK} times in a row within {serving:?}; last: {last}"
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    Ok(())
-}
-
-async fn completion(address: &str, host: &str, select: Option<&str>) -> http::Response {
-    let headers: Vec<(&str, &str)> = select.map(|s| vec![(SELECTION_HEADER, s)]).unwrap_or_default();
-    http::post(address, host, PATH, &headers, &gateway::completion_body(), Duration::from_secs(10)).await
-}
-
-/// One steered (or unsteered) request: the pods the picker was told to choose among (empty: any), and who answered.
-#[derive(Debug, Clone, PartialEq)]
-struct Steered {
-    allowed: Vec<String>,
-    status: u16,
-    answered_by: Option<String>,
-    elapsed: Duration,
-}
-
-/// The requests: [`PER_MEMBER`] steered to each member, [`TO_PAIR`] to the first two, [`UNSTEERED`] without the header.
-async fn steer(address: &str, host: &str, members: &[Member]) -> Vec<Steered> {
-    let mut plan: Vec<Vec<&Member>> = Vec::new();
-    for m in members {
-        plan.extend((0..PER_MEMBER).map(|_| vec![m]));
-    }
-    plan.extend((0..TO_PAIR).map(|_| members.iter().take(2).collect()));
-    plan.extend((0..UNSTEERED).map(|_| Vec::new()));
-    let mut samples = Vec::new();
-    for allowed in plan {
-        let ips: Vec<&str> = allowed.iter().map(|m| m.ip.as_str()).collect();
-        let select = (!ips.is_empty()).then(|| ips.join(","));
-        let r = completion(address, host, select.as_deref()).await;
-        samples.push(Steered {
-            allowed: allowed.iter().map(|m| m.name.clone()).collect(),
-            status: r.status,
-            answered_by: r.headers.get(gateway::POD_HEADER).cloned(),
-            elapsed: r.elapsed,
-        });
-    }
-    samples
-}
-
 /// The class's verdict from the steered requests (its reason does not name the class: the roll-up does).
-fn judge(ctx: &CheckContext, class: &str, address: &str, members: &[Member], samples: &[Steered]) -> Verdict {
+fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], samples: &[Steered]) -> Verdict {
     let steered: Vec<&Steered> = samples.iter().filter(|s| !s.allowed.is_empty()).collect();
     let obeyed = steered
         .iter()
@@ -431,7 +395,7 @@ fn judge(ctx: &CheckContext, class: &str, address: &str, members: &[Member], sam
     });
     if obeyed == steered.len() {
         return Verdict::pass(format!(
-            "direct from kaic to {address}: {steered_text} ({PER_MEMBER} to each of {} pods, {TO_PAIR} to two of them); \
+            "{path}: {steered_text} ({PER_MEMBER} to each of {} pods, {TO_PAIR} to two of them); \
              {spread_text}; {latency}",
             members.len()
         ));
@@ -444,42 +408,62 @@ fn judge(ctx: &CheckContext, class: &str, address: &str, members: &[Member], sam
         observed.push(format!("failed: {}", stats::describe_failures(&failures)));
     }
     Verdict::fail(
-        format!(
-            "direct from kaic to {address}: the gateway does not send requests where the pool's endpoint picker decides ({steered_text})"
-        ),
+        format!("{path}: the gateway does not send requests where the pool's endpoint picker decides ({steered_text})"),
         format!("every request with {SELECTION_HEADER}: <pod IP> answered 200 by that pod (the picker chose it)"),
         observed.join("; "),
     )
 }
 
-/// With the picker gone, sends completions until [`WITHOUT_PICKER`] in a row fail with 5xx (the pool failed
-/// closed: `verdict` stands, with that added) or answer 200 (served without the picker: fail), within
-/// [`Wait::RouteServing`] (neither: `verdict` stands, saying so).
-async fn without_picker(ctx: &CheckContext, names: &Names, address: &str, verdict: Verdict) -> Verdict {
-    let deadline = std::time::Instant::now() + ctx.wait(Wait::RouteServing);
-    let (mut refused, mut served) = (0, 0);
-    let mut last = String::new();
-    while std::time::Instant::now() < deadline {
-        let r = completion(address, &names.host, None).await;
-        last = r.error.clone().unwrap_or_else(|| format!("status {}", r.status));
-        match r.status {
-            500..=599 => (refused, served) = (refused + 1, 0),
-            200 => (refused, served) = (0, served + 1),
-            _ => (refused, served) = (0, 0),
+/// With the picker gone, sends completions (from where the steered ones went) until [`WITHOUT_PICKER`] in a row
+/// fail with 5xx, within [`Wait::RouteServing`], and judges them ([`judge_without_picker`]).
+async fn without_picker(
+    ctx: &CheckContext,
+    names: &Names,
+    sender: &Sender,
+    verdict: Verdict,
+) -> Result<Verdict, CheckError> {
+    let serving = ctx.wait(Wait::RouteServing);
+    let statuses = match sender {
+        Sender::Kaic(address) => {
+            let deadline = std::time::Instant::now() + serving;
+            let mut statuses = Vec::new();
+            while std::time::Instant::now() < deadline && refusals_at_end(&statuses) < WITHOUT_PICKER {
+                statuses.push(completion(address, &names.host, None).await.status);
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            statuses
         }
-        if refused >= WITHOUT_PICKER {
-            ctx.record(|e| e.value(format!("{}: without the picker", names.gateway), last.clone()));
-            return Verdict::pass(format!("{}; without its picker the pool failed closed ({last})", verdict.reason));
+        Sender::Pod { address, .. } => {
+            let script = without_picker_script(address, &names.host, serving.as_secs());
+            let budget = ctx.wait(Wait::ProbePod) + serving;
+            let log = traffic::run_client(ctx, &client_name(names, "nopicker"), &script, budget).await?;
+            log.lines().filter_map(|l| l.strip_prefix("nopicker ")?.trim().parse().ok()).collect()
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    Ok(judge_without_picker(ctx, names, &statuses, serving, verdict))
+}
+
+/// [`WITHOUT_PICKER`] answers 5xx in a row: the pool failed closed, `verdict` stands with that added. The last
+/// [`WITHOUT_PICKER`] answered 200: served without the picker, fail. Neither: `verdict` stands, saying so.
+fn judge_without_picker(
+    ctx: &CheckContext,
+    names: &Names,
+    statuses: &[u16],
+    serving: Duration,
+    verdict: Verdict,
+) -> Verdict {
+    let last = statuses.last().map(|s| format!("status {s}")).unwrap_or_else(|| "no answer".into());
+    if statuses.windows(WITHOUT_PICKER as usize).any(|w| w.iter().all(|s| (500..=599).contains(s))) {
+        ctx.record(|e| e.value(format!("{}: without the picker", names.gateway), last.clone()));
+        return Verdict::pass(format!("{}; without its picker the pool failed closed ({last})", verdict.reason));
     }
-    if served >= WITHOUT_PICKER {
+    let served = statuses.iter().rev().take_while(|s| **s == 200).count();
+    if served >= WITHOUT_PICKER as usize {
         return Verdict::fail(
             format!("{}; but with its picker gone the gateway kept serving the pool", verdict.reason),
             "no request served while the pool's endpoint picker is gone (failureMode FailClose)",
             format!(
-                "completions still answered 200 after {:?} without the picker ({served} in a row at the end)",
-                ctx.wait(Wait::RouteServing)
+                "completions still answered 200 after {serving:?} without the picker ({served} in a row at the end)"
             ),
         );
     }
@@ -519,6 +503,22 @@ mod tests {
         assert_eq!(v.outcome, kaic_model::Outcome::Pass, "{v:?}");
         assert!(v.reason.contains("3 of 3 steered requests"), "{}", v.reason);
         assert!(v.reason.contains("pool-model-2 1"), "{}", v.reason);
+    }
+
+    #[tokio::test]
+    async fn without_the_picker_5xx_is_the_refusal_and_200_a_failure() {
+        let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
+        let names = Names::for_class(&ctx, "inference");
+        let serving = Duration::from_secs(60);
+        let passed = || Verdict::pass("steered right");
+        let v = judge_without_picker(&ctx, &names, &[200, 200, 500, 500, 500, 500, 500], serving, passed());
+        assert_eq!(v.outcome, kaic_model::Outcome::Pass);
+        assert!(v.reason.ends_with("without its picker the pool failed closed (status 500)"), "{}", v.reason);
+        let v = judge_without_picker(&ctx, &names, &[500, 200, 200, 200, 200, 200], serving, passed());
+        assert_eq!(v.outcome, kaic_model::Outcome::Fail, "{v:?}");
+        let v = judge_without_picker(&ctx, &names, &[0, 0, 503], serving, passed());
+        assert!(v.reason.contains("neither refused with 5xx nor served steadily (last: status 503)"), "{}", v.reason);
+        assert_eq!(refusals_at_end(&[200, 503, 500]), 2);
     }
 
     #[tokio::test]

@@ -24,7 +24,7 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{Pod, Service};
 use kaic_model::Verdict;
 use kaic_model::solutions::{self, SolutionResult, Subject};
-use kube::api::{Api, DynamicObject, LogParams, PostParams};
+use kube::api::{Api, DynamicObject, PostParams};
 
 use super::gateway::{self, CANARY, Class, HEADER, MODEL_PORT, Names, STABLE};
 use super::http;
@@ -233,23 +233,8 @@ async fn send(
     ctx.step(format!("sending through Gateway {}: {path}", names.gateway));
     let serving = ctx.wait(Wait::RouteServing).as_secs();
     let script = traffic::client_script(address, &names.host, stable.unwrap_or(address), serving);
-    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let pod: Pod = from_json(traffic::client_pod(ctx, &client, &script))?;
-    pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api(format!("create pod {client}"), e))?;
-    wait::until(
-        &pods,
-        &client,
-        "client pod finished",
-        ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing),
-        pod_done,
-        wait::describe_pod,
-    )
-    .await?;
-    let log = pods
-        .logs(&client, &LogParams::default())
-        .await
-        .map_err(|e| CheckError::api(format!("read the log of pod {client}"), e))?;
-    ctx.record(|e| e.log(&client, log.clone()));
+    let budget = ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing);
+    let log = traffic::run_client(ctx, &client, &script, budget).await?;
     let samples = traffic::parse_client_log(&log);
     if samples.iter().all(|s| s.batch == Batch::Direct) {
         return Ok((Err("the client pod never got a 200 from the Gateway".into()), path));
@@ -339,11 +324,6 @@ fn latency_text(samples: &[Sample]) -> String {
         }
         _ => "no latency measured".into(),
     }
-}
-
-fn pod_done(pod: Option<&Pod>) -> bool {
-    let phase = pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());
-    matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 #[cfg(test)]

@@ -10,10 +10,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams, PostParams};
+
 use super::gateway::{HEADER, POD_HEADER, completion_body};
 use super::http;
-use crate::check::CheckContext;
+use crate::check::{CheckContext, CheckError, from_json};
 use crate::pods;
+use crate::wait;
 
 /// Requests on the weighted rule (the issue asks for at least 200).
 pub const SPLIT_REQUESTS: u32 = 200;
@@ -202,6 +206,26 @@ pub fn parse_client_log(log: &str) -> Vec<Sample> {
             Some(Sample { batch, status, backend, elapsed: Duration::from_secs_f64(seconds.max(0.0)) })
         })
         .collect()
+}
+
+/// Runs client pod `name` with `script` and returns its log once it finished (within `budget`), recorded as
+/// evidence.
+pub async fn run_client(ctx: &CheckContext, name: &str, script: &str, budget: Duration) -> Result<String, CheckError> {
+    let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let pod: Pod = from_json(client_pod(ctx, name, script))?;
+    pods.create(&PostParams::default(), &pod).await.map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
+    wait::until(&pods, name, "client pod finished", budget, pod_done, wait::describe_pod).await?;
+    let log = pods
+        .logs(name, &LogParams::default())
+        .await
+        .map_err(|e| CheckError::api(format!("read the log of pod {name}"), e))?;
+    ctx.record(|e| e.log(name, log.clone()));
+    Ok(log)
+}
+
+fn pod_done(pod: Option<&Pod>) -> bool {
+    let phase = pod.and_then(|p| p.status.as_ref()).and_then(|s| s.phase.as_deref());
+    matches!(phase, Some("Succeeded" | "Failed"))
 }
 
 /// The client pod: curl in a loop, then it exits; kaic reads its log once it Succeeded.

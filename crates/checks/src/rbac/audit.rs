@@ -29,7 +29,12 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("", "pods", "get", "security/secure_accelerator_access.rs: the holder's claim; wait.rs on timeout"),
     ("", "pods", "list", "inventory.rs, gang_scheduling/*.rs (all namespaces); observe.rs; robust_controller.rs"),
     ("", "pods", "watch", "wait.rs (probe and DRA pods running); gang_scheduling/observe.rs (bound, gone)"),
-    ("", "pods", "delete", "dra_allocation.rs (release the claim), pod_group.rs (free the blocker's CPU)"),
+    (
+        "",
+        "pods",
+        "delete",
+        "dra_allocation.rs (release the claim), pod_group.rs (free the blocker's CPU), advanced_inference_ingress.rs (the picker)",
+    ),
     ("", "pods", "deletecollection", "gang_scheduling/kueue_case.rs, pod_group.rs: blockers and bare gangs"),
     ("", "pods/log", "get", "accelerators/probe.rs; workload_sandboxing.rs; ai_inference.rs (client pod)"),
     (
