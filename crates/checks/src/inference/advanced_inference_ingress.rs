@@ -68,8 +68,9 @@ impl Check for AdvancedInferenceIngress {
         &["advanced_inference_ingress"]
     }
 
+    /// The worst case of every wait below: three classes each behind a load balancer, sending from client pods.
     fn timeout(&self) -> Duration {
-        Duration::from_secs(1740)
+        Duration::from_secs(2760)
     }
 
     /// The model servers and the picker once, then per class its Gateway, route, pool status, traffic, and the
