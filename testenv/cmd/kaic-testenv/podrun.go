@@ -108,8 +108,9 @@ type podRun struct {
 	caFile   string
 	env      []string // extra environment for every process (e.g. the dcgmsim mode)
 
-	mu   sync.Mutex
-	pods map[types.UID]*runningPod
+	mu       sync.Mutex
+	pods     map[types.UID]*runningPod
+	finished map[types.UID]*runningPod // ended pods whose files stay until the pod is deleted
 }
 
 type runningPod struct {
@@ -119,6 +120,9 @@ type runningPod struct {
 	cancel   context.CancelFunc
 	listener net.Listener
 	done     chan struct{}
+	// keepFiles: the pod ended (Succeeded, Failed) but exists: its folder, logs included, stays until it is
+	// deleted, as a kubelet keeps a terminated container's log. Set before cancel.
+	keepFiles bool
 }
 
 type multiFlag []string
@@ -178,7 +182,8 @@ func runPodRun(args []string) error {
 	}
 	r := &podRun{net: podNet{index: *index, cidr: ipnet}, dir: filepath.Join(*podsDir, "pods"),
 		programs: map[string]string{}, self: self, logs: filepath.Join(*state, "logs", "pods"), apiPort: *apiPort,
-		caFile: *caFile, env: env, pods: map[types.UID]*runningPod{}}
+		caFile: *caFile, env: env, pods: map[types.UID]*runningPod{},
+		finished: map[types.UID]*runningPod{}}
 	for _, p := range programs {
 		name, path, ok := strings.Cut(p, "=")
 		if !ok {
@@ -228,7 +233,7 @@ func runPodRun(args []string) error {
 				o = t.Obj
 			}
 			if p, ok := o.(*corev1.Pod); ok {
-				r.stop(p.UID)
+				r.stop(p.UID, false)
 			}
 		},
 	})
@@ -253,7 +258,7 @@ func runPodRun(args []string) error {
 	}
 	r.mu.Unlock()
 	for _, uid := range uids {
-		r.stop(uid)
+		r.stop(uid, false)
 	}
 	return nil
 }
@@ -263,8 +268,12 @@ func (r *podRun) onPod(ctx context.Context, p *corev1.Pod) {
 	if !servedPod(p) {
 		return
 	}
-	if p.DeletionTimestamp != nil || p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
-		r.stop(p.UID)
+	if p.DeletionTimestamp != nil {
+		r.stop(p.UID, false)
+		return
+	}
+	if p.Status.Phase == corev1.PodSucceeded || p.Status.Phase == corev1.PodFailed {
+		r.stop(p.UID, true) // its log stays readable until the pod is deleted
 		return
 	}
 	ip := net.ParseIP(p.Status.PodIP)
@@ -294,14 +303,26 @@ func (r *podRun) onPod(ctx context.Context, p *corev1.Pod) {
 	}()
 }
 
-func (r *podRun) stop(uid types.UID) {
+// stop ends a pod's processes and network namespace; its files go too unless keepFiles (the pod ended but
+// still exists), in which case they go when it is stopped again without (deleted).
+func (r *podRun) stop(uid types.UID, keepFiles bool) {
 	r.mu.Lock()
-	rp, ok := r.pods[uid]
+	rp, running := r.pods[uid]
 	delete(r.pods, uid)
+	ended, wasEnded := r.finished[uid]
+	if keepFiles && running {
+		r.finished[uid] = rp
+	} else if !keepFiles {
+		delete(r.finished, uid)
+	}
 	r.mu.Unlock()
-	if ok {
+	if running {
+		rp.keepFiles = keepFiles
 		rp.cancel()
 		<-rp.done
+	}
+	if wasEnded && !keepFiles {
+		r.removeFiles(ended)
 	}
 }
 
@@ -527,7 +548,7 @@ func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir str
 }
 
 // cleanUp runs after the pod's context ended: supervise stops the processes on the same context; once
-// none is left in the namespace, the namespace and the pod folder go.
+// none is left in the namespace, the namespace goes, and the pod folder unless the pod ended but exists.
 func (r *podRun) cleanUp(rp *runningPod) {
 	if rp.listener != nil {
 		rp.listener.Close()
@@ -537,7 +558,14 @@ func (r *podRun) cleanUp(rp *runningPod) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	r.net.removePod(rp.ip)
-	// The containers' logs outlive the pod under <state>/logs/pods, for post-mortems of a failed run.
+	if !rp.keepFiles {
+		r.removeFiles(rp)
+	}
+}
+
+// removeFiles removes the pod's folder; the containers' logs outlive the pod under <state>/logs/pods, for
+// post-mortems of a failed run.
+func (r *podRun) removeFiles(rp *runningPod) {
 	kept := r.logs
 	if logs, _ := filepath.Glob(filepath.Join(rp.dir, "*.log")); len(logs) > 0 && os.MkdirAll(kept, 0o755) == nil {
 		for _, l := range logs {
