@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log"
 	"sort"
@@ -16,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
 )
 
 var (
@@ -25,6 +27,55 @@ var (
 	serviceGVR      = schema.GroupVersionResource{Version: "v1", Resource: "services"}
 	sliceGVR        = schema.GroupVersionResource{Group: "discovery.k8s.io", Version: "v1", Resource: "endpointslices"}
 )
+
+// controllerFlags are the flags both controllers take: their controllerName, the address they write into Gateway
+// status, and how they reach the API server.
+type controllerFlags struct {
+	controller, address, apiServer, tokenFile, caFile *string
+}
+
+func addControllerFlags(fs *flag.FlagSet, defaultController string) controllerFlags {
+	return controllerFlags{
+		controller: fs.String("controller", defaultController, "the GatewayClass controllerName this serves"),
+		address:    fs.String("address", "", "the address written to Gateway status (this pod's IP)"),
+		apiServer:  fs.String("api-server", "", "API server URL"),
+		tokenFile:  fs.String("token-file", "", "service account token file"),
+		caFile:     fs.String("ca-file", "", "cluster CA file"),
+	}
+}
+
+// client is the dynamic client the flags name.
+func (f controllerFlags) client() (dynamic.Interface, error) {
+	return dynamic.NewForConfig(&rest.Config{Host: *f.apiServer, BearerTokenFile: *f.tokenFile,
+		TLSClientConfig: rest.TLSClientConfig{CAFile: *f.caFile}})
+}
+
+// reconcileEverySecond runs reconcile until ctx ends, logging its errors under name.
+func reconcileEverySecond(ctx context.Context, name string, reconcile func(context.Context) error) {
+	for {
+		if err := reconcile(ctx); err != nil {
+			log.Printf("%s: %v", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// routesOldestFirst are every HTTPRoute, oldest first.
+func routesOldestFirst(ctx context.Context, dyn dynamic.Interface) ([]unstructured.Unstructured, error) {
+	routes, err := dyn.Resource(httpRouteGVR).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return nil, err
+	}
+	sort.Slice(routes.Items, func(i, j int) bool {
+		a, b := routes.Items[i].GetCreationTimestamp(), routes.Items[j].GetCreationTimestamp()
+		return a.Before(&b)
+	})
+	return routes.Items, nil
+}
 
 // ourGateways accepts the GatewayClasses of controller and returns the Gateways of those classes, by
 // namespace/name.

@@ -25,14 +25,12 @@ import (
 	"sort"
 	"strings"
 	"syscall"
-	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 )
 
 var (
@@ -59,23 +57,18 @@ type infGW struct {
 
 func runInfGW(args []string) error {
 	fs := flag.NewFlagSet("infgw", flag.ExitOnError)
-	controller := fs.String("controller", "kaic.dev/inference-gateway", "the GatewayClass controllerName this serves")
-	address := fs.String("address", "", "the address written to Gateway status (this pod's IP)")
-	apiServer := fs.String("api-server", "", "API server URL")
-	tokenFile := fs.String("token-file", "", "service account token file")
-	caFile := fs.String("ca-file", "", "cluster CA file")
+	flags := addControllerFlags(fs, "kaic.dev/inference-gateway")
 	xdsDir := fs.String("xds-dir", "", "folder of Envoy's lds.json and cds.json (its bootstrap watches it)")
 	epp := fs.String("epp", "consulted", "consulted: pools route through their endpoint picker; bypassed: round robin over the pool")
 	_ = fs.Parse(args)
 	if *epp != "consulted" && *epp != "bypassed" {
 		return fmt.Errorf("--epp=%s: want consulted or bypassed", *epp)
 	}
-	cfg := &rest.Config{Host: *apiServer, BearerTokenFile: *tokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, err := flags.client()
 	if err != nil {
 		return err
 	}
-	g := &infGW{dyn: dyn, controller: *controller, address: *address, xdsDir: *xdsDir, bypass: *epp == "bypassed",
+	g := &infGW{dyn: dyn, controller: *flags.controller, address: *flags.address, xdsDir: *xdsDir, bypass: *epp == "bypassed",
 		written: map[string]string{}}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
@@ -86,17 +79,9 @@ func runInfGW(args []string) error {
 			return err
 		}
 	}
-	log.Printf("infgw: controller %s, endpoint picker %s, xDS files in %s", *controller, *epp, *xdsDir)
-	for {
-		if err := g.reconcile(ctx); err != nil {
-			log.Printf("infgw: %v", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(time.Second):
-		}
-	}
+	log.Printf("infgw: controller %s, endpoint picker %s, xDS files in %s", *flags.controller, *epp, *xdsDir)
+	reconcileEverySecond(ctx, "infgw", g.reconcile)
+	return nil
 }
 
 func (g *infGW) reconcile(ctx context.Context) error {
@@ -104,21 +89,17 @@ func (g *infGW) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	routes, err := g.dyn.Resource(httpRouteGVR).List(ctx, metav1.ListOptions{})
+	routes, err := routesOldestFirst(ctx, g.dyn)
 	if err != nil {
 		return err
 	}
-	sort.Slice(routes.Items, func(i, j int) bool {
-		a, b := routes.Items[i].GetCreationTimestamp(), routes.Items[j].GetCreationTimestamp()
-		return a.Before(&b)
-	})
 	var cfg envoyConfig
 	clusters := map[string]any{}
 	filters := map[string]any{}
 	poolParents := map[string][]any{} // pool namespace/name -> the Gateways routing to it
 	attached := map[string]int64{}
-	for i := range routes.Items {
-		r := &routes.Items[i]
+	for i := range routes {
+		r := &routes[i]
 		var parents []map[string]any
 		for _, ref := range sliceAt(r.Object, "spec", "parentRefs") {
 			ns, name := refNamespace(ref, r.GetNamespace()), str(ref["name"])

@@ -15,7 +15,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os/signal"
-	"sort"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,7 +22,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/dynamic"
-	"k8s.io/client-go/rest"
 )
 
 type naiveGW struct {
@@ -37,18 +35,13 @@ func runNaiveGW(args []string) error {
 	fs := flag.NewFlagSet("naivegw", flag.ExitOnError)
 	var listen multiFlag
 	fs.Var(&listen, "listen", "a data plane address (repeatable; a fixed data plane, like Traefik's entrypoints)")
-	controller := fs.String("controller", "kaic.dev/naive-gateway", "the GatewayClass controllerName this serves")
-	address := fs.String("address", "", "the address written to Gateway status (this pod's IP)")
-	apiServer := fs.String("api-server", "", "API server URL")
-	tokenFile := fs.String("token-file", "", "service account token file")
-	caFile := fs.String("ca-file", "", "cluster CA file")
+	flags := addControllerFlags(fs, "kaic.dev/naive-gateway")
 	_ = fs.Parse(args)
-	cfg := &rest.Config{Host: *apiServer, BearerTokenFile: *tokenFile, TLSClientConfig: rest.TLSClientConfig{CAFile: *caFile}}
-	dyn, err := dynamic.NewForConfig(cfg)
+	dyn, err := flags.client()
 	if err != nil {
 		return err
 	}
-	g := &naiveGW{dyn: dyn, controller: *controller, address: *address}
+	g := &naiveGW{dyn: dyn, controller: *flags.controller, address: *flags.address}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	proxy := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
@@ -73,20 +66,12 @@ func runNaiveGW(args []string) error {
 			}
 		}()
 	}
-	log.Printf("naivegw: controller %s, data plane %v", *controller, listen)
-	for {
-		if err := g.reconcile(ctx); err != nil {
-			log.Printf("naivegw: %v", err)
-		}
-		select {
-		case <-ctx.Done():
-			for _, srv := range servers {
-				_ = srv.Close()
-			}
-			return nil
-		case <-time.After(time.Second):
-		}
+	log.Printf("naivegw: controller %s, data plane %v", *flags.controller, listen)
+	reconcileEverySecond(ctx, "naivegw", g.reconcile)
+	for _, srv := range servers {
+		_ = srv.Close()
 	}
+	return nil
 }
 
 func (g *naiveGW) reconcile(ctx context.Context) error {
@@ -94,18 +79,14 @@ func (g *naiveGW) reconcile(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	routes, err := g.dyn.Resource(httpRouteGVR).List(ctx, metav1.ListOptions{})
+	routes, err := routesOldestFirst(ctx, g.dyn)
 	if err != nil {
 		return err
 	}
-	sort.Slice(routes.Items, func(i, j int) bool {
-		a, b := routes.Items[i].GetCreationTimestamp(), routes.Items[j].GetCreationTimestamp()
-		return a.Before(&b)
-	})
 	attached := map[string]int64{}
 	var target *url.URL
-	for i := range routes.Items {
-		r := &routes.Items[i]
+	for i := range routes {
+		r := &routes[i]
 		refs, _, _ := unstructured.NestedSlice(r.Object, "spec", "parentRefs")
 		var parents []any
 		for _, ref := range refs {
