@@ -27,6 +27,9 @@ KARPENTER_VERSION=v1.14.1
 # plane of testenv's inference gateway (gateway.sh).
 GAIE_VERSION=v1.6.0
 ENVOY_VERSION=1.39.1
+# llm-d's inference scheduler: only its routing sidecar (`cmd/pd-sidecar`, pure Go; the scheduler's own EPP needs
+# cgo), the decode side of prefill/decode disaggregation, played by podrun for ghcr.io/llm-d/llm-d-routing-sidecar.
+LLMD_SCHEDULER_VERSION=v0.4.0
 CACHE=${KAIC_TESTENV_CACHE:-$HOME/.cache/kaic-testenv}
 HOME_DIR=${KAIC_TESTENV_HOME:-$HOME/.cache/kaic-testenv}
 
@@ -119,4 +122,6 @@ traefik_src() { module_src "github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; }
 gateway_api_src() { module_src "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"; }
 gaie_src() { module_src "sigs.k8s.io/gateway-api-inference-extension@$GAIE_VERSION"; }
 lwepp_bin() { echo "$CACHE/lwepp-$GAIE_VERSION/lwepp"; }
+pd_sidecar_bin() { echo "$CACHE/pd-sidecar-$LLMD_SCHEDULER_VERSION/pd-sidecar"; }
+llmd_scheduler_src() { module_src "github.com/llm-d/llm-d-inference-scheduler@$LLMD_SCHEDULER_VERSION"; }
 envoy_bin() { echo "$CACHE/envoy-$ENVOY_VERSION/envoy"; }

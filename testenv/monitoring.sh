@@ -22,6 +22,8 @@ start_podrun() {
     $(gateway_on traefik && echo "--program=traefik=$(traefik_bin)") \
     $(gateway_on inference && echo "--program=envoy=$(envoy_bin) --program=lwepp=$(lwepp_bin)") \
     $([ "$NODE_AUTOSCALER" = karpenter ] && echo --program="karpenter=$(karpenter_bin)") \
+    $([ "$PD_SIDECAR" = 1 ] && echo --program="pd-sidecar=$(pd_sidecar_bin)") \
+    $([ "$POD_NETWORK" = isolated ] && echo --isolate-pods) \
     --pods-dir="$PODS_DIR" --file="gpu.env=$TESTENV_DIR/gpu.env" \
     --env="KAIC_TESTENV_DIR=$PODS_DIR/share" --env="KAIC_TESTENV_DCGM_MODE=$dcgm_mode" \
     --env="KAIC_TESTENV_STATE=$STATE"

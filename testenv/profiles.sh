@@ -20,7 +20,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached epp-bypassed)
+  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached epp-bypassed isolated-pods)
 
 profile_index() {
   local i
@@ -81,6 +81,8 @@ load_profile() {
   INFGW_EPP=consulted   # the inference gateway's pools: consulted (through their endpoint picker) | bypassed
   NODE_AUTOSCALER=none  # none | karpenter (Karpenter's kwok provider as a served pod, karpenter.sh; needs SERVED_PODS=1)
   KARPENTER_MODE=live   # live (scale up and down) | stuck (never scales down) | no-gpu (no accelerator instance types)
+  PD_SIDECAR=0          # 1: podrun serves llm-d's P/D routing sidecar image (disaggregated serving; needs SERVED_PODS=1)
+  POD_NETWORK=open      # open: pods reach each other | isolated: only nodes reach pods, never another pod (podnet.go)
   case $PROFILE in
     # Every gang solution testenv has: Kueue, the native API, Volcano, coscheduling and KAI.
     # JobSet and LeaderWorkerSet as further AI operators for robust_controller.
@@ -91,7 +93,7 @@ load_profile() {
     # (workload_sandboxing's Agent Sandbox case).
     default) WITH_VOLCANO=1 WITH_COSCHED=1 WITH_KAI=1 WITH_JOBSET=1 WITH_LWS=1 SANDBOX=real AGENT_SANDBOX=1
       SERVED_PODS=1 MONITORING=pods DCGM=live CUSTOM_METRICS=adapter GATEWAY="traefik naive inference"
-      NODE_AUTOSCALER=karpenter NICS=attached ;;
+      NODE_AUTOSCALER=karpenter NICS=attached PD_SIDECAR=1 ;;
     no-dra) WITH_DRA=0 WITH_KUEUE=0 WITH_GANG=0 ;;  # gang off: see README (scheduler emulates 1.34)
     leaky-devices) SIM_MODE=leaky ;;
     wrong-driver-version) SIM_MODE=wrong-driver ;;
@@ -144,6 +146,9 @@ load_profile() {
     autoscaler-no-gpu) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=no-gpu ;;
     # DRANET-shaped NICs are published and allocated, but a pod never gets the interface it was allocated.
     nic-not-attached) WITH_KUEUE=0 WITH_GANG=0 NICS=not-attached ;;
+    # A pod network that carries traffic from nodes to pods (the API server's proxy, probes) but none between
+    # two pods, like a CNI whose isolation no policy lifts: a decode pod can never fetch its prefill pod's work.
+    isolated-pods) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 PD_SIDECAR=1 POD_NETWORK=isolated ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -9,6 +9,10 @@
 // link address only, never the machine's network; the root namespace gets a blackhole route under the
 // veth route, so pod-range traffic can never leak to the default gateway if the veth goes away; and the
 // machine's own forwarding settings are left alone (only the router namespace forwards).
+//
+// Isolated (profile isolated-pods): the router refuses to forward between two pod addresses (a policy rule,
+// answered with ICMP "prohibited", so a connection fails at once), while the root namespace still reaches
+// every pod: the API server's proxy and readiness work, pod-to-pod traffic never does.
 package main
 
 import (
@@ -24,8 +28,9 @@ import (
 
 // podNet is the network of one profile: its index (for names and the link subnet) and its pod range.
 type podNet struct {
-	index int
-	cidr  *net.IPNet
+	index    int
+	cidr     *net.IPNet
+	isolated bool // no forwarding from one pod to another
 }
 
 func (n podNet) router() string   { return fmt.Sprintf("kaic-r%d", n.index) }
@@ -84,7 +89,7 @@ func (n podNet) setUp() error {
 	n.tearDown()
 	cidr := n.cidr.String()
 	r := n.router()
-	return runAll(
+	if err := runAll(
 		[]string{"ip", "netns", "add", r},
 		[]string{"ip", "-n", r, "link", "set", "lo", "up"},
 		[]string{"ip", "link", "add", n.rootLink(), "type", "veth", "peer", "name", "up0", "netns", r},
@@ -95,7 +100,13 @@ func (n podNet) setUp() error {
 		[]string{"ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
 		[]string{"ip", "route", "add", "blackhole", cidr, "metric", "1000"},
 		[]string{"ip", "route", "add", cidr, "via", n.routerAddr(), "dev", n.rootLink(), "src", n.rootAddr()},
-	)
+	); err != nil {
+		return err
+	}
+	if n.isolated {
+		return run("ip", "-n", r, "rule", "add", "priority", "100", "from", cidr, "to", cidr, "prohibit")
+	}
+	return nil
 }
 
 // tearDown removes every namespace, link and route of the profile; errors mean "already gone".

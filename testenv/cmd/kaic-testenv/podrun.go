@@ -61,6 +61,8 @@ var servedImages = []servedImage{
 	{"envoyproxy/envoy:", "envoy"},
 	// The Gateway API Inference Extension's lightweight endpoint picker, built from its module.
 	{"registry.k8s.io/gateway-api-inference-extension/lwepp:", "lwepp"},
+	// llm-d's routing sidecar (llm-d-inference-scheduler's cmd/pd-sidecar), the decode pod's P/D proxy.
+	{"ghcr.io/llm-d/llm-d-routing-sidecar:", "pd-sidecar"},
 	// curl's image, for kaic's in-cluster HTTP client pods: the host's shell runs the pod's `sh -c` script,
 	// whose curl is the host's (PATH), inside the pod's network namespace.
 	{"docker.io/curlimages/curl:", "shell"},
@@ -140,6 +142,7 @@ func runPodRun(args []string) error {
 	caFile := fs.String("ca", "", "the cluster CA (ca.crt of the service account folder)")
 	health := fs.String("health-addr", "127.0.0.1:0", "address of /readyz")
 	printPrefixes := fs.Bool("print-prefixes", false, "print the served image prefixes and exit")
+	isolate := fs.Bool("isolate-pods", false, "refuse traffic from one pod to another (nodes still reach every pod)")
 	podsDir := fs.String("pods-dir", "", "folder of the pods' files, programs and shared files: every ancestor must be "+
 		"searchable by the unprivileged user the processes run as (so not under /root); removed at start and stop")
 	var programs, env, files multiFlag
@@ -180,7 +183,7 @@ func runPodRun(args []string) error {
 	if self, err = offer(self, filepath.Join(*podsDir, "bin", "kaic-testenv")); err != nil {
 		return err
 	}
-	r := &podRun{net: podNet{index: *index, cidr: ipnet}, dir: filepath.Join(*podsDir, "pods"),
+	r := &podRun{net: podNet{index: *index, cidr: ipnet, isolated: *isolate}, dir: filepath.Join(*podsDir, "pods"),
 		programs: map[string]string{}, self: self, logs: filepath.Join(*state, "logs", "pods"), apiPort: *apiPort,
 		caFile: *caFile, env: env, pods: map[types.UID]*runningPod{},
 		finished: map[types.UID]*runningPod{}}
