@@ -22,8 +22,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, ListParams, P
 use super::hpa::{self, Judgement, MAX_REPLICAS, NAME, Reading};
 use super::metrics_api::{self, CUSTOM_GROUP, EXTERNAL_GROUP, KEDA_GROUP, Served};
 use super::workload::{self, Device, Load};
-use crate::accelerators::inventory::{Inventory, Path};
-use crate::accelerators::probe;
+use crate::accelerators::inventory::Inventory;
 use crate::capability::Capability;
 use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
@@ -103,7 +102,9 @@ impl Check for PodAutoscaling {
         ctx.step(format!("custom metrics API {} served by {}", custom.name, custom.provider()));
 
         let inventory = Inventory::read(ctx).await?;
-        let Some(device) = choose_device(ctx, &inventory).await? else {
+        let Some(device) =
+            workload::choose_device(ctx, &inventory, i64::from(MAX_REPLICAS), "kaic-hpa-accelerator").await?
+        else {
             return Ok(Verdict::unknown(match inventory.unrecognised_note() {
                 Some(note) if inventory.nodes.is_empty() => note,
                 _ if inventory.nodes.is_empty() => {
@@ -115,7 +116,7 @@ impl Check for PodAutoscaling {
             }));
         };
         ctx.step(format!("each pod takes {}", device.describe()));
-        let tolerations = merged_tolerations(&inventory);
+        let tolerations = workload::merged_tolerations(&inventory);
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let created = deployments
             .create(&PostParams::default(), &from_json(workload::deployment(ctx, &device, &tolerations))?)
@@ -198,17 +199,6 @@ impl Check for PodAutoscaling {
     }
 }
 
-/// The accelerator nodes' own dedicated-taint tolerations, merged: the Deployment's pods may land on any.
-fn merged_tolerations(inventory: &Inventory) -> serde_json::Value {
-    let mut all: Vec<serde_json::Value> = Vec::new();
-    for toleration in inventory.nodes.iter().flat_map(|n| n.tolerations.as_array().cloned().unwrap_or_default()) {
-        if !all.contains(&toleration) {
-            all.push(toleration);
-        }
-    }
-    serde_json::Value::Array(all)
-}
-
 /// Whether `group_version` is served with `resource`.
 async fn serves(ctx: &CheckContext, group_version: &str, resource: &str) -> bool {
     ctx.client
@@ -247,31 +237,6 @@ async fn keda_note(ctx: &CheckContext, registrations: &[metrics_api::Registratio
         )),
         (false, Some(external)) => Some(format!("external metrics API: {external}")),
     }
-}
-
-/// The accelerator path for the Deployment's pods: DRA where offered (and allowed), else the device plugin,
-/// with at least [`MAX_REPLICAS`] free devices across schedulable nodes. Prepares the DRA claim template.
-async fn choose_device(ctx: &CheckContext, inventory: &Inventory) -> Result<Option<Device>, CheckError> {
-    let free = |path: Path| -> i64 { inventory.nodes.iter().filter(|n| n.schedulable).map(|n| n.free(path)).sum() };
-    let paths = inventory.paths(ctx.options.allocation_mode);
-    for path in [Path::Dra, Path::DevicePlugin] {
-        if !paths.contains(&path) || free(path) < i64::from(MAX_REPLICAS) {
-            continue;
-        }
-        let Some(node) = inventory.best_node(path, 1) else { continue };
-        return Ok(Some(match path {
-            Path::Dra => {
-                let template = "kaic-hpa-accelerator";
-                probe::prepare_one_device(ctx, node, path, template).await?;
-                Device::Dra(template.into())
-            }
-            Path::DevicePlugin => match node.free_extended() {
-                Some((resource, _)) => Device::Extended(resource.to_string()),
-                None => continue,
-            },
-        }));
-    }
-    Ok(None)
 }
 
 /// Waits for the Deployment's first pod to be Ready; `Err` inside when it cannot run.

@@ -16,8 +16,9 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 
 use super::hpa::NAME;
-use crate::accelerators::inventory::allocated_devices;
-use crate::check::CheckContext;
+use crate::accelerators::inventory::{Inventory, Path, allocated_devices};
+use crate::accelerators::probe;
+use crate::check::{CheckContext, CheckError};
 use crate::observability::endpoint::{Endpoint, Headers};
 use crate::observability::model_server::{self, MODEL, PORT, PORT_NAME};
 use crate::pods;
@@ -164,6 +165,49 @@ impl Drop for Load {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// The accelerator path for a workload's pods: DRA where offered (and allowed), else the device plugin, with at
+/// least `needed` free devices across schedulable nodes. Prepares the DRA claim template `template`.
+///
+/// # Errors
+/// [`CheckError::Api`] when kaic's DeviceClass or the template cannot be created.
+pub async fn choose_device(
+    ctx: &CheckContext,
+    inventory: &Inventory,
+    needed: i64,
+    template: &str,
+) -> Result<Option<Device>, CheckError> {
+    let free = |path: Path| -> i64 { inventory.nodes.iter().filter(|n| n.schedulable).map(|n| n.free(path)).sum() };
+    let paths = inventory.paths(ctx.options.allocation_mode);
+    for path in [Path::Dra, Path::DevicePlugin] {
+        if !paths.contains(&path) || free(path) < needed {
+            continue;
+        }
+        let Some(node) = inventory.best_node(path, 1) else { continue };
+        return Ok(Some(match path {
+            Path::Dra => {
+                probe::prepare_one_device(ctx, node, path, template).await?;
+                Device::Dra(template.into())
+            }
+            Path::DevicePlugin => match node.free_extended() {
+                Some((resource, _)) => Device::Extended(resource.to_string()),
+                None => continue,
+            },
+        }));
+    }
+    Ok(None)
+}
+
+/// The accelerator nodes' own dedicated-taint tolerations, merged: a workload's pods may land on any.
+pub fn merged_tolerations(inventory: &Inventory) -> Value {
+    let mut all: Vec<Value> = Vec::new();
+    for toleration in inventory.nodes.iter().flat_map(|n| n.tolerations.as_array().cloned().unwrap_or_default()) {
+        if !all.contains(&toleration) {
+            all.push(toleration);
+        }
+    }
+    Value::Array(all)
 }
 
 /// Whether a pod is Running and not being deleted.
