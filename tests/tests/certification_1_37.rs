@@ -55,6 +55,7 @@ fn a_1_37_run_fills_a_checklist_that_kaic_validate_accepts() {
         "pod_autoscaling",
         "cluster_autoscaling",
         "high_performance_networking",
+        "disaggregated_inference",
     ];
     let mut spans: Vec<(u64, u64, &str)> = taking_turns.iter().map(|id| (span(id).0, span(id).1, *id)).collect();
     spans.sort_unstable();
@@ -66,8 +67,8 @@ fn a_1_37_run_fills_a_checklist_that_kaic_validate_accepts() {
     let product = run.dir.path().join("PRODUCT.yaml");
     assert!(product.is_file(), "no PRODUCT.yaml: {}\n{}", run.stdout(), run.stderr());
     let text = std::fs::read_to_string(&product).unwrap();
-    // kaic's own MUSTs (and the SHOULD advanced_inference_ingress) are filled from the run, citing their own
-    // test files.
+    // kaic's own MUSTs (and the SHOULDs advanced_inference_ingress and disaggregated_inference) are filled from
+    // the run, citing their own test files.
     for check in [
         "gang_scheduling",
         "secure_accelerator_access",
@@ -78,6 +79,7 @@ fn a_1_37_run_fills_a_checklist_that_kaic_validate_accepts() {
         "ai_inference",
         "cluster_autoscaling",
         "advanced_inference_ingress",
+        "disaggregated_inference",
     ] {
         let part = text.split(&format!("- id: {check}")).nth(1).unwrap().split("- id:").next().unwrap();
         assert!(part.contains("status: \"Implemented\""), "{check}: {part}");

@@ -47,6 +47,7 @@ pub fn all_checks() -> Vec<Box<dyn Check>> {
         Box::new(autoscaling::cluster_autoscaling::ClusterAutoscaling),
         Box::new(inference::ai_inference::AiInference),
         Box::new(inference::advanced_inference_ingress::AdvancedInferenceIngress),
+        Box::new(inference::disaggregated_inference::DisaggregatedInference),
         Box::new(networking::high_performance_networking::HighPerformanceNetworking),
     ]
 }

@@ -126,10 +126,11 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         group: "",
         resource: "pods/proxy",
-        verbs: &["get"],
+        verbs: &["get", "create"],
         needed: Needed::Always,
         why: "accelerator_metrics scrapes each accelerator node's exporter, and ai_service_metrics its model server's \
-              own /metrics, through the API server's pod proxy",
+              own /metrics, through the API server's pod proxy (GET); disaggregated_inference sends completions to \
+              its decode pods (POST)",
     },
     Permission {
         group: "",
@@ -183,7 +184,23 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "deployments",
         verbs: &["create"],
         needed: Needed::Always,
-        why: "pod_autoscaling: the Deployment of accelerator model servers its HorizontalPodAutoscaler scales",
+        why: "pod_autoscaling: the Deployment of accelerator model servers its HorizontalPodAutoscaler scales; \
+              disaggregated_inference: its prefill and decode Deployments",
+    },
+    Permission {
+        group: "apps",
+        resource: "deployments/scale",
+        verbs: &["patch"],
+        needed: Needed::Always,
+        why: "disaggregated_inference scales each phase of its own pair, as an autoscaler would",
+    },
+    Permission {
+        group: "networking.k8s.io",
+        resource: "networkpolicies",
+        verbs: &["list"],
+        needed: Needed::Always,
+        why: "disaggregated_inference: when its decode pod cannot reach its prefill pod, NetworkPolicies in its \
+              namespace (which kaic does not create) may be the cause, and the verdict says so",
     },
     Permission {
         group: "autoscaling",

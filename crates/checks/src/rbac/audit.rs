@@ -43,6 +43,7 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "get",
         "observability/exporters.rs: exporters' /metrics; ai_service_metrics.rs: the server's own",
     ),
+    ("", "pods/proxy", "create", "inference/disaggregated_inference.rs: completions (POST) to its decode pods"),
     ("", "services", "list", "observability/prometheus.rs: the monitoring system's query API"),
     (
         "",
@@ -52,7 +53,14 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ),
     ("", "services/proxy", "get", "observability/prometheus.rs: queries; endpoint.rs: --accelerator-metrics-url"),
     ("", "services/proxy", "create", "observability/model_server.rs: completions (POST) to the model server"),
-    ("apps", "deployments", "create", "autoscaling/pod_autoscaling.rs: the model servers the HPA scales"),
+    (
+        "apps",
+        "deployments",
+        "create",
+        "autoscaling/pod_autoscaling.rs (the model servers the HPA scales), disaggregated_inference.rs (the phases)",
+    ),
+    ("apps", "deployments/scale", "patch", "inference/disaggregated_inference.rs: each phase scaled on its own"),
+    ("networking.k8s.io", "networkpolicies", "list", "disaggregated_inference.rs: policies in its namespace"),
     ("autoscaling", "horizontalpodautoscalers", "create", "autoscaling/pod_autoscaling.rs"),
     ("autoscaling", "horizontalpodautoscalers", "get", "autoscaling/pod_autoscaling.rs: conditions, metrics, replicas"),
     ("apiregistration.k8s.io", "apiservices", "list", "autoscaling/pod_autoscaling.rs: the metrics APIs"),
@@ -219,6 +227,7 @@ mod tests {
         ("ValidatingWebhookConfiguration", "admissionregistration.k8s.io", "validatingwebhookconfigurations"),
         ("EndpointSlice", "discovery.k8s.io", "endpointslices"),
         ("RuntimeClass", "node.k8s.io", "runtimeclasses"),
+        ("NetworkPolicy", "networking.k8s.io", "networkpolicies"),
     ];
 
     /// Methods of `kube::Api` (and kube-runtime) that need a verb, with the subresource where they name one.
@@ -229,6 +238,7 @@ mod tests {
         ("delete_and_finalize(", None, "watch"),
         (".patch(", None, "patch"),
         (".patch_status(", None, "patch"),
+        (".patch_scale(", None, "patch"),
         (".replace_status(", None, "update"),
         (".delete_collection(", None, "deletecollection"),
         (".logs(", Some("pods/log"), "get"),
