@@ -189,6 +189,18 @@ pub fn fatal_state(pod: &Pod) -> Option<String> {
     None
 }
 
+/// The name of the ResourceClaim generated for the pod's claim entry `entry` (its first generated one when
+/// `None`), once the controller has written it into `status.resourceClaimStatuses`.
+pub fn generated_claim(pod: &Pod, entry: Option<&str>) -> Option<String> {
+    pod.status
+        .as_ref()?
+        .resource_claim_statuses
+        .as_ref()?
+        .iter()
+        .filter(|s| entry.is_none_or(|e| s.name == e))
+        .find_map(|s| s.resource_claim_name.clone())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -272,5 +284,19 @@ mod tests {
             "restartCount": 0, "state": {"waiting": {"reason": "ContainerCreating"}}}]}),
         );
         assert_eq!(fatal_state(&creating), None);
+    }
+
+    #[test]
+    fn a_pods_generated_claim_is_found_by_entry_or_first() {
+        let pod: Pod = serde_json::from_value(json!({"status": {"resourceClaimStatuses": [
+            {"name": "nic"},
+            {"name": "accel", "resourceClaimName": "p-accel-x1"},
+            {"name": "dev", "resourceClaimName": "p-dev-y2"}
+        ]}}))
+        .unwrap();
+        assert_eq!(generated_claim(&pod, None).as_deref(), Some("p-accel-x1"), "the first one generated");
+        assert_eq!(generated_claim(&pod, Some("dev")).as_deref(), Some("p-dev-y2"));
+        assert_eq!(generated_claim(&pod, Some("nic")), None, "not generated yet");
+        assert_eq!(generated_claim(&Pod::default(), None), None);
     }
 }

@@ -256,17 +256,11 @@ async fn allocate(
     ctx.record(|e| e.timing(format!("{name}: pod with a claim, submit to running"), submitted.elapsed()));
     ctx.object(&format!("Pod-{name}"), &running);
     let node = running.spec.as_ref().and_then(|s| s.node_name.clone()).unwrap_or_default();
-    let claim_name = running
-        .status
-        .as_ref()
-        .and_then(|s| s.resource_claim_statuses.as_ref())
-        .and_then(|statuses| statuses.iter().find(|s| s.name == "dev"))
-        .and_then(|s| s.resource_claim_name.clone())
-        .ok_or_else(|| {
-            CheckError::Other(format!(
-                "the running pod {name} names no generated ResourceClaim in status.resourceClaimStatuses"
-            ))
-        })?;
+    let claim_name = crate::pods::generated_claim(&running, Some("dev")).ok_or_else(|| {
+        CheckError::Other(format!(
+            "the running pod {name} names no generated ResourceClaim in status.resourceClaimStatuses"
+        ))
+    })?;
     let claims: Api<ResourceClaim> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let claim =
         claims.get(&claim_name).await.map_err(|e| CheckError::api(format!("read ResourceClaim {claim_name}"), e))?;

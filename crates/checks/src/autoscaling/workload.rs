@@ -230,15 +230,8 @@ pub fn device_of(pod: &Pod, device: &Device, claims: &[ResourceClaim]) -> Result
             if granted { Ok(format!("1 {resource} on {node}")) } else { Err(format!("no {resource} in its limits")) }
         }
         Device::Dra(_) => {
-            let claim_name = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.resource_claim_statuses.as_ref())
-                .into_iter()
-                .flatten()
-                .find(|s| s.name == CLAIM_ENTRY)
-                .and_then(|s| s.resource_claim_name.clone())
-                .ok_or("its ResourceClaim was not generated")?;
+            let claim_name =
+                pods::generated_claim(pod, Some(CLAIM_ENTRY)).ok_or("its ResourceClaim was not generated")?;
             let claim = claims
                 .iter()
                 .find(|c| c.metadata.name.as_deref() == Some(claim_name.as_str()))

@@ -108,16 +108,10 @@ pub async fn exercise(
     let started = Instant::now();
     let claim_name = loop {
         let pod = api.get(&name).await.map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
-        if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some() {
-            let claim = pod
-                .status
-                .as_ref()
-                .and_then(|s| s.resource_claim_statuses.as_ref())
-                .and_then(|c| c.first())
-                .and_then(|c| c.resource_claim_name.clone());
-            if let Some(claim) = claim {
-                break claim;
-            }
+        if pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).is_some()
+            && let Some(claim) = crate::pods::generated_claim(&pod, None)
+        {
+            break claim;
         }
         if let Some(why) = crate::wait::unschedulable(&pod) {
             return Ok(Err(Verdict::fail(

@@ -232,12 +232,7 @@ async fn allocated_device(ctx: &CheckContext, name: &str, devices: &[NetDevice])
         .get(name)
         .await
         .map_err(|e| CheckError::api(format!("read pod {name}"), e))?;
-    let claim_name = pod
-        .status
-        .as_ref()
-        .and_then(|s| s.resource_claim_statuses.as_ref())
-        .and_then(|c| c.first())
-        .and_then(|c| c.resource_claim_name.clone())
+    let claim_name = pods::generated_claim(&pod, None)
         .ok_or_else(|| CheckError::Other(format!("pod {name} ran without its claim being named in its status")))?;
     let claim = Api::<ResourceClaim>::namespaced(ctx.client.clone(), &ctx.namespace)
         .get(&claim_name)

@@ -237,8 +237,7 @@ fn choose<'a>(
 
 /// The `uuid` attribute of the device the pod's DRA claim was allocated, if it has one.
 async fn dra_target(ctx: &CheckContext, node: &AcceleratorNode, pod: &Pod) -> Option<String> {
-    let claim_name =
-        pod.status.as_ref()?.resource_claim_statuses.as_ref()?.iter().find_map(|s| s.resource_claim_name.clone())?;
+    let claim_name = crate::pods::generated_claim(pod, None)?;
     let claims: Api<ResourceClaim> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let claim = claims.get(&claim_name).await.ok()?;
     ctx.object(&format!("ResourceClaim-{claim_name}"), &claim);

@@ -335,10 +335,7 @@ async fn claim_matches(
     };
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let pod = pods.get(holder).await.map_err(|e| CheckError::api(format!("read pod {holder}"), e))?;
-    let claim_name = pod
-        .status
-        .and_then(|s| s.resource_claim_statuses)
-        .and_then(|s| s.into_iter().find_map(|c| c.resource_claim_name))
+    let claim_name = crate::pods::generated_claim(&pod, None)
         .ok_or_else(|| CheckError::Other(format!("pod {holder} names no generated claim")))?;
     let claims: Api<ResourceClaim> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let claim = claims.get(&claim_name).await.map_err(|e| CheckError::api(format!("read claim {claim_name}"), e))?;
