@@ -78,13 +78,7 @@ pub fn deployment(ctx: &CheckContext, device: &Device, tolerations: &Value) -> V
             "readinessProbe": {"httpGet": {"path": "/health", "port": PORT}, "periodSeconds": 2}
         }]
     });
-    match device {
-        Device::Extended(resource) => resources["limits"] = json!({resource: 1}),
-        Device::Dra(template) => {
-            resources["claims"] = json!([{"name": CLAIM_ENTRY}]);
-            spec["resourceClaims"] = json!([{"name": CLAIM_ENTRY, "resourceClaimTemplateName": template}]);
-        }
-    }
+    give_device(&mut spec, &mut resources, device);
     spec["containers"][0]["resources"] = resources;
     pods::harden(&mut spec);
     json!({
@@ -102,6 +96,18 @@ pub fn deployment(ctx: &CheckContext, device: &Device, tolerations: &Value) -> V
             }
         }
     })
+}
+
+/// Gives a pod `spec`'s container with `resources` one device through `device`'s path: the extended resource in
+/// its limits, or a claim entry from the template (pod-level `resourceClaims`).
+pub fn give_device(spec: &mut Value, resources: &mut Value, device: &Device) {
+    match device {
+        Device::Extended(resource) => resources["limits"] = json!({resource: 1}),
+        Device::Dra(template) => {
+            resources["claims"] = json!([{"name": CLAIM_ENTRY}]);
+            spec["resourceClaims"] = json!([{"name": CLAIM_ENTRY, "resourceClaimTemplateName": template}]);
+        }
+    }
 }
 
 /// The Service in front of the pods.

@@ -44,8 +44,8 @@ pub const TRACED: u32 = 5;
 pub const NEEDED: i64 = 3;
 /// kaic's ResourceClaimTemplate for the pods' devices (DRA path).
 const TEMPLATE: &str = "kaic-pd-accelerator";
-/// How often kaic looks at the pods.
-const EVERY: Duration = Duration::from_secs(2);
+/// How often kaic looks at the pods (a list in its own namespace: cheap).
+const EVERY: Duration = Duration::from_secs(1);
 /// How long a model server's log may lag behind its answer (a runtime writes container logs asynchronously).
 const LOG_LAG: Duration = Duration::from_secs(10);
 
@@ -143,20 +143,10 @@ impl Check for DisaggregatedInference {
         }
 
         // Prefill grows while decode stays; then it shrinks back, freeing the device decode grows into.
-        scale(ctx, Phase::Prefill, 2).await?;
-        let grown = Instant::now();
-        let prefills = match ready_pods(ctx, Phase::Prefill, 2).await? {
-            Ok(pods) => pods,
-            Err(why) => return Ok(scale_failed(Phase::Prefill, &why)),
+        let new_prefill = match grow(ctx, Phase::Prefill, &prefill, &decode, &device).await? {
+            Ok(pod) => pod,
+            Err(verdict) => return Ok(verdict),
         };
-        let new_prefill = newcomer(&prefills, &prefill);
-        ctx.record(|e| e.timing("prefill 1 → 2: scaled to new pod Ready", grown.elapsed()));
-        if let Err(verdict) = holds_device(ctx, Phase::Prefill, &new_prefill, &device).await? {
-            return Ok(verdict);
-        }
-        if let Err(verdict) = untouched(ctx, Phase::Decode, &[&decode]).await? {
-            return Ok(verdict);
-        }
         let second = match trace(ctx, "b", &decode, &new_prefill).await? {
             Ok(traced) => traced,
             Err(verdict) => return Ok(verdict),
@@ -164,20 +154,10 @@ impl Check for DisaggregatedInference {
         scale(ctx, Phase::Prefill, 1).await?;
         let remaining = phase_down_to_one(ctx, Phase::Prefill).await?;
 
-        scale(ctx, Phase::Decode, 2).await?;
-        let grown = Instant::now();
-        let decodes = match ready_pods(ctx, Phase::Decode, 2).await? {
-            Ok(pods) => pods,
-            Err(why) => return Ok(scale_failed(Phase::Decode, &why)),
+        let new_decode = match grow(ctx, Phase::Decode, &decode, &remaining, &device).await? {
+            Ok(pod) => pod,
+            Err(verdict) => return Ok(verdict),
         };
-        let new_decode = newcomer(&decodes, &decode);
-        ctx.record(|e| e.timing("decode 1 → 2: scaled to new pod Ready", grown.elapsed()));
-        if let Err(verdict) = holds_device(ctx, Phase::Decode, &new_decode, &device).await? {
-            return Ok(verdict);
-        }
-        if let Err(verdict) = untouched(ctx, Phase::Prefill, &[&remaining]).await? {
-            return Ok(verdict);
-        }
         let third = match trace(ctx, "c", &new_decode, &remaining).await? {
             Ok(traced) => traced,
             Err(verdict) => return Ok(verdict),
@@ -297,27 +277,43 @@ async fn phase_down_to_one(ctx: &CheckContext, phase: Phase) -> Result<Pod, Chec
     }
 }
 
-/// The pod of `pods` that is not `old`.
-fn newcomer(pods: &[Pod], old: &Pod) -> Pod {
-    pods.iter().find(|p| name(p) != name(old)).cloned().unwrap_or_else(|| old.clone())
+/// Scales `phase` from its one pod `old` to two while the other phase keeps its one pod `other`: the new pod
+/// must run holding a device of its own, and the other phase must keep exactly its pod. Returns the new pod.
+async fn grow(
+    ctx: &CheckContext,
+    phase: Phase,
+    old: &Pod,
+    other: &Pod,
+    device: &Device,
+) -> Result<Result<Pod, Verdict>, CheckError> {
+    scale(ctx, phase, 2).await?;
+    let started = Instant::now();
+    let pods = match ready_pods(ctx, phase, 2).await? {
+        Ok(pods) => pods,
+        Err(why) => return Ok(Err(scale_failed(phase, &why))),
+    };
+    let new = pods.iter().find(|p| name(p) != name(old)).cloned().unwrap_or_else(|| old.clone());
+    ctx.record(|e| e.timing(format!("{} 1 → 2: scaled to new pod Ready", phase.role()), started.elapsed()));
+    if let Err(verdict) = holds_device(ctx, phase, &new, device).await? {
+        return Ok(Err(verdict));
+    }
+    let other_phase = if phase == Phase::Prefill { Phase::Decode } else { Phase::Prefill };
+    untouched(ctx, other_phase, other).await.map(|kept| kept.map(|()| new))
 }
 
-/// The other phase kept exactly its pods while this one scaled.
-async fn untouched(ctx: &CheckContext, phase: Phase, before: &[&Pod]) -> Result<Result<(), Verdict>, CheckError> {
+/// The other phase kept exactly its one pod while this one scaled.
+async fn untouched(ctx: &CheckContext, phase: Phase, before: &Pod) -> Result<Result<(), Verdict>, CheckError> {
     let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let list = crate::list::all(&pods, ListParams::default().labels(&pd::label_query(ctx, phase)))
         .await
         .map_err(|e| CheckError::api(format!("list the {} pods", phase.role()), e))?;
-    let mut now: Vec<&str> = list.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(name).collect();
-    let mut was: Vec<&str> = before.iter().map(|p| name(p)).collect();
-    now.sort_unstable();
-    was.sort_unstable();
-    if now == was {
+    let now: Vec<&str> = list.iter().filter(|p| p.metadata.deletion_timestamp.is_none()).map(name).collect();
+    if now == [name(before)] {
         return Ok(Ok(()));
     }
     Ok(Err(Verdict::fail(
         format!("scaling the other phase changed the {} pods", phase.role()),
-        format!("{} pods {} untouched", phase.role(), was.join(", ")),
+        format!("{} pod {} untouched", phase.role(), name(before)),
         format!("{} pods now: {}", phase.role(), now.join(", ")),
     )))
 }

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{Value, json};
 
-use crate::autoscaling::workload::{CLAIM_ENTRY, Device};
+use crate::autoscaling::workload::{self, Device};
 use crate::check::CheckContext;
 use crate::observability::model_server::{self, MODEL};
 use crate::pods;
@@ -110,13 +110,7 @@ pub fn deployment(ctx: &CheckContext, phase: Phase, device: &Device, tolerations
             "readinessProbe": {"httpGet": {"path": "/health", "port": port}, "periodSeconds": 2}
         }]
     });
-    match device {
-        Device::Extended(resource) => resources["limits"] = json!({resource: 1}),
-        Device::Dra(template) => {
-            resources["claims"] = json!([{"name": CLAIM_ENTRY}]);
-            spec["resourceClaims"] = json!([{"name": CLAIM_ENTRY, "resourceClaimTemplateName": template}]);
-        }
-    }
+    workload::give_device(&mut spec, &mut resources, device);
     spec["containers"][0]["resources"] = resources;
     if phase == Phase::Decode {
         spec["containers"].as_array_mut().expect("containers").push(json!({
@@ -253,7 +247,7 @@ I1202 worker.go:74] "Finished processing request" id="kaic-pd-r1-a-01-0""#;
         assert_eq!(containers[1]["image"], DEFAULT_SIDECAR_IMAGE);
         assert!(containers[1]["args"].as_array().unwrap().contains(&json!("--vllm-port=8001")));
         assert_eq!(containers[0]["ports"][0]["containerPort"], DECODER_PORT);
-        assert_eq!(containers[0]["resources"]["claims"][0]["name"], CLAIM_ENTRY);
+        assert_eq!(containers[0]["resources"]["claims"][0]["name"], workload::CLAIM_ENTRY);
         assert!(containers[1]["resources"].get("claims").is_none(), "the sidecar holds no device");
         let prefill_server = &prefill["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(prefill_server["ports"][0]["containerPort"], SERVE_PORT);
