@@ -78,11 +78,11 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         group: "",
         resource: "namespaces",
-        verbs: &["get", "list", "watch", "create", "delete"],
+        verbs: &["get", "list", "create", "delete"],
         needed: Needed::Always,
-        why: "every check runs in a namespace of its own, deleted afterwards (an accelerator check's is watched \
-              until gone, so its devices are free); preflight and cleanup find earlier runs' namespaces by label; \
-              Kueue's case reads its namespace's labels",
+        why: "every check runs in a namespace of its own, deleted afterwards (an accelerator check's pods and claims \
+              are deleted with it and awaited, so its devices are free); preflight and cleanup find earlier runs' \
+              namespaces by label; Kueue's case reads its namespace's labels",
     },
     Permission {
         group: "",

@@ -33,8 +33,8 @@ pub enum Wait {
     QueueActive,
     /// An operator reconciles a valid object to its ready or finished condition.
     OperatorReconcile,
-    /// A check's namespace, pods and claims are really gone (finalizers run, devices released) before the
-    /// next accelerator check starts.
+    /// An accelerator check's namespace is deleted and its pods and claims are really gone (finalizers run,
+    /// devices released) before the next accelerator check starts.
     NamespaceGone,
     /// The utilisation of the device kaic's load pod holds rises in the exporter's output (dcgm-exporter
     /// collects every 30 s by default, and the load generator takes seconds to start).

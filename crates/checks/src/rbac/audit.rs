@@ -12,7 +12,6 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("", "namespaces", "create", "runner.rs: the check's namespace"),
     ("", "namespaces", "delete", "runner.rs: the check's namespace; cleanup.rs: by label"),
     ("", "namespaces", "list", "preflight.rs: leftovers of earlier runs; cleanup.rs: by label; runner.rs"),
-    ("", "namespaces", "watch", "runner.rs: an accelerator check's namespace until gone (delete_and_finalize)"),
     ("", "namespaces", "get", "gang_scheduling/kueue.rs: the namespace's labels against a ClusterQueue's selector"),
     (
         "",
@@ -35,7 +34,12 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "delete",
         "dra_allocation.rs (release the claim), pod_group.rs (free the blocker's CPU), advanced_inference_ingress.rs (the picker)",
     ),
-    ("", "pods", "deletecollection", "gang_scheduling/kueue_case.rs, pod_group.rs: blockers and bare gangs"),
+    (
+        "",
+        "pods",
+        "deletecollection",
+        "gang_scheduling/kueue_case.rs, pod_group.rs: blockers and bare gangs; runner.rs: an accelerator check's",
+    ),
     ("", "pods/log", "get", "accelerators/probe.rs; workload_sandboxing.rs; ai_inference.rs (client pod)"),
     (
         "",
