@@ -24,6 +24,7 @@ start_podrun() {
     $([ "$NODE_AUTOSCALER" = karpenter ] && echo --program="karpenter=$(karpenter_bin)") \
     $([ "$PD_SIDECAR" = 1 ] && echo --program="pd-sidecar=$(pd_sidecar_bin)") \
     $([ "$POD_NETWORK" = isolated ] && echo --isolate-pods) \
+    --nics="$NICS" $([ "$NICS" != none ] && echo --program="busybox=$(command -v busybox)") \
     --pods-dir="$PODS_DIR" --file="gpu.env=$TESTENV_DIR/gpu.env" \
     --env="KAIC_TESTENV_DIR=$PODS_DIR/share" --env="KAIC_TESTENV_DCGM_MODE=$dcgm_mode" \
     --env="KAIC_TESTENV_STATE=$STATE"

@@ -20,7 +20,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached epp-bypassed isolated-pods)
+  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached nic-no-link epp-bypassed isolated-pods)
 
 profile_index() {
   local i
@@ -62,7 +62,8 @@ load_profile() {
   WITH_KAI=0          # NVIDIA KAI scheduler + binder (pod-groups.sh)
   POD_GROUP_GANG=1    # 0: each PodGroup scheduler broken as it can be (pod-groups.sh)
   SIM_MODE=correct    # probe runtime behaviour: correct | leaky | wrong-driver
-  NICS=none           # simulated DRANET NICs on GPU nodes: none | attached | not-attached (netdev.go)
+  NICS=none           # simulated DRANET NICs on GPU nodes: none | attached | unlinked | not-attached (netdev.go;
+                      # a pod gets its NICs' interfaces from podrun: needs SERVED_PODS=1)
   KUEUE_WAIT_FOR_PODS_READY=1
   WITH_JOBSET=0       # JobSet add-on (operators.sh)
   WITH_LWS=0          # LeaderWorkerSet add-on (operators.sh)
@@ -145,7 +146,10 @@ load_profile() {
     stuck-autoscaler) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=stuck ;;
     autoscaler-no-gpu) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NODE_AUTOSCALER=karpenter KARPENTER_MODE=no-gpu ;;
     # DRANET-shaped NICs are published and allocated, but a pod never gets the interface it was allocated.
-    nic-not-attached) WITH_KUEUE=0 WITH_GANG=0 NICS=not-attached ;;
+    nic-not-attached) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NICS=not-attached ;;
+    # A pod gets the interface of the NIC it was allocated, up and addressed, but the NIC has no link (its
+    # fabric end is never connected): nothing crosses it, as with a NIC whose cable is out.
+    nic-no-link) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NICS=unlinked ;;
     # A pod network that carries traffic from nodes to pods (the API server's proxy, probes) but none between
     # two pods, like a CNI whose isolation no policy lifts: a decode pod can never fetch its prefill pod's work.
     isolated-pods) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 PD_SIDECAR=1 POD_NETWORK=isolated ;;

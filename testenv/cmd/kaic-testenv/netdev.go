@@ -1,11 +1,15 @@
-// Simulated high-performance NICs, shaped as DRANET (driver dra.net) publishes them, and what kaic's
-// network probe sees in a container: the interfaces of /sys/class/net with their MAC addresses, including
-// the NICs the pod was allocated through a DRA claim (unless the profile breaks that: not-attached).
+// Simulated high-performance NICs, shaped as DRANET (driver dra.net) publishes them, and what a pod that
+// claims one gets: podrun gives the pod's network namespace a real interface for each allocated NIC (a veth
+// named as the NIC, with its MAC and its fabric address), whose other end joins the profile's fabric bridge.
+// kaic's network probe (busybox, served by podrun) lists it and sends bytes over it to another pod.
 //
-// DRANET publishes one device per interface with attributes in its own domain (ifName, mac, mtu, rdma,
+// DRANET publishes one device per interface with attributes in its own domain (ifName, mac, mtu, ipv4, rdma,
 // sriov, virtual, numaNode, pciAddress, pciVendor, kind) and resource.kubernetes.io/pcieRoot, which lets a
 // claim align a NIC with a GPU under the same PCIe root. The sim publishes two NICs per GPU node, one per
 // GPU pair's root, and the DeviceClass a DRANET install documents (dranet: every device of dra.net).
+//
+// Rails: NIC i of every node is on rail i, subnet 172.(24+i).0.0/16, as a cluster's RDMA NICs are wired one
+// fabric per GPU pair; pods holding NICs of one rail reach each other over it, never over another rail.
 package main
 
 import (
@@ -19,6 +23,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	resourcev1 "k8s.io/api/resource/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/utils/ptr"
 )
 
@@ -32,9 +37,11 @@ const (
 	nicClass = "dranet"
 )
 
-// NIC modes (simdriver --nics): none publishes nothing; attached publishes NICs and puts an allocated NIC
-// into the pod's view; not-attached publishes and allocates them but the pod never sees the interface.
-var nicModes = []string{"none", "attached", "not-attached"}
+// NIC modes (simdriver and podrun --nics): none publishes nothing; attached publishes NICs and gives a pod
+// the interfaces of the NICs it was allocated, on the fabric; unlinked gives them, up and addressed, but
+// never joins them to the fabric (no carrier, like a NIC whose cable is out); not-attached publishes and
+// allocates NICs but the pod never gets the interface.
+var nicModes = []string{"none", "attached", "unlinked", "not-attached"}
 
 // nic is one simulated NIC of a node.
 type nic struct {
@@ -45,6 +52,14 @@ type nic struct {
 func (n nic) device() string   { return fmt.Sprintf("nic-%d", n.index) }
 func (n nic) ifName() string   { return fmt.Sprintf("ens%df0np0", 8+n.index) }
 func (n nic) pcieRoot() string { return fmt.Sprintf("pci0000:%02x", 0x10*n.index) }
+
+// ipv4 is the NIC's address on its rail, as CIDR: the host part comes from the node's name (16 bits, never
+// the subnet's first or last address), so it is the same wherever it is computed.
+func (n nic) ipv4() string {
+	sum := sha1.Sum([]byte(n.node))
+	host := 1 + (int(sum[0])<<8|int(sum[1]))%65534
+	return fmt.Sprintf("172.%d.%d.%d/16", 24+n.index, host>>8, host&0xff)
+}
 
 // mac is stable per node and NIC, locally administered (02:…).
 func (n nic) mac() string {
@@ -76,6 +91,7 @@ func nicSlice(node *corev1.Node) *resourcev1.ResourceSlice {
 				"dra.net/ifName":                  str(n.ifName()),
 				"dra.net/mac":                     str(n.mac()),
 				"dra.net/mtu":                     num(9000),
+				"dra.net/ipv4":                    str(n.ipv4()),
 				"dra.net/rdma":                    flag(true),
 				"dra.net/sriov":                   flag(false),
 				"dra.net/virtual":                 flag(false),
@@ -99,55 +115,23 @@ func nicDeviceClass() *resourcev1.DeviceClass {
 	}
 }
 
-// netProbeOutput is what kaic's network probe prints in a container that sees the NICs attached: one
-// KAIC-NETDEV line per entry of /sys/class/net (sorted, as the shell glob lists them) with its MAC, then
-// KAIC-END. Every container has lo and eth0 (the pod network); eth0's MAC is stable per pod.
-func netProbeOutput(podUID string, attached []nic) []string {
-	sum := sha1.Sum([]byte(podUID))
-	ifaces := map[string]string{
-		"lo":   "00:00:00:00:00:00",
-		"eth0": fmt.Sprintf("0a:58:%02x:%02x:%02x:%02x", sum[0], sum[1], sum[2], sum[3]),
-	}
-	for _, n := range attached {
-		ifaces[n.ifName()] = n.mac()
-	}
-	names := make([]string, 0, len(ifaces))
-	for name := range ifaces {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	lines := make([]string, 0, len(names)+1)
-	for _, name := range names {
-		lines = append(lines, fmt.Sprintf("KAIC-NETDEV %s %s", name, ifaces[name]))
-	}
-	return append(lines, "KAIC-END")
-}
-
-// containerNICs are the NICs of node that the claims and requests container c references were allocated.
-func containerNICs(node string, c corev1.Container, results map[string][]resourcev1.DeviceRequestAllocationResult) []nic {
-	var picked []nic
-	for _, r := range containerResults(c, results, nicDriver) {
-		if n, ok := nicFromDevice(node, r.Device); ok {
-			picked = append(picked, n)
-		}
-	}
-	return picked
-}
-
-// writeNetProbeLogs writes a network probe pod's output for each of its containers: the NICs its claims
-// were allocated, attached unless the profile breaks that.
-func (d *simDriver) writeNetProbeLogs(ctx context.Context, p *corev1.Pod) error {
-	results, err := d.claimResults(ctx, p)
+// podNICs are the NICs on the pod's node that its claims were allocated. The whole pod gets them, as DRANET
+// moves an interface into the pod's network namespace whichever container references the claim.
+func podNICs(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) ([]nic, error) {
+	results, err := claimResults(ctx, cs, p)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	lines := map[string][]string{}
-	for _, c := range podContainers(p) {
-		var attached []nic
-		if d.nics == "attached" {
-			attached = containerNICs(p.Spec.NodeName, c, results)
+	var picked []nic
+	seen := map[string]bool{}
+	for _, list := range results {
+		for _, r := range list {
+			if n, ok := nicFromDevice(p.Spec.NodeName, r.Device); ok && r.Driver == nicDriver && !seen[r.Device] {
+				seen[r.Device] = true
+				picked = append(picked, n)
+			}
 		}
-		lines[c.Name] = netProbeOutput(string(p.UID), attached)
 	}
-	return d.writeLogs(ctx, p, lines)
+	sort.Slice(picked, func(i, j int) bool { return picked[i].index < picked[j].index })
+	return picked, nil
 }

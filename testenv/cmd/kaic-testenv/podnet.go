@@ -10,6 +10,11 @@
 // veth route, so pod-range traffic can never leak to the default gateway if the veth goes away; and the
 // machine's own forwarding settings are left alone (only the router namespace forwards).
 //
+// Fabric: the router namespace also holds a bridge (fab0) that plays the high-performance network between
+// nodes. A pod allocated a simulated NIC (netdev.go) gets a second veth named as the NIC, with its MAC and
+// rail address, whose other end joins the bridge; the bridge has no address, so the fabric and the pod
+// network never route into each other.
+//
 // Isolated (profile isolated-pods): the router refuses to forward between two pod addresses (a policy rule,
 // answered with ICMP "prohibited", so a connection fails at once), while the root namespace still reaches
 // every pod: the API server's proxy and readiness work, pod-to-pod traffic never does.
@@ -33,6 +38,9 @@ type podNet struct {
 	isolated bool // no forwarding from one pod to another
 }
 
+// fabricBridge is the bridge in the router namespace that every attached NIC joins.
+const fabricBridge = "fab0"
+
 func (n podNet) router() string   { return fmt.Sprintf("kaic-r%d", n.index) }
 func (n podNet) rootLink() string { return fmt.Sprintf("kr%d", n.index) }
 func (n podNet) rootAddr() string { return fmt.Sprintf("100.127.%d.1", n.index) }
@@ -50,6 +58,12 @@ func (n podNet) podNS(ip net.IP) string {
 func (n podNet) hostVeth(ip net.IP) string {
 	v4 := ip.To4()
 	return fmt.Sprintf("k%dp%02x%02x", n.index, v4[2], v4[3])
+}
+
+// fabricVeth is the router-side end of a pod's NIC veth: the pod's and the NIC's, at most 15 characters.
+func (n podNet) fabricVeth(ip net.IP, c nic) string {
+	v4 := ip.To4()
+	return fmt.Sprintf("f%dp%02x%02xn%d", n.index, v4[2], v4[3], c.index)
 }
 
 func run(args ...string) error {
@@ -98,6 +112,8 @@ func (n podNet) setUp() error {
 		[]string{"ip", "-n", r, "addr", "add", n.routerAddr() + "/30", "dev", "up0"},
 		[]string{"ip", "-n", r, "link", "set", "up0", "up"},
 		[]string{"ip", "netns", "exec", r, "sysctl", "-qw", "net.ipv4.ip_forward=1"},
+		[]string{"ip", "-n", r, "link", "add", fabricBridge, "type", "bridge"},
+		[]string{"ip", "-n", r, "link", "set", fabricBridge, "up"},
 		[]string{"ip", "route", "add", "blackhole", cidr, "metric", "1000"},
 		[]string{"ip", "route", "add", cidr, "via", n.routerAddr(), "dev", n.rootLink(), "src", n.rootAddr()},
 	); err != nil {
@@ -146,6 +162,24 @@ func (n podNet) addPod(ip net.IP) (string, error) {
 		return "", err
 	}
 	return ns, nil
+}
+
+// attachNIC gives the pod's namespace the interface of NIC c: named, addressed and up as DRANET leaves a
+// moved interface. linked joins its other end to the fabric; unlinked leaves that end down, so the pod's
+// interface has no carrier. Its veth pair goes with the pod's namespace.
+func (n podNet) attachNIC(ip net.IP, c nic, linked bool) error {
+	ns, r, host := n.podNS(ip), n.router(), n.fabricVeth(ip, c)
+	_ = run("ip", "-n", r, "link", "del", host)
+	cmds := [][]string{
+		{"ip", "-n", r, "link", "add", host, "mtu", "9000", "type", "veth", "peer", "name", c.ifName(), "mtu", "9000", "netns", ns},
+		{"ip", "-n", ns, "link", "set", c.ifName(), "address", c.mac()},
+		{"ip", "-n", ns, "addr", "add", c.ipv4(), "dev", c.ifName()},
+		{"ip", "-n", ns, "link", "set", c.ifName(), "up"},
+	}
+	if linked {
+		cmds = append(cmds, []string{"ip", "-n", r, "link", "set", host, "master", fabricBridge, "up"})
+	}
+	return runAll(cmds...)
 }
 
 // removePod deletes the pod's namespace; its veth pair goes with it.

@@ -22,6 +22,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -66,6 +67,9 @@ var servedImages = []servedImage{
 	// curl's image, for kaic's in-cluster HTTP client pods: the host's shell runs the pod's `sh -c` script,
 	// whose curl is the host's (PATH), inside the pod's network namespace.
 	{"docker.io/curlimages/curl:", "shell"},
+	// The Kubernetes e2e busybox image, kaic's network probe: Debian's busybox with its applets first in PATH
+	// (netdev.go), in the pod's network namespace with the NICs it was allocated.
+	{"registry.k8s.io/e2e-test-images/busybox:", "busybox"},
 	// Karpenter's kwok provider has no published image; this is the name `ko build --local
 	// --preserve-import-paths ./kwok` gives it. It binds its ports on every interface: the pod netns keeps them in.
 	{"ko.local/sigs.k8s.io/karpenter/kwok:", "karpenter"},
@@ -109,6 +113,8 @@ type podRun struct {
 	apiPort  string
 	caFile   string
 	env      []string // extra environment for every process (e.g. the dcgmsim mode)
+	nics     string   // simulated NICs: attached and unlinked give a pod the interfaces it was allocated
+	applets  string   // folder of busybox's applet links (program busybox), first in its PATH
 
 	mu       sync.Mutex
 	pods     map[types.UID]*runningPod
@@ -143,6 +149,7 @@ func runPodRun(args []string) error {
 	health := fs.String("health-addr", "127.0.0.1:0", "address of /readyz")
 	printPrefixes := fs.Bool("print-prefixes", false, "print the served image prefixes and exit")
 	isolate := fs.Bool("isolate-pods", false, "refuse traffic from one pod to another (nodes still reach every pod)")
+	nics := fs.String("nics", "none", "simulated DRANET NICs: "+strings.Join(nicModes, " | ")+" (netdev.go)")
 	podsDir := fs.String("pods-dir", "", "folder of the pods' files, programs and shared files: every ancestor must be "+
 		"searchable by the unprivileged user the processes run as (so not under /root); removed at start and stop")
 	var programs, env, files multiFlag
@@ -158,6 +165,9 @@ func runPodRun(args []string) error {
 	}
 	if err := checkTools(); err != nil {
 		return err
+	}
+	if !slices.Contains(nicModes, *nics) {
+		return fmt.Errorf("unknown --nics %q (known: %s)", *nics, strings.Join(nicModes, ", "))
 	}
 	_, ipnet, err := net.ParseCIDR(*cidr)
 	if err != nil {
@@ -185,7 +195,7 @@ func runPodRun(args []string) error {
 	}
 	r := &podRun{net: podNet{index: *index, cidr: ipnet, isolated: *isolate}, dir: filepath.Join(*podsDir, "pods"),
 		programs: map[string]string{}, self: self, logs: filepath.Join(*state, "logs", "pods"), apiPort: *apiPort,
-		caFile: *caFile, env: env, pods: map[types.UID]*runningPod{},
+		caFile: *caFile, env: env, nics: *nics, pods: map[types.UID]*runningPod{},
 		finished: map[types.UID]*runningPod{}}
 	for _, p := range programs {
 		name, path, ok := strings.Cut(p, "=")
@@ -193,6 +203,16 @@ func runPodRun(args []string) error {
 			return fmt.Errorf("--program %q: want NAME=PATH", p)
 		}
 		if r.programs[name], err = offer(path, filepath.Join(*podsDir, "bin", name)); err != nil {
+			return err
+		}
+	}
+	if bb := r.programs["busybox"]; bb != "" {
+		// Debian's busybox shell runs applets only through links, as the image's /bin has them.
+		r.applets = filepath.Join(*podsDir, "applets")
+		if err := os.MkdirAll(r.applets, 0o755); err != nil {
+			return err
+		}
+		if err := run(bb, "--install", "-s", r.applets); err != nil {
 			return err
 		}
 	}
@@ -334,6 +354,18 @@ func (r *podRun) start(ctx context.Context, p *corev1.Pod, rp *runningPod) error
 	ns, err := r.net.addPod(rp.ip)
 	if err != nil {
 		return err
+	}
+	if r.nics == "attached" || r.nics == "unlinked" {
+		nics, err := podNICs(ctx, r.cs, p)
+		if err != nil {
+			return err
+		}
+		for _, c := range nics {
+			if err := r.net.attachNIC(rp.ip, c, r.nics == "attached"); err != nil {
+				return fmt.Errorf("NIC %s: %w", c.device(), err)
+			}
+			log.Printf("pod %s/%s: NIC %s attached as %s %s (%s)", p.Namespace, p.Name, c.device(), c.ifName(), c.ipv4(), r.nics)
+		}
 	}
 	if err := os.MkdirAll(rp.dir, 0o755); err != nil {
 		return err
@@ -513,10 +545,15 @@ func criLines(r io.Reader, f *os.File) {
 // args with $(VAR) expanded and mount paths rewritten to the pod folder.
 func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir string, mounts map[string]string) (*exec.Cmd, error) {
 	var bin []string
+	path := "/usr/local/bin:/usr/bin:/bin"
 	if program == "dcgmsim" || program == "naivegw" || program == "infgw" {
 		bin = []string{r.self, program}
-	} else if path := r.programs[program]; path != "" {
-		bin = []string{path}
+	} else if program == "busybox" && r.programs[program] != "" && len(c.Command) > 0 {
+		// The image's command names an applet (sh): busybox runs it, finding the others through PATH.
+		bin = []string{r.programs[program], c.Command[0]}
+		path = r.applets + ":" + path
+	} else if bin0 := r.programs[program]; bin0 != "" {
+		bin = []string{bin0}
 	} else {
 		return nil, fmt.Errorf("no --program %s given to podrun", program)
 	}
@@ -534,11 +571,17 @@ func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir str
 	for i, a := range args {
 		args[i] = rewritePaths(expandVars(a, env), mounts)
 	}
-	full := append([]string{"ip", "netns", "exec", ns, "setpriv", "--reuid=" + nobody, "--regid=" + nobody,
+	// setpriv by its full path: `ip netns exec` looks commands up in the process's PATH, where busybox's
+	// applets (with a setpriv of their own) may come first.
+	setpriv, err := exec.LookPath("setpriv")
+	if err != nil {
+		return nil, err
+	}
+	full := append([]string{"ip", "netns", "exec", ns, setpriv, "--reuid=" + nobody, "--regid=" + nobody,
 		"--clear-groups", "--"}, append(bin, args...)...)
 	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Dir = dir
-	cmd.Env = append([]string{"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir}, r.env...)
+	cmd.Env = append([]string{"PATH=" + path, "HOME=" + dir}, r.env...)
 	names := make([]string, 0, len(env))
 	for k := range env {
 		names = append(names, k)

@@ -517,7 +517,7 @@ func (d *simDriver) draDevices(ctx context.Context, p *corev1.Pod) (map[string][
 	if !d.dra || len(p.Spec.ResourceClaims) == 0 {
 		return res, nil
 	}
-	results, err := d.claimResults(ctx, p)
+	results, err := claimResults(ctx, d.cs, p)
 	if err != nil {
 		return nil, err
 	}
@@ -549,7 +549,8 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 		d.recordExt(ctx, p, ext)
 	}
 	probe := p.Labels[probeLabel]
-	if probe != probeValue && probe != sandboxProbeValue && probe != netProbeValue {
+	// Network probe pods (netProbeValue) are podrun's: busybox runs in their network namespace.
+	if probe != probeValue && probe != sandboxProbeValue {
 		return
 	}
 	d.mu.Lock()
@@ -560,17 +561,6 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 	}
 	if probe == sandboxProbeValue {
 		d.onSandboxProbe(ctx, p)
-		return
-	}
-	if probe == netProbeValue {
-		if err := d.writeNetProbeLogs(ctx, p); err != nil {
-			log.Printf("network probe pod %s/%s: %v (will retry on next update)", p.Namespace, p.Name, err)
-			go func() { time.Sleep(time.Second); d.retry(ctx, p.Namespace, p.Name) }()
-			return
-		}
-		d.mu.Lock()
-		d.written[string(p.UID)] = true
-		d.mu.Unlock()
 		return
 	}
 	dra, err := d.draDevices(ctx, p)
@@ -590,10 +580,10 @@ func (d *simDriver) onPod(ctx context.Context, p *corev1.Pod) {
 
 // claimResults are the allocation results of the pod's claims by claim name; an error while one is not
 // allocated yet.
-func (d *simDriver) claimResults(ctx context.Context, p *corev1.Pod) (map[string][]resourcev1.DeviceRequestAllocationResult, error) {
+func claimResults(ctx context.Context, cs kubernetes.Interface, p *corev1.Pod) (map[string][]resourcev1.DeviceRequestAllocationResult, error) {
 	results := map[string][]resourcev1.DeviceRequestAllocationResult{}
 	for podName, objName := range podClaimObjects(p) {
-		claim, err := d.cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
+		claim, err := cs.ResourceV1().ResourceClaims(p.Namespace).Get(ctx, objName, metav1.GetOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("claim %s/%s: %w", p.Namespace, objName, err)
 		}

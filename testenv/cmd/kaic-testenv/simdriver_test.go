@@ -2,6 +2,7 @@
 package main
 
 import (
+	"net"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -88,17 +89,20 @@ func TestNICSliceHasDRANETsAttributes(t *testing.T) {
 	}
 }
 
-func TestNetProbeShowsOnlyAttachedNICs(t *testing.T) {
-	n := nic{index: 1, node: "gpu-node-0"}
-	with := strings.Join(netProbeOutput("uid-1", []nic{n}), "\n")
-	without := strings.Join(netProbeOutput("uid-1", nil), "\n")
-	if !strings.Contains(with, "KAIC-NETDEV "+n.ifName()+" "+n.mac()) || strings.Contains(without, n.ifName()) {
-		t.Fatalf("attached:\n%s\nnot attached:\n%s", with, without)
+func TestNICsOfOneRailShareASubnetAndNeverAnAddress(t *testing.T) {
+	a, b, other := nic{index: 0, node: "gpu-node-0"}, nic{index: 0, node: "gpu-node-1"}, nic{index: 1, node: "gpu-node-0"}
+	_, rail, _ := net.ParseCIDR("172.24.0.0/16")
+	ipA, netA, errA := net.ParseCIDR(a.ipv4())
+	ipB, _, errB := net.ParseCIDR(b.ipv4())
+	ipO, _, errO := net.ParseCIDR(other.ipv4())
+	if errA != nil || errB != nil || errO != nil {
+		t.Fatalf("addresses %q %q %q", a.ipv4(), b.ipv4(), other.ipv4())
 	}
-	for _, out := range []string{with, without} {
-		if !strings.Contains(out, "KAIC-NETDEV eth0 0a:58:") || !strings.Contains(out, "KAIC-NETDEV lo ") || !strings.HasSuffix(out, "KAIC-END") {
-			t.Fatalf("missing the pod's own interfaces or the end marker:\n%s", out)
-		}
+	if !rail.Contains(ipA) || !rail.Contains(ipB) || netA.String() != rail.String() || rail.Contains(ipO) || ipA.Equal(ipB) {
+		t.Fatalf("rail 0: %s and %s; rail 1: %s", a.ipv4(), b.ipv4(), other.ipv4())
+	}
+	if a.ipv4() != (nic{index: 0, node: "gpu-node-0"}).ipv4() {
+		t.Fatal("a NIC's address changes between computations")
 	}
 	if _, ok := nicFromDevice("gpu-node-0", "gpu-0"); ok {
 		t.Fatal("a GPU device taken for a NIC")
