@@ -110,7 +110,7 @@ pub struct RunArgs {
     /// server of ai_service_metrics and ai_inference as model-server=IMAGE (an OpenAI-compatible server with
     /// vLLM's metrics that names its pod in `x-inference-pod`; default ghcr.io/llm-d/llm-d-inference-sim:v0.10.2);
     /// for ai_inference's in-cluster client as http-client=IMAGE (sh and curl >= 7.84); for
-    /// high_performance_networking's probe as netdev=IMAGE (a POSIX shell and /sys; default
+    /// high_performance_networking's probe as netdev=IMAGE (busybox's sh, ip, httpd and wget, and /sys; default
     /// registry.k8s.io/e2e-test-images/busybox:1.36.1-1); repeatable.
     #[arg(long, value_name = "KEY=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,

@@ -9,11 +9,12 @@
 //!    and a bystander pod on the same node without a claim must not see it.
 //! 3. **Negative:** a pod claiming a NIC pinned to a node that publishes none must be refused by the
 //!    scheduler (Unschedulable), never started without it.
-//! 4. **Alignment** ([`alignment`]): where a free accelerator and a free NIC publish the same PCIe root, one
+//! 4. **Traffic** ([`traffic`]): the pod holding the NIC serves a blob; a second pod claiming a NIC on the
+//!    same network (another node first) fetches it from the first NIC's address, and the bytes must arrive
+//!    over its own NIC. A NIC without a link fails; a NIC without IPv4 is said, not judged.
+//! 5. **Alignment** ([`alignment`]): where a free accelerator and a free NIC publish the same PCIe root, one
 //!    claim for both with `matchAttribute: resource.kubernetes.io/pcieRoot` must get a pair behind one root
 //!    (it holds an accelerator, so the check takes the accelerator turn). No such pair: said, not judged.
-//!
-//! Not yet exercised: bytes between two pods over the secondary interfaces (issue #12).
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use serde_json::json;
 
 use super::alignment;
 use super::nics::{self, NetDevice};
+use super::traffic::{self, Role};
 use crate::accelerators::inventory::allocated_devices;
 use crate::accelerators::probe;
 use crate::capability::Capability;
@@ -36,7 +38,8 @@ use crate::timeouts::Wait;
 
 pub struct HighPerformanceNetworking;
 
-/// The image of the network probe: a shell and /sys (busybox), mirrored with `--probe-image netdev=…`.
+/// The image of the network probe: busybox (sh, ip, httpd, wget) and /sys, mirrored with `--probe-image
+/// netdev=…`.
 pub const DEFAULT_IMAGE: &str = "registry.k8s.io/e2e-test-images/busybox:1.36.1-1";
 /// The probe label's value on kaic's network probe pods, and the key of `--probe-image` for its image.
 pub const IMAGE_KEY: &str = "netdev";
@@ -51,12 +54,13 @@ impl Check for HighPerformanceNetworking {
         &["high_performance_networking"]
     }
 
+    /// Three probe waits (the listing pods, then the fetching pod) and two scheduling waits.
     fn timeout(&self) -> Duration {
-        Duration::from_secs(600)
+        Duration::from_secs(900)
     }
 
     fn waits(&self) -> &'static [(Wait, u32)] {
-        &[(Wait::ProbePod, 2), (Wait::ClaimedPodScheduled, 2)]
+        &[(Wait::ProbePod, 3), (Wait::ClaimedPodScheduled, 2)]
     }
 
     /// The alignment case claims an accelerator with its NIC.
@@ -68,6 +72,7 @@ impl Check for HighPerformanceNetworking {
         &[
             "a DeviceClass kaic-high-performance-networking-<driver>-<run> for the network driver, and a ResourceClaimTemplate for one NIC",
             "probe pods listing /sys/class/net: one claiming a NIC, one bystander without a claim on the same node, and one claiming a NIC pinned to a node without NICs (it must stay Pending)",
+            "the pod claiming a NIC serves 4 MiB over HTTP (busybox httpd, port 5201, an emptyDir); a ResourceClaimTemplate nic-peer for one NIC on the same network and a pod fetching the blob from the first NIC's address",
             "where an accelerator and a NIC share a PCIe root: a DeviceClass for the accelerator's driver, a ResourceClaimTemplate for one of each on one root, and a probe pod claiming it",
         ]
     }
@@ -120,8 +125,8 @@ impl Check for HighPerformanceNetworking {
         probe::claim_template(ctx, "nic", &class, 1).await?;
         ctx.step(format!("one NIC of {} on node {node_name} through kaic's DeviceClass {class}", target.driver));
 
-        let holder = create_probe(ctx, "nic-holder", node, Some("nic")).await?;
-        let bystander = create_probe(ctx, "nic-bystander", node, None).await?;
+        let holder = create_probe(ctx, "nic-holder", node, Some("nic"), Role::Serve).await?;
+        let bystander = create_probe(ctx, "nic-bystander", node, None, Role::List).await?;
         let deadline = Instant::now() + ctx.wait(Wait::ProbePod);
         let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         let mut seen = Vec::new();
@@ -135,14 +140,11 @@ impl Check for HighPerformanceNetworking {
             seen.push(interfaces);
         }
         let allocated = allocated_device(ctx, &holder, &devices).await?;
-        let listed = |i: &std::collections::BTreeMap<String, String>| {
-            i.iter().map(|(name, mac)| format!("{name} {mac}")).collect::<Vec<_>>().join(", ")
-        };
         let Some(in_holder) = nics::sees(&seen[0], &allocated) else {
             return Ok(Verdict::fail(
                 "a pod that was allocated a NIC does not see it",
                 format!("pod {holder} lists the interface of {}", allocated.describe()),
-                format!("its interfaces: {}", listed(&seen[0])),
+                format!("its interfaces: {}", nics::describe(&seen[0])),
             ));
         };
         if let Some(leak) = nics::sees(&seen[1], &allocated) {
@@ -166,6 +168,12 @@ impl Check for HighPerformanceNetworking {
             None => "no node without NICs to try a claim on".into(),
         };
         taken.insert((allocated.driver.clone(), allocated.pool.clone(), allocated.name.clone()));
+        let traffic_text =
+            match traffic::exercise(ctx, &holder, &allocated, &seen[0], &devices, &mut taken, &nodes, &class).await? {
+                Ok(text) => text,
+                Err(verdict) => return Ok(verdict),
+            };
+        ctx.step(traffic_text.clone());
         let alignment_text = match alignment::free_pair(&slices, &devices, &taken, |n| alignment::usable(&nodes, n)) {
             None => format!(
                 "GPU–NIC alignment not offered: no free accelerator publishes the {} of a free NIC",
@@ -176,7 +184,7 @@ impl Check for HighPerformanceNetworking {
                 alignment::create_template(ctx, "aligned", &accelerator_class, &class).await?;
                 let node = nodes.iter().find(|n| n.metadata.name == pair.nic.node).unwrap_or(node);
                 let roots = alignment::roots(&slices);
-                let pod = create_probe(ctx, "nic-aligned", node, Some("aligned"));
+                let pod = create_probe(ctx, "nic-aligned", node, Some("aligned"), Role::List);
                 match alignment::exercise(ctx, &pair, (&accelerator_class, &class), &roots, pod).await? {
                     Ok(text) => text,
                     Err(verdict) => return Ok(verdict),
@@ -186,26 +194,27 @@ impl Check for HighPerformanceNetworking {
         ctx.step(alignment_text.clone());
         Ok(Verdict::pass(format!(
             "{} network device(s) published; pod {holder} claimed {} on {node_name} and sees it as {in_holder}, a \
-             pod without a claim does not; {refusal_text}; {alignment_text}; pod-to-pod traffic over the NIC not \
-             exercised",
+             pod without a claim does not; {refusal_text}; {traffic_text}; {alignment_text}",
             devices.len(),
             allocated.describe()
         )))
     }
 }
 
-/// Creates probe pod `name` pinned to `node`, claiming one NIC from template `template` if given.
-async fn create_probe(
+/// Creates probe pod `name` pinned to `node`, claiming one NIC from template `template` if given, doing
+/// what `role` says after listing its interfaces.
+pub(super) async fn create_probe(
     ctx: &CheckContext,
     name: &str,
     node: &Node,
     template: Option<&str>,
+    role: Role<'_>,
 ) -> Result<String, CheckError> {
     let node_name = node.metadata.name.clone().unwrap_or_default();
     let image = ctx.options.probe_images.get(IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_IMAGE.to_string());
     let mut labels = ctx.labels();
     labels.insert("kaic.dev/probe".into(), IMAGE_KEY.into());
-    let mut container = json!({"name": "probe", "image": image, "command": ["sh", "-c", nics::SCRIPT]});
+    let mut container = json!({"name": "probe", "image": image, "command": ["sh", "-c", role.script()]});
     let mut spec = json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 0,
@@ -215,6 +224,11 @@ async fn create_probe(
     if let Some(template) = template {
         container["resources"] = json!({"claims": [{"name": "nic"}]});
         spec["resourceClaims"] = json!([{"name": "nic", "resourceClaimTemplateName": template}]);
+    }
+    if role == Role::Serve {
+        container["ports"] = json!([{"containerPort": traffic::PORT, "protocol": "TCP"}]);
+        container["volumeMounts"] = json!([{"name": "scratch", "mountPath": traffic::SCRATCH}]);
+        spec["volumes"] = json!([{"name": "scratch", "emptyDir": {"sizeLimit": "16Mi"}}]);
     }
     spec["containers"] = json!([container]);
     let pod: Pod = from_json(json!({"metadata": {"name": name, "labels": labels}, "spec": pods::hardened(spec)}))?;
@@ -227,7 +241,11 @@ async fn create_probe(
 }
 
 /// The network device allocated to pod `name`'s claim.
-async fn allocated_device(ctx: &CheckContext, name: &str, devices: &[NetDevice]) -> Result<NetDevice, CheckError> {
+pub(super) async fn allocated_device(
+    ctx: &CheckContext,
+    name: &str,
+    devices: &[NetDevice],
+) -> Result<NetDevice, CheckError> {
     let pod = Api::<Pod>::namespaced(ctx.client.clone(), &ctx.namespace)
         .get(name)
         .await
@@ -262,7 +280,7 @@ async fn allocated_device(ctx: &CheckContext, name: &str, devices: &[NetDevice])
 /// (Unschedulable), `Err(verdict)` when it runs anyway or nothing is said in time.
 async fn refused_without_nic(ctx: &CheckContext, node: &Node) -> Result<Result<String, Verdict>, CheckError> {
     let node_name = node.metadata.name.clone().unwrap_or_default();
-    let name = create_probe(ctx, "nic-elsewhere", node, Some("nic")).await?;
+    let name = create_probe(ctx, "nic-elsewhere", node, Some("nic"), Role::List).await?;
     let api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let started = Instant::now();
     loop {
