@@ -84,17 +84,21 @@ func runAll(cmds ...[]string) error {
 	return nil
 }
 
-// checkTools names what is missing instead of failing later with an obscure error.
-func checkTools() error {
+// checkTools names what is missing instead of failing later with an obscure error, and returns setpriv's
+// full path.
+func checkTools() (string, error) {
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("served pods need root (network namespaces and veth pairs): run testenv as root, as CI does")
+		return "", fmt.Errorf("served pods need root (network namespaces and veth pairs): run testenv as root, as CI does")
 	}
+	paths := map[string]string{}
 	for _, tool := range []string{"ip", "setpriv"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("served pods need %q (Debian packages iproute2 and util-linux; testenv/ci-install installs them)", tool)
+		path, err := exec.LookPath(tool)
+		if err != nil {
+			return "", fmt.Errorf("served pods need %q (Debian packages iproute2 and util-linux; testenv/ci-install installs them)", tool)
 		}
+		paths[tool] = path
 	}
-	return nil
+	return paths["setpriv"], nil
 }
 
 // setUp creates the router namespace and its link to the root namespace, after removing what a previous

@@ -115,6 +115,9 @@ type podRun struct {
 	env      []string // extra environment for every process (e.g. the dcgmsim mode)
 	nics     string   // simulated NICs: attached and unlinked give a pod the interfaces it was allocated
 	applets  string   // folder of busybox's applet links (program busybox), first in its PATH
+	// setpriv by its full path: `ip netns exec` looks commands up in the process's PATH, where busybox's
+	// applets (with a setpriv of their own) may come first.
+	setpriv string
 
 	mu       sync.Mutex
 	pods     map[types.UID]*runningPod
@@ -163,7 +166,8 @@ func runPodRun(args []string) error {
 		}
 		return nil
 	}
-	if err := checkTools(); err != nil {
+	setpriv, err := checkTools()
+	if err != nil {
 		return err
 	}
 	if !slices.Contains(nicModes, *nics) {
@@ -195,7 +199,7 @@ func runPodRun(args []string) error {
 	}
 	r := &podRun{net: podNet{index: *index, cidr: ipnet, isolated: *isolate}, dir: filepath.Join(*podsDir, "pods"),
 		programs: map[string]string{}, self: self, logs: filepath.Join(*state, "logs", "pods"), apiPort: *apiPort,
-		caFile: *caFile, env: env, nics: *nics, pods: map[types.UID]*runningPod{},
+		caFile: *caFile, env: env, nics: *nics, setpriv: setpriv, pods: map[types.UID]*runningPod{},
 		finished: map[types.UID]*runningPod{}}
 	for _, p := range programs {
 		name, path, ok := strings.Cut(p, "=")
@@ -571,13 +575,7 @@ func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir str
 	for i, a := range args {
 		args[i] = rewritePaths(expandVars(a, env), mounts)
 	}
-	// setpriv by its full path: `ip netns exec` looks commands up in the process's PATH, where busybox's
-	// applets (with a setpriv of their own) may come first.
-	setpriv, err := exec.LookPath("setpriv")
-	if err != nil {
-		return nil, err
-	}
-	full := append([]string{"ip", "netns", "exec", ns, setpriv, "--reuid=" + nobody, "--regid=" + nobody,
+	full := append([]string{"ip", "netns", "exec", ns, r.setpriv, "--reuid=" + nobody, "--regid=" + nobody,
 		"--clear-groups", "--"}, append(bin, args...)...)
 	cmd := exec.Command(full[0], full[1:]...)
 	cmd.Dir = dir

@@ -410,11 +410,29 @@ pub async fn device_class(ctx: &CheckContext, driver: &str) -> Result<String, Ch
 /// # Errors
 /// [`CheckError::Api`] when it cannot be created.
 pub async fn claim_template(ctx: &CheckContext, name: &str, class: &str, count: i64) -> Result<(), CheckError> {
+    claim_template_where(ctx, name, class, count, None).await
+}
+
+/// [`claim_template`] whose request also has the CEL `selector` (one exact device, say), where given.
+///
+/// # Errors
+/// [`CheckError::Api`] when it cannot be created.
+pub async fn claim_template_where(
+    ctx: &CheckContext,
+    name: &str,
+    class: &str,
+    count: i64,
+    selector: Option<&str>,
+) -> Result<(), CheckError> {
     let api: Api<k8s_openapi::api::resource::v1::ResourceClaimTemplate> =
         Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let mut request = json!({"deviceClassName": class, "count": count});
+    if let Some(expression) = selector {
+        request["selectors"] = json!([{"cel": {"expression": expression}}]);
+    }
     let template = from_json(json!({
         "metadata": {"name": name, "labels": ctx.labels()},
-        "spec": {"spec": {"devices": {"requests": [{"name": "dev", "exactly": {"deviceClassName": class, "count": count}}]}}}
+        "spec": {"spec": {"devices": {"requests": [{"name": "dev", "exactly": request}]}}}
     }))?;
     api.create(&PostParams::default(), &template)
         .await

@@ -140,7 +140,7 @@ impl Check for HighPerformanceNetworking {
             seen.push(interfaces);
         }
         let allocated = allocated_device(ctx, &holder, &devices).await?;
-        let Some(in_holder) = nics::sees(&seen[0], &allocated) else {
+        let Some((holder_if, holder_interface)) = nics::find(&seen[0], &allocated) else {
             return Ok(Verdict::fail(
                 "a pod that was allocated a NIC does not see it",
                 format!("pod {holder} lists the interface of {}", allocated.describe()),
@@ -154,6 +154,7 @@ impl Check for HighPerformanceNetworking {
                 format!("it lists {leak}"),
             ));
         }
+        let in_holder = format!("{holder_if} {}", holder_interface.mac);
         ctx.step(format!("{holder} sees {in_holder}; {bystander} (no claim) does not"));
 
         let without_nics = nodes.iter().find(|n| {
@@ -168,11 +169,21 @@ impl Check for HighPerformanceNetworking {
             None => "no node without NICs to try a claim on".into(),
         };
         taken.insert((allocated.driver.clone(), allocated.pool.clone(), allocated.name.clone()));
-        let traffic_text =
-            match traffic::exercise(ctx, &holder, &allocated, &seen[0], &devices, &mut taken, &nodes, &class).await? {
-                Ok(text) => text,
-                Err(verdict) => return Ok(verdict),
-            };
+        let traffic_text = match traffic::exercise(
+            ctx,
+            &holder,
+            &allocated,
+            (holder_if, holder_interface),
+            &devices,
+            &mut taken,
+            &nodes,
+            &class,
+        )
+        .await?
+        {
+            Ok(text) => text,
+            Err(verdict) => return Ok(verdict),
+        };
         ctx.step(traffic_text.clone());
         let alignment_text = match alignment::free_pair(&slices, &devices, &taken, |n| alignment::usable(&nodes, n)) {
             None => format!(

@@ -16,17 +16,14 @@ use std::net::Ipv4Addr;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::{Node, Pod};
-use k8s_openapi::api::resource::v1::ResourceClaimTemplate;
 use kaic_model::Verdict;
 use kube::Api;
-use kube::api::PostParams;
-use serde_json::json;
 
 use super::alignment::DeviceId;
 use super::high_performance_networking::{allocated_device, create_probe};
-use super::nics::{self, Interface, Interfaces, LISTING, NetDevice, SCRIPT};
+use super::nics::{self, Interface, LISTING, NetDevice, SCRIPT};
 use crate::accelerators::probe;
-use crate::check::{CheckContext, CheckError, from_json};
+use crate::check::{CheckContext, CheckError};
 use crate::timeouts::Wait;
 
 /// The port the serving pod listens on.
@@ -229,23 +226,21 @@ pub fn judge(client: &str, client_nic: (&str, &Interface), server_address: &str,
     ))
 }
 
-/// Runs the exchange from the serving pod `server` (its NIC `server_nic`, as its listing `server_seen` shows
-/// it) to a second pod; `Ok(text)` for the evidence when it crossed or was not judged, `Err(verdict)` when it
-/// decides the check. Adds the second pod's NIC to `taken`.
+/// Runs the exchange from the serving pod `server` (its NIC `server_nic`, listed in it as `server_if`) to a
+/// second pod; `Ok(text)` for the evidence when it crossed or was not judged, `Err(verdict)` when it decides
+/// the check. Adds the second pod's NIC to `taken`.
 #[allow(clippy::too_many_arguments)]
 pub async fn exercise(
     ctx: &CheckContext,
     server: &str,
     server_nic: &NetDevice,
-    server_seen: &Interfaces,
+    server_if: (&str, &Interface),
     devices: &[NetDevice],
     taken: &mut BTreeSet<DeviceId>,
     nodes: &[Node],
     class: &str,
 ) -> Result<Result<String, Verdict>, CheckError> {
-    let Some((server_if, server_interface)) = nics::find(server_seen, server_nic) else {
-        return Ok(Ok("pod-to-pod traffic not exercised: the serving pod does not list its NIC".into()));
-    };
+    let (server_if, server_interface) = server_if;
     if let Some(Outcome::Fail(expected, seen)) = no_link(server, server_if, server_interface) {
         return Ok(Err(Verdict::fail("a claimed NIC has no link", expected, seen)));
     }
@@ -264,16 +259,14 @@ pub async fn exercise(
     let Some(selection) = selector(peer) else {
         return Ok(Ok(format!("pod-to-pod traffic not exercised: {} names neither a MAC nor an interface", peer.name)));
     };
-    let template: ResourceClaimTemplate = from_json(json!({
-        "metadata": {"name": "nic-peer", "labels": ctx.labels()},
-        "spec": {"spec": {"devices": {"requests": [{"name": "nic", "exactly": {
-            "deviceClassName": class, "count": 1, "selectors": [{"cel": {"expression": selection}}]}}]}}}
-    }))?;
-    Api::<ResourceClaimTemplate>::namespaced(ctx.client.clone(), &ctx.namespace)
-        .create(&PostParams::default(), &template)
-        .await
-        .map_err(|e| CheckError::api("create ResourceClaimTemplate nic-peer", e))?;
-    let node = nodes.iter().find(|n| n.metadata.name == peer.node).unwrap_or(&nodes[0]);
+    probe::claim_template_where(ctx, "nic-peer", class, 1, Some(&selection)).await?;
+    let node = nodes.iter().find(|n| n.metadata.name == peer.node).ok_or_else(|| {
+        CheckError::Other(format!(
+            "node {} of {} is no longer listed",
+            peer.node.clone().unwrap_or_default(),
+            peer.name
+        ))
+    })?;
     ctx.step(format!(
         "pod nic-client claims {} and fetches {BLOB_BYTES} bytes from {address} ({server_if} of pod {server})",
         peer.describe()
