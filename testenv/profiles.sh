@@ -20,7 +20,7 @@
 PORT_BASE=${KAIC_TESTENV_PORT_BASE:-24000}
 PROFILES=(default no-dra leaky-devices wrong-driver-version no-gang partial-gang exotic native-partial-gang
   partial-pod-groups dead-webhooks slow-deletion fake-sandbox no-accelerator-metrics frozen-metrics no-scrape
-  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached nic-no-link epp-bypassed isolated-pods)
+  no-custom-metrics naive-gateway stuck-autoscaler autoscaler-no-gpu nic-not-attached nic-no-link epp-bypassed isolated-pods epp-streamed-only)
 
 profile_index() {
   local i
@@ -79,7 +79,9 @@ load_profile() {
   # right, routing wrong), inference (Envoy + infgw, the Inference Extension's InferencePool); none for no
   # Gateway API.
   GATEWAY=none
-  INFGW_EPP=consulted   # the inference gateway's pools: consulted (through their endpoint picker) | bypassed
+  # the inference gateway's pools: consulted (through their endpoint picker, in its protocol) | bypassed |
+  # streamed-only (through their picker, always in lwepp's ext_proc body mode)
+  INFGW_EPP=consulted
   NODE_AUTOSCALER=none  # none | karpenter (Karpenter's kwok provider as a served pod, karpenter.sh; needs SERVED_PODS=1)
   KARPENTER_MODE=live   # live (scale up and down) | stuck (never scales down) | no-gpu (no accelerator instance types)
   PD_SIDECAR=0          # 1: podrun serves llm-d's P/D routing sidecar image (disaggregated serving; needs SERVED_PODS=1)
@@ -139,6 +141,10 @@ load_profile() {
     # An inference gateway that accepts routes to InferencePools and writes every status (route, Gateway, the
     # pool's parents) but never asks the pool's endpoint picker: round robin over the pool's pods.
     epp-bypassed) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=inference INFGW_EPP=bypassed ;;
+    # An inference gateway that asks every pool's picker in the lightweight picker's (lwepp's) ext_proc body mode
+    # only, like one built against the extension's conformance suite alone: lwepp's steering works, the full
+    # endpoint picker (which answers in the chart's FULL_DUPLEX_STREAMED mode) cannot route a request.
+    epp-streamed-only) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 GATEWAY=inference INFGW_EPP=streamed-only ;;
     # Node autoscaling broken two ways, with Karpenter running (karpenter.sh): its GPU NodePool adds nodes
     # for pending GPU pods but never removes them (consolidateAfter Never); its instance types offer no
     # accelerator at all, so a pending GPU pod never gets a node. Every profile without NODE_AUTOSCALER is
@@ -151,8 +157,9 @@ load_profile() {
     # fabric end is never connected): nothing crosses it, as with a NIC whose cable is out.
     nic-no-link) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 NICS=unlinked ;;
     # A pod network that carries traffic from nodes to pods (the API server's proxy, probes) but none between
-    # two pods, like a CNI whose isolation no policy lifts: a decode pod can never fetch its prefill pod's work.
-    isolated-pods) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 PD_SIDECAR=1 POD_NETWORK=isolated ;;
+    # two pods, like a CNI whose isolation no policy lifts: a decode pod can never fetch its prefill pod's work,
+    # an endpoint picker never reads its pool's metrics (nor does the gateway's Envoy reach a pod).
+    isolated-pods) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 PD_SIDECAR=1 POD_NETWORK=isolated GATEWAY=inference ;;
   esac
   # The scheduler's gang gate follows the API unless a profile says otherwise.
   : "${WITH_GANG_SCHEDULER:=$WITH_GANG}"

@@ -13,7 +13,8 @@
 // also routes plain Gateway API traffic.
 //
 // --epp=bypassed (profile epp-bypassed) renders a pool as a round-robin cluster over its pods: every status
-// right, the picker never asked.
+// right, the picker never asked. --epp=streamed-only (profile epp-streamed-only) asks every picker in lwepp's
+// STREAMED body mode: lwepp still steers, the extension's full picker cannot answer in it.
 package main
 
 import (
@@ -52,24 +53,28 @@ type infGW struct {
 	address    string
 	xdsDir     string
 	bypass     bool
-	written    map[string]string // file -> content last written
+	// onlyStreamed: every picker is asked in lwepp's STREAMED body mode, as by a gateway built against the
+	// extension's conformance suite (which runs lwepp) alone.
+	onlyStreamed bool
+	written      map[string]string // file -> content last written
 }
 
 func runInfGW(args []string) error {
 	fs := flag.NewFlagSet("infgw", flag.ExitOnError)
 	flags := addControllerFlags(fs, "kaic.dev/inference-gateway")
 	xdsDir := fs.String("xds-dir", "", "folder of Envoy's lds.json and cds.json (its bootstrap watches it)")
-	epp := fs.String("epp", "consulted", "consulted: pools route through their endpoint picker; bypassed: round robin over the pool")
+	epp := fs.String("epp", "consulted", "consulted: pools route through their endpoint picker; bypassed: round robin over the pool; "+
+		"streamed-only: through their picker, always in lwepp's STREAMED mode")
 	_ = fs.Parse(args)
-	if *epp != "consulted" && *epp != "bypassed" {
-		return fmt.Errorf("--epp=%s: want consulted or bypassed", *epp)
+	if *epp != "consulted" && *epp != "bypassed" && *epp != "streamed-only" {
+		return fmt.Errorf("--epp=%s: want consulted, bypassed or streamed-only", *epp)
 	}
 	dyn, err := flags.client()
 	if err != nil {
 		return err
 	}
 	g := &infGW{dyn: dyn, controller: *flags.controller, address: *flags.address, xdsDir: *xdsDir, bypass: *epp == "bypassed",
-		written: map[string]string{}}
+		onlyStreamed: *epp == "streamed-only", written: map[string]string{}}
 	ctx, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 	// Envoy may start first: an empty configuration is valid and is replaced on the first reconcile. Twice: the
@@ -210,11 +215,45 @@ func (g *infGW) resolve(ctx context.Context, routeNS string, ref map[string]any,
 		clusters[cluster] = staticCluster(cluster, addrs, true)
 		clusters[originalDst] = originalDstCluster()
 		filter := "ext_proc/" + ns + "/" + name
-		filters[filter] = extProcFilter(filter, cluster, str(picker["failureMode"]) == "FailOpen")
+		protocol, err := g.pickerProtocol(ctx, ns, pickerName)
+		if err != nil {
+			return backend{}, fmt.Errorf("endpoint picker of InferencePool %s/%s: %v", ns, name, err)
+		}
+		if g.onlyStreamed {
+			protocol = lightweight
+		}
+		filters[filter] = extProcFilter(filter, cluster, str(picker["failureMode"]) == "FailOpen", protocol)
 		return backend{cluster: originalDst, filter: filter, weight: weight}, nil
 	default:
 		return backend{}, fmt.Errorf("backendRef %s %s/%s: unsupported kind", kind, ns, name)
 	}
+}
+
+// pickerProtocol says how to talk to the picker behind Service ns/name: lwepp's deviation when its pods run
+// lwepp's image, else the extension's standard full-duplex mode (a real gateway has one mode; testenv serves
+// both pickers, and lwepp only speaks its own).
+func (g *infGW) pickerProtocol(ctx context.Context, ns, name string) (pickerProtocol, error) {
+	svc, err := g.dyn.Resource(serviceGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return fullDuplex, fmt.Errorf("Service %s/%s: %v", ns, name, err)
+	}
+	selector, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
+	if len(selector) == 0 {
+		return fullDuplex, nil
+	}
+	pods, err := g.dyn.Resource(podGVR).Namespace(ns).List(ctx,
+		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selector).String()})
+	if err != nil {
+		return fullDuplex, err
+	}
+	for _, p := range pods.Items {
+		for _, c := range sliceAt(p.Object, "spec", "containers") {
+			if strings.Contains(str(c["image"]), "/gateway-api-inference-extension/lwepp:") {
+				return lightweight, nil
+			}
+		}
+	}
+	return fullDuplex, nil
 }
 
 // serviceEndpoints are the ready endpoint addresses (IP:targetPort) of Service ns/name's port `port` (testenv

@@ -153,20 +153,38 @@ func originalDstCluster() map[string]any {
 		"original_dst_lb_config": map[string]any{"use_http_header": true, "http_header_name": destinationHeader}}
 }
 
-// extProcFilter is the picker's ext_proc filter, disabled unless a route enables it. Headers and streamed bodies,
-// sent without waiting for the headers' answer: lwepp answers the request headers only once it read the whole
-// body, and each body message with "unchanged", the STREAMED mode's protocol (plain STREAMED waits for the
-// headers' answer before sending the body, and the two would wait for each other).
-func extProcFilter(name, cluster string, failOpen bool) map[string]any {
-	return map[string]any{"name": name, "disabled": true, "typed_config": map[string]any{
+// pickerProtocol is how Envoy talks to a pool's picker: the body modes of its ext_proc filter.
+type pickerProtocol int
+
+const (
+	// fullDuplex is the extension's standalone chart's mode, the one its full endpoint picker (cmd/epp) speaks:
+	// it reads the whole body, then answers the headers and re-sends the body as streamed_response chunks,
+	// which Envoy accepts only in FULL_DUPLEX_STREAMED (and that mode wants the trailers sent too).
+	fullDuplex pickerProtocol = iota
+	// lightweight is lwepp's: it answers each body message with "unchanged" and the headers only once it read
+	// the whole body, the STREAMED mode's protocol, with the body sent without waiting for the headers'
+	// answer (plain STREAMED waits for it, and the two would wait for each other; FULL_DUPLEX_STREAMED calls
+	// lwepp's empty body answers "spurious").
+	lightweight
+)
+
+// extProcFilter is the picker's ext_proc filter, disabled unless a route enables it, in `protocol`'s body modes.
+func extProcFilter(name, cluster string, failOpen bool, protocol pickerProtocol) map[string]any {
+	config := map[string]any{
 		"@type":              "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
 		"grpc_service":       map[string]any{"envoy_grpc": map[string]any{"cluster_name": cluster}, "timeout": "10s"},
 		"failure_mode_allow": failOpen,
-		// The picker answers the request headers only once it read the whole body (the model is in it).
-		"send_body_without_waiting_for_header_response": true,
-		"message_timeout": "30s",
+		"message_timeout":    "30s",
 		"processing_mode": map[string]any{"request_header_mode": "SEND", "response_header_mode": "SEND",
-			"request_body_mode": "STREAMED", "response_body_mode": "STREAMED"}}}
+			"request_body_mode": "FULL_DUPLEX_STREAMED", "response_body_mode": "FULL_DUPLEX_STREAMED",
+			"request_trailer_mode": "SEND", "response_trailer_mode": "SEND"},
+	}
+	if protocol == lightweight {
+		config["send_body_without_waiting_for_header_response"] = true
+		config["processing_mode"] = map[string]any{"request_header_mode": "SEND", "response_header_mode": "SEND",
+			"request_body_mode": "STREAMED", "response_body_mode": "STREAMED"}
+	}
+	return map[string]any{"name": name, "disabled": true, "typed_config": config}
 }
 
 // writeXDS writes Envoy's clusters, then its listener, each only when it changed, each by a rename into the

@@ -16,7 +16,10 @@ func sampleConfig() envoyConfig {
 	clusters["service/ns/canary/8000"] = staticCluster("service/ns/canary/8000", nil, false)
 	clusters["epp/ns/pool"] = staticCluster("epp/ns/pool", []string{"10.0.0.9:9002"}, true)
 	clusters[originalDst] = originalDstCluster()
-	filters["ext_proc/ns/pool"] = extProcFilter("ext_proc/ns/pool", "epp/ns/pool", false)
+	filters["ext_proc/ns/pool"] = extProcFilter("ext_proc/ns/pool", "epp/ns/pool", false, lightweight)
+	// A second pool whose picker speaks the standard full-duplex mode (the full endpoint picker's).
+	clusters["epp/ns/scored"] = staticCluster("epp/ns/scored", []string{"10.0.0.10:9002"}, true)
+	filters["ext_proc/ns/scored"] = extProcFilter("ext_proc/ns/scored", "epp/ns/scored", false, fullDuplex)
 	split := envoyRoutesFor(map[string]any{"matches": []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": "/"}}}},
 		[]backend{{cluster: "service/ns/stable/8000", weight: 80}, {cluster: "service/ns/canary/8000", weight: 20}})
 	header := envoyRoutesFor(map[string]any{"matches": []any{map[string]any{"path": map[string]any{"type": "PathPrefix", "value": "/"},
@@ -25,14 +28,16 @@ func sampleConfig() envoyConfig {
 	routes := append(split, header...)
 	sortRoutes(routes)
 	pool := envoyRoutesFor(map[string]any{}, []backend{{cluster: originalDst, filter: "ext_proc/ns/pool", weight: 1}})
+	scored := envoyRoutesFor(map[string]any{}, []backend{{cluster: originalDst, filter: "ext_proc/ns/scored", weight: 1}})
 	cfg := envoyConfig{ports: []int64{80, 8000}, hosts: []any{
 		map[string]any{"name": "ns/route", "domains": []any{"a.test", "a.test:*"}, "routes": routes},
 		map[string]any{"name": "ns/pool", "domains": []any{"p.test", "p.test:*"}, "routes": pool},
+		map[string]any{"name": "ns/scored", "domains": []any{"s.test", "s.test:*"}, "routes": scored},
 	}}
 	for _, k := range sortedKeys(clusters) {
 		cfg.clusters = append(cfg.clusters, clusters[k])
 	}
-	cfg.filters = append(cfg.filters, filters["ext_proc/ns/pool"])
+	cfg.filters = append(cfg.filters, filters["ext_proc/ns/pool"], filters["ext_proc/ns/scored"])
 	return cfg
 }
 
@@ -50,6 +55,13 @@ func TestRendersRoutesByPrecedenceWithThePickerPerRoute(t *testing.T) {
 	pool := cfg.hosts[1].(map[string]any)["routes"].([]any)[0].(map[string]any)
 	if _, ok := pool["typed_per_filter_config"].(map[string]any)["ext_proc/ns/pool"]; !ok || pool["route"].(map[string]any)["cluster"] != originalDst {
 		t.Fatalf("a pool route enables its picker and goes to the original destination: %v", pool)
+	}
+	modes := func(i int) map[string]any {
+		return cfg.filters[i].(map[string]any)["typed_config"].(map[string]any)["processing_mode"].(map[string]any)
+	}
+	if modes(0)["request_body_mode"] != "STREAMED" || modes(1)["request_body_mode"] != "FULL_DUPLEX_STREAMED" ||
+		modes(1)["request_trailer_mode"] != "SEND" {
+		t.Fatalf("lwepp's pool streams, the full picker's is full duplex with trailers: %v %v", modes(0), modes(1))
 	}
 	if routes[0].(map[string]any)["typed_per_filter_config"] != nil {
 		t.Fatal("a Service route must not consult a picker")

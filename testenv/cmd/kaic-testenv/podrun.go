@@ -62,6 +62,8 @@ var servedImages = []servedImage{
 	{"envoyproxy/envoy:", "envoy"},
 	// The Gateway API Inference Extension's lightweight endpoint picker, built from its module.
 	{"registry.k8s.io/gateway-api-inference-extension/lwepp:", "lwepp"},
+	// Its full endpoint picker (v1.5.0, the last release with cmd/epp), which scores pods by their metrics.
+	{"registry.k8s.io/gateway-api-inference-extension/epp:", "epp"},
 	// llm-d's routing sidecar (llm-d-inference-scheduler's cmd/pd-sidecar), the decode pod's P/D proxy.
 	{"ghcr.io/llm-d/llm-d-routing-sidecar:", "pd-sidecar"},
 	// curl's image, for kaic's in-cluster HTTP client pods: the host's shell runs the pod's `sh -c` script,
