@@ -128,9 +128,9 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "pods/proxy",
         verbs: &["get", "create"],
         needed: Needed::Always,
-        why: "accelerator_metrics scrapes each accelerator node's exporter, and ai_service_metrics its model server's \
-              own /metrics, through the API server's pod proxy (GET); disaggregated_inference sends completions to \
-              its decode pods (POST)",
+        why: "accelerator_metrics scrapes each accelerator node's exporter, ai_service_metrics its model server's \
+              own /metrics and advanced_inference_ingress its endpoint picker's, through the API server's pod proxy \
+              (GET); disaggregated_inference sends completions to its decode pods (POST)",
     },
     Permission {
         group: "",
@@ -162,7 +162,8 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["create"],
         needed: Needed::With(&[Capability::InferenceExtension]),
         why: "advanced_inference_ingress: what its endpoint picker reads (the pool and its pods, in the check's \
-              namespace); kaic may grant only what it holds itself (pods and inferencepools get, list, watch)",
+              namespace); kaic may grant only what it holds itself (pods and inferencepools get, list, watch; the \
+              alpha InferenceObjectives and InferenceModelRewrites get, list, watch)",
     },
     Permission {
         group: "rbac.authorization.k8s.io",
@@ -178,6 +179,21 @@ pub const PERMISSIONS: &[Permission] = &[
         needed: Needed::With(&[Capability::InferenceExtension]),
         why: "advanced_inference_ingress: its InferencePool, polled until the Gateway's controller accepted it; list \
               and watch are what its endpoint picker's Role grants, which kaic must hold to grant",
+    },
+    Permission {
+        group: "inference.networking.x-k8s.io",
+        resource: "inferenceobjectives",
+        verbs: &["get", "list", "watch"],
+        needed: Needed::With(&[Capability::InferenceExtension]),
+        why: "advanced_inference_ingress: granted to its full endpoint picker, which watches them where their API is \
+              served (kaic never reads them)",
+    },
+    Permission {
+        group: "inference.networking.x-k8s.io",
+        resource: "inferencemodelrewrites",
+        verbs: &["get", "list", "watch"],
+        needed: Needed::With(&[Capability::InferenceExtension]),
+        why: "advanced_inference_ingress: granted to its full endpoint picker, as InferenceObjectives",
     },
     Permission {
         group: "apps",
@@ -199,8 +215,9 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "networkpolicies",
         verbs: &["list"],
         needed: Needed::Always,
-        why: "disaggregated_inference: when its decode pod cannot reach its prefill pod, NetworkPolicies in its \
-              namespace (which kaic does not create) may be the cause, and the verdict says so",
+        why: "disaggregated_inference (its decode pod cannot reach its prefill pod) and advanced_inference_ingress \
+              (its endpoint picker cannot read its pool's pods): NetworkPolicies in its namespace (which kaic does \
+              not create) may be the cause, and the verdict says so",
     },
     Permission {
         group: "autoscaling",

@@ -62,6 +62,9 @@ pub enum Wait {
     RouteAccepted,
     /// An Accepted route answers through the Gateway (the data plane is programmed after the status is written).
     RouteServing,
+    /// An InferencePool's endpoint picker reports the load its model servers publish (the full picker scrapes
+    /// each every 250 ms as kaic runs it; its pool gauges are flushed every 5 s).
+    PickerScraped,
     /// A pod no node can take makes the node autoscaler add a node with the accelerator, which joins Ready
     /// and runs the pod (cloud GPU nodes take minutes: VM start, driver installation, device plugin).
     NodeScaleUp,
@@ -74,7 +77,7 @@ pub enum Wait {
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 24] = [
+    pub const ALL: [Wait; 25] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,
@@ -96,6 +99,7 @@ impl Wait {
         Self::GatewayProgrammed,
         Self::RouteAccepted,
         Self::RouteServing,
+        Self::PickerScraped,
         Self::NodeScaleUp,
         Self::NodeScaleDown,
         Self::ScaleUpRefused,
@@ -125,6 +129,7 @@ impl Wait {
             Self::GatewayProgrammed => 180,
             Self::RouteAccepted => 60,
             Self::RouteServing => 60,
+            Self::PickerScraped => 60,
             Self::NodeScaleUp => 900,
             Self::NodeScaleDown => 1500,
             Self::ScaleUpRefused => 120,
@@ -155,6 +160,7 @@ impl Wait {
             Self::GatewayProgrammed => "gateway-programmed",
             Self::RouteAccepted => "route-accepted",
             Self::RouteServing => "route-serving",
+            Self::PickerScraped => "picker-scraped",
             Self::NodeScaleUp => "node-scale-up",
             Self::NodeScaleDown => "node-scale-down",
             Self::ScaleUpRefused => "scale-up-refused",

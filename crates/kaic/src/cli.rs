@@ -329,6 +329,7 @@ fn parse_probe_image(s: &str) -> Result<(String, String), String> {
     known.push(kaic_checks::observability::model_server::IMAGE_KEY);
     known.push(kaic_checks::inference::traffic::CLIENT_IMAGE_KEY);
     known.push(kaic_checks::inference::pool::PICKER_IMAGE_KEY);
+    known.push(kaic_checks::inference::scored_pool::SCORER_IMAGE_KEY);
     known.push(kaic_checks::networking::high_performance_networking::IMAGE_KEY);
     parse_keyed(s, &known, "key", "nvidia=registry.example/cuda:12.6.3-base")
 }

@@ -1,24 +1,29 @@
 //! `advanced_inference_ingress`: the platform's gateway routes inference requests to an InferencePool (Gateway
 //! API Inference Extension) where the pool's endpoint picker decides, proven with real requests.
 //!
-//! In its namespace kaic runs three model servers (llm-d's vLLM simulator, naming its pod in `x-inference-pod`),
-//! an InferencePool selecting them, and the pool's endpoint picker: the extension's lightweight picker (lwepp),
-//! the one its conformance suite uses, which honours `test-epp-endpoint-selection: <pod IP>[,…]`. Per Accepted
-//! GatewayClass (at most [`gateway::MAX_CLASSES`]) a Gateway and an HTTPRoute whose backend is the pool. Once
-//! the Gateway is Programmed, the route Accepted with its refs resolved and the pool's `status.parents` Accepted
-//! for the Gateway, kaic sends completions through the Gateway's address: 10 steered to each member in turn, 20 steered
-//! to two of the three, 30 unsteered (their spread is reported). A class passes when every steered request was
-//! answered by a pod the picker was told to choose: the gateway asks the picker and sends the request where it
-//! said, more than "Accepted". Then the picker goes (its pod deleted; the pool fails closed): a class that kept
-//! answering 200 for [`Wait::RouteServing`] without its picker fails (it never needed the picker), one that
-//! answered 5xx shows the positive refusal.
+//! In its namespace kaic runs two InferencePools of three model servers each (llm-d's vLLM simulator, naming its
+//! pod in `x-inference-pod`). The steered pool's endpoint picker is the extension's lightweight picker (lwepp),
+//! the one its conformance suite uses, which honours `test-epp-endpoint-selection: <pod IP>[,…]`. The scored
+//! pool's is the extension's full picker, which scores pods by the queue and KV cache they report: one member
+//! is idle, one reports 50 requests waiting, one a KV cache 99 % used (`scored_pool.rs`); kaic waits until the
+//! picker reports that load. Per Accepted GatewayClass (at most [`gateway::MAX_CLASSES`]) a Gateway and an
+//! HTTPRoute whose backends are the pools (the scored one for requests with `x-kaic-pool: scored`). Once the
+//! Gateway is Programmed, the route Accepted with its refs resolved and the steered pool's `status.parents`
+//! Accepted for the Gateway, kaic sends completions through the Gateway's address: 10 steered to each member in
+//! turn, 20 steered to two of the three, 30 unsteered (their spread is reported), 30 to the scored pool. A class
+//! passes when every steered request was answered by a pod the picker was told to choose (the gateway asks the
+//! picker and sends the request where it said, more than "Accepted") and every scored request by the idle
+//! server (the picker decides by load, and requests avoid a full queue or KV cache). Then the steered pool's
+//! picker goes (its pod deleted; the pool fails closed): a class that kept answering 200 for
+//! [`Wait::RouteServing`] without its picker fails (it never needed the picker), one that answered 5xx shows
+//! the positive refusal.
 //!
 //! One class that passes meets the requirement; the others are reported (the one roll-up). Without the Gateway
 //! API, the InferencePool API (`inference.networking.k8s.io/v1`) or an Accepted GatewayClass the verdict is
 //! unknown, naming what to install. kaic sends from itself when it reaches the Gateway's address, else (or always,
-//! with `--send-from cluster`) from curl client pods in its namespace whose logs it reads. Not exercised: a
-//! picker's own model-aware choices (queue depth, KV cache) — those are the picker's, not the gateway's; kaic
-//! reports the unsteered spread only.
+//! with `--send-from cluster`) from curl client pods in its namespace whose logs it reads. A scored pool whose
+//! picker never reports its members' load (it scrapes them over the pod network) fails the check before any
+//! class is exercised; unknown where NetworkPolicies kaic did not create apply in its namespace.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -32,11 +37,12 @@ use serde_json::Value;
 
 use super::gateway::{self, Class, Names};
 use super::http;
-use super::pool::{self, MEMBERS, PICKER, SELECTION_HEADER};
+use super::pool::{self, MEMBERS, PICKER, POOL, SCORED_POOL, SELECTION_HEADER};
 use super::pool_traffic::{
-    Member, PER_MEMBER, Sender, Steered, TO_PAIR, WITHOUT_PICKER, client_name, completion, parse_steered,
+    Answer, Ask, Member, PER_MEMBER, Sender, TO_PAIR, WITHOUT_PICKER, client_name, completion, parse_answers,
     refusals_at_end, steer, steer_script, until_serving, without_picker_script,
 };
+use super::scored_pool::{self, SCORER};
 use super::stats;
 use super::traffic;
 use crate::capability::Capability;
@@ -70,14 +76,15 @@ impl Check for AdvancedInferenceIngress {
 
     /// The worst case of every wait below: three classes each behind a load balancer, sending from client pods.
     fn timeout(&self) -> Duration {
-        Duration::from_secs(2760)
+        Duration::from_secs(2820)
     }
 
-    /// The model servers and the picker once, then per class its Gateway, route, pool status, traffic, and the
-    /// traffic without the picker.
+    /// The model servers and the pickers once, the scored pool's picker reading their load, then per class its
+    /// Gateway, route, pool status, traffic, and the traffic without the picker.
     fn waits(&self) -> &'static [(Wait, u32)] {
         &[
             (Wait::ModelServerReady, 2),
+            (Wait::PickerScraped, 1),
             (Wait::GatewayProgrammed, 3),
             (Wait::RouteAccepted, 6),
             (Wait::RouteServing, 6),
@@ -87,9 +94,9 @@ impl Check for AdvancedInferenceIngress {
 
     fn creates(&self) -> &'static [&'static str] {
         &[
-            "three model-server pods (llm-d-inference-sim) selected by an InferencePool",
-            "the pool's endpoint picker (lwepp): a pod, a Service, a ServiceAccount with a Role reading the pool and its pods",
-            "for each Accepted GatewayClass (at most 3): a Gateway and an HTTPRoute to the InferencePool",
+            "two InferencePools of three model-server pods (llm-d-inference-sim) each; in the scored pool two fake a full queue and a full KV cache",
+            "each pool's endpoint picker (lwepp; the full picker for the scored pool): a pod and a Service each, a ServiceAccount with a Role reading the pools, their pods and InferenceObjectives",
+            "for each Accepted GatewayClass (at most 3): a Gateway and an HTTPRoute to the two InferencePools",
             "when kaic cannot reach a Gateway's address (or with --send-from cluster): two client pods (curl) per class, one steering requests through the picker, one sending while the picker is gone",
         ]
     }
@@ -164,53 +171,69 @@ async fn deploy(ctx: &CheckContext) -> Result<Result<Vec<Member>, Verdict>, Chec
         .await
         .map_err(|e| CheckError::api(format!("create RoleBinding {PICKER}"), e))?;
     let pools: Api<DynamicObject> = Api::namespaced_with(client.clone(), &ctx.namespace, &pool::pool_resource());
-    match pools.create(&post, &from_json(pool::pool_manifest(ctx))?).await {
-        Ok(_) => {}
-        Err(kube::Error::Api(e)) if e.code == 404 => {
-            return Ok(Err(Verdict::unknown(format!(
-                "InferencePool {}/{} is not served (only an older version of the extension is installed?); {INSTALL}",
-                pool::GROUP,
-                pool::VERSION
-            ))));
+    for (name, picker) in [(POOL, PICKER), (SCORED_POOL, SCORER)] {
+        match pools.create(&post, &from_json(pool::pool_manifest(ctx, name, picker))?).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 404 => {
+                return Ok(Err(Verdict::unknown(format!(
+                    "InferencePool {}/{} is not served (only an older version of the extension is installed?); {INSTALL}",
+                    pool::GROUP,
+                    pool::VERSION
+                ))));
+            }
+            Err(e) => return Err(CheckError::api(format!("create InferencePool {name}"), e)),
         }
-        Err(e) => return Err(CheckError::api(format!("create InferencePool {}", pool::POOL), e)),
     }
     let services: Api<Service> = Api::namespaced(client.clone(), &ctx.namespace);
-    services
-        .create(&post, &from_json(pool::picker_service(ctx))?)
-        .await
-        .map_err(|e| CheckError::api(format!("create Service {PICKER}"), e))?;
+    for picker in [PICKER, SCORER] {
+        services
+            .create(&post, &from_json(pool::picker_service(ctx, picker))?)
+            .await
+            .map_err(|e| CheckError::api(format!("create Service {picker}"), e))?;
+    }
     let pods: Api<Pod> = Api::namespaced(client, &ctx.namespace);
-    let mut manifests = vec![(PICKER.to_string(), pool::picker_pod(ctx))];
-    manifests.extend(MEMBERS.iter().map(|m| (m.to_string(), pool::member_pod(ctx, m))));
-    for (name, manifest) in manifests {
-        pods.create(&post, &from_json(manifest)?)
+    let mut manifests = vec![(PICKER, pool::picker_pod(ctx)), (SCORER, scored_pool::scorer_pod(ctx))];
+    manifests.extend(MEMBERS.iter().map(|m| (*m, pool::member_pod(ctx, m, POOL))));
+    manifests.extend(scored_pool::MEMBERS.iter().map(|m| (m.name, scored_pool::member_pod(ctx, m))));
+    for (name, manifest) in &manifests {
+        pods.create(&post, &from_json(manifest.clone())?)
             .await
             .map_err(|e| CheckError::api(format!("create pod {name}"), e))?;
     }
     let mut members = Vec::new();
-    for name in std::iter::once(PICKER).chain(MEMBERS) {
+    for (name, manifest) in &manifests {
         let ready =
             wait::until(&pods, name, "Ready", ctx.wait(Wait::ModelServerReady), wait::pod_ready, wait::describe_pod)
                 .await;
         match ready {
-            Ok(pod) if name != PICKER => {
+            Ok(pod) if MEMBERS.contains(name) => {
                 let ip = pod.status.and_then(|s| s.pod_ip).unwrap_or_default();
                 members.push(Member { name: name.to_string(), ip });
             }
             Ok(_) => {}
             Err(e) => {
-                let what = if name == PICKER {
-                    format!("the endpoint picker (image {})", pool::picker_pod(ctx)["spec"]["containers"][0]["image"])
+                let what = if [PICKER, SCORER].contains(name) {
+                    format!("the endpoint picker {name} (image {})", manifest["spec"]["containers"][0]["image"])
                 } else {
-                    "the pool's model servers".to_string()
+                    "the pools' model servers".to_string()
                 };
                 return Ok(Err(Verdict::error(format!("{what} could not run: {e}"))));
             }
         }
     }
     let listed: Vec<String> = members.iter().map(|m| format!("{} at {}", m.name, m.ip)).collect();
-    ctx.step(format!("InferencePool {} of {}; its endpoint picker {PICKER} Ready", pool::POOL, listed.join(", ")));
+    ctx.step(format!("InferencePool {POOL} of {}; its endpoint picker {PICKER} Ready", listed.join(", ")));
+    let view = match scored_pool::until_scraped(ctx).await? {
+        Ok(view) => view,
+        Err(verdict) => return Ok(Err(verdict)),
+    };
+    let loads: Vec<String> = scored_pool::MEMBERS.iter().map(|m| format!("{} ({})", m.name, m.load)).collect();
+    ctx.step(format!(
+        "InferencePool {SCORED_POOL} of {}; its picker {SCORER} reports {}",
+        loads.join(", "),
+        view.describe()
+    ));
+    ctx.record(|e| e.value("scored pool: the picker's view", view.describe()));
     Ok(Ok(members))
 }
 
@@ -233,9 +256,10 @@ async fn exercise(
     create_dynamic(ctx, &routes, pool::route_manifest(ctx, &names)).await?;
     let (gw_name, route_name) = (names.gateway.as_str(), names.route.as_str());
     ctx.step(format!(
-        "created Gateway {gw_name} (class {}), HTTPRoute {route_name} to InferencePool {}",
+        "created Gateway {gw_name} (class {}), HTTPRoute {route_name} to InferencePool {POOL} ({SCORED_POOL} for {}: {})",
         class.name,
-        pool::POOL
+        pool::SCORED_HEADER.0,
+        pool::SCORED_HEADER.1
     ));
 
     let gw = gateway::poll(&gateways, gw_name, ctx.wait(Wait::GatewayProgrammed), |g| {
@@ -306,7 +330,7 @@ async fn exercise(
             let script = steer_script(address, &names.host, members, ctx.wait(Wait::RouteServing).as_secs());
             let budget = ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing);
             let log = traffic::run_client(ctx, &client_name(&names, "steer"), &script, budget).await?;
-            let samples = parse_steered(&log);
+            let samples = parse_answers(&log);
             if samples.is_empty() {
                 Err("the client pod never got 200 from the Gateway".to_string())
             } else {
@@ -355,17 +379,21 @@ async fn route_decision(
     }
 }
 
-/// The class's verdict from the steered requests (its reason does not name the class: the roll-up does).
-fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], samples: &[Steered]) -> Verdict {
-    let steered: Vec<&Steered> = samples.iter().filter(|s| !s.allowed.is_empty()).collect();
+/// The class's verdict from its answers (its reason does not name the class: the roll-up does).
+fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], samples: &[Answer]) -> Verdict {
+    let allowed = |s: &Answer| match &s.ask {
+        Ask::Steered(pods) => pods.clone(),
+        _ => Vec::new(),
+    };
+    let steered: Vec<&Answer> = samples.iter().filter(|s| matches!(s.ask, Ask::Steered(_))).collect();
     let obeyed = steered
         .iter()
-        .filter(|s| s.status == 200 && s.answered_by.as_ref().is_some_and(|by| s.allowed.contains(by)))
+        .filter(|s| s.status == 200 && s.answered_by.as_ref().is_some_and(|by| allowed(s).contains(by)))
         .count();
     let mut misrouted: BTreeMap<String, u32> = BTreeMap::new();
     for s in steered.iter().filter(|s| s.status == 200) {
-        if let Some(by) = s.answered_by.as_ref().filter(|by| !s.allowed.contains(by)) {
-            *misrouted.entry(format!("told {} → answered by {by}", s.allowed.join(" or "))).or_insert(0) += 1;
+        if let Some(by) = s.answered_by.as_ref().filter(|by| !allowed(s).contains(by)) {
+            *misrouted.entry(format!("told {} → answered by {by}", allowed(s).join(" or "))).or_insert(0) += 1;
         }
     }
     let mut failures: BTreeMap<u16, u32> = BTreeMap::new();
@@ -373,7 +401,7 @@ fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], sample
         *failures.entry(s.status).or_insert(0) += 1;
     }
     let mut spread: BTreeMap<String, u32> = members.iter().map(|m| (m.name.clone(), 0)).collect();
-    let unsteered: Vec<&Steered> = samples.iter().filter(|s| s.allowed.is_empty()).collect();
+    let unsteered: Vec<&Answer> = samples.iter().filter(|s| s.ask == Ask::Free).collect();
     for s in &unsteered {
         if let (200, Some(by)) = (s.status, &s.answered_by) {
             *spread.entry(by.clone()).or_insert(0) += 1;
@@ -389,17 +417,28 @@ fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], sample
         .map(|d| format!("median latency through the Gateway and the picker {:.2} ms", d.as_secs_f64() * 1000.0))
         .unwrap_or_else(|| "no latency measured".into());
     let steered_text = format!("{obeyed} of {} steered requests answered by a pod the picker chose", steered.len());
+    let scored = scored_pool::judge(&samples.iter().collect::<Vec<_>>());
+    let scored_text = match &scored {
+        Ok(text) => text.clone(),
+        Err((what, observed)) => format!("{what}: {observed}"),
+    };
     ctx.record(|e| {
         e.value(format!("{class}: steered"), steered_text.clone());
         e.value(format!("{class}: unsteered spread"), spread_text.clone());
+        e.value(format!("{class}: scored pool"), scored_text.clone());
         e.value(format!("{class}: latency"), latency.clone());
     });
     if obeyed == steered.len() {
-        return Verdict::pass(format!(
-            "{path}: {steered_text} ({PER_MEMBER} to each of {} pods, {TO_PAIR} to two of them); \
-             {spread_text}; {latency}",
-            members.len()
-        ));
+        return match scored {
+            Ok(scored_text) => Verdict::pass(format!(
+                "{path}: {steered_text} ({PER_MEMBER} to each of {} pods, {TO_PAIR} to two of them); \
+                 {spread_text}; {scored_text}; {latency}",
+                members.len()
+            )),
+            Err((what, observed)) => {
+                Verdict::fail(format!("{path}: {steered_text}, but {what}"), scored_pool::expected(), observed)
+            }
+        };
     }
     let mut observed = Vec::new();
     if !misrouted.is_empty() {
@@ -408,6 +447,7 @@ fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], sample
     if !failures.is_empty() {
         observed.push(format!("failed: {}", stats::describe_failures(&failures)));
     }
+    observed.push(format!("scored pool: {scored_text}"));
     Verdict::fail(
         format!("{path}: the gateway does not send requests where the pool's endpoint picker decides ({steered_text})"),
         format!("every request with {SELECTION_HEADER}: <pod IP> answered 200 by that pod (the picker chose it)"),
@@ -482,28 +522,48 @@ mod tests {
         MEMBERS.iter().enumerate().map(|(i, m)| Member { name: m.to_string(), ip: format!("10.0.0.{i}") }).collect()
     }
 
-    fn sample(allowed: &[&str], by: &str) -> Steered {
-        Steered {
-            allowed: allowed.iter().map(|s| s.to_string()).collect(),
-            status: 200,
-            answered_by: Some(by.to_string()),
-            elapsed: Duration::from_millis(2),
-        }
+    fn sample(allowed: &[&str], by: &str) -> Answer {
+        let ask =
+            if allowed.is_empty() { Ask::Free } else { Ask::Steered(allowed.iter().map(|s| s.to_string()).collect()) };
+        Answer { ask, status: 200, answered_by: Some(by.to_string()), elapsed: Duration::from_millis(2) }
+    }
+
+    fn scored(by: &str) -> Answer {
+        Answer { ask: Ask::Scored, ..sample(&[], by) }
     }
 
     #[tokio::test]
     async fn passes_a_gateway_that_follows_the_picker() {
         let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
+        let idle = scored_pool::MEMBERS[0].name;
         let samples = vec![
             sample(&[MEMBERS[0]], MEMBERS[0]),
             sample(&[MEMBERS[1]], MEMBERS[1]),
             sample(&[MEMBERS[0], MEMBERS[1]], MEMBERS[1]),
             sample(&[], MEMBERS[2]),
+            scored(idle),
+            scored(idle),
         ];
         let v = judge(&ctx, "inference", "10.0.0.9:80", &members(), &samples);
         assert_eq!(v.outcome, kaic_model::Outcome::Pass, "{v:?}");
         assert!(v.reason.contains("3 of 3 steered requests"), "{}", v.reason);
         assert!(v.reason.contains("pool-model-2 1"), "{}", v.reason);
+        assert!(v.reason.contains("every request to the scored pool went to its idle server"), "{}", v.reason);
+    }
+
+    #[tokio::test]
+    async fn fails_a_gateway_that_follows_the_steering_but_not_the_load() {
+        let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
+        let samples = vec![
+            sample(&[MEMBERS[0]], MEMBERS[0]),
+            scored(scored_pool::MEMBERS[0].name),
+            scored(scored_pool::MEMBERS[1].name),
+        ];
+        let v = judge(&ctx, "inference", "10.0.0.9:80", &members(), &samples);
+        assert_eq!(v.outcome, kaic_model::Outcome::Fail, "{v:?}");
+        let text = format!("{v:?}");
+        assert!(text.contains("1 of 1 steered requests answered by a pod the picker chose, but requests to the scored pool reached servers that report a full queue or KV cache"), "{text}");
+        assert!(text.contains("scored-model-queue (50 requests waiting) 1"), "{text}");
     }
 
     #[tokio::test]
@@ -527,12 +587,18 @@ mod tests {
         let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
         let mut failed = sample(&[MEMBERS[1]], "");
         (failed.status, failed.answered_by) = (503, None);
-        let samples = vec![sample(&[MEMBERS[0]], MEMBERS[0]), sample(&[MEMBERS[0]], MEMBERS[2]), failed];
+        let samples = vec![
+            sample(&[MEMBERS[0]], MEMBERS[0]),
+            sample(&[MEMBERS[0]], MEMBERS[2]),
+            failed,
+            scored(scored_pool::MEMBERS[2].name),
+        ];
         let v = judge(&ctx, "bypassed", "10.0.0.9:80", &members(), &samples);
         assert_eq!(v.outcome, kaic_model::Outcome::Fail);
         let text = format!("{v:?}");
         assert!(text.contains("1 of 3 steered requests"), "{text}");
         assert!(text.contains("1× told pool-model-0 → answered by pool-model-2"), "{text}");
         assert!(text.contains("failed:") && text.contains("503"), "{text}");
+        assert!(text.contains("scored pool: requests to the scored pool reached servers"), "{text}");
     }
 }

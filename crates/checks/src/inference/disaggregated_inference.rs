@@ -20,7 +20,6 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Pod;
-use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::resource::v1::ResourceClaim;
 use kaic_model::Verdict;
 use kube::api::{Api, ListParams, LogParams, Patch, PatchParams, PostParams};
@@ -507,16 +506,12 @@ async fn handoff_failed(
         name(prefill),
         pd::pod_ip(prefill).unwrap_or_default()
     );
-    let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-    let policies = crate::list::all(&policies, ListParams::default())
-        .await
-        .map_err(|e| CheckError::api("list NetworkPolicies in kaic's namespace", e))?;
+    let policies = super::foreign_network_policies(ctx).await?;
     if !policies.is_empty() {
-        let names: Vec<&str> = policies.iter().filter_map(|p| p.metadata.name.as_deref()).collect();
         return Ok(Verdict::unknown(format!(
             "{reason}. NetworkPolicies kaic did not create apply in its namespace ({}) and may block pod-to-pod \
              traffic: verify with a P/D deployment whose policies allow its phases to talk",
-            names.join(", ")
+            policies.join(", ")
         )));
     }
     Ok(Verdict::fail(reason, EXPECTED, format!("request {id}: {error}")))

@@ -1,11 +1,12 @@
-//! The Gateway API Inference Extension side of `advanced_inference_ingress`: the objects kaic creates (three
-//! model servers selected by an InferencePool, the pool's endpoint picker with the permissions it needs, and
-//! per GatewayClass an HTTPRoute whose backend is the pool) and reading the pool's status.
+//! The Gateway API Inference Extension side of `advanced_inference_ingress`: the objects kaic creates (two
+//! InferencePools of three model servers each, each pool's endpoint picker with the permissions it needs, and
+//! per GatewayClass an HTTPRoute whose backends are the pools) and reading a pool's status.
 //!
-//! The picker is the extension's own lightweight endpoint picker (lwepp), the one its conformance suite
-//! deploys: it round-robins over the pool's ready pods, and a request carrying `test-epp-endpoint-selection:
-//! <pod IP>[,<pod IP>]` makes it pick among those pods only. That header is how kaic tells the picker what to
-//! decide, so that it can see whether the gateway does what the picker decided.
+//! The steered pool's picker is the extension's own lightweight endpoint picker (lwepp), the one its
+//! conformance suite deploys: it round-robins over the pool's ready pods, and a request carrying
+//! `test-epp-endpoint-selection: <pod IP>[,<pod IP>]` makes it pick among those pods only. That header is how
+//! kaic tells the picker what to decide, so that it can see whether the gateway does what the picker decided.
+//! The scored pool's picker is the extension's full one, which decides by its pods' load (`scored_pool.rs`).
 
 use serde_json::{Value, json};
 
@@ -35,34 +36,42 @@ const MEMBER_LABEL: &str = "kaic.dev/inference-pool";
 pub const PICKER_PORT: u16 = 9002;
 /// The request header lwepp narrows its choice by (pod IPs, comma-separated).
 pub const SELECTION_HEADER: &str = "test-epp-endpoint-selection";
+/// The scored pool (whose picker decides by its pods' load) and the request header its route rule matches.
+pub const SCORED_POOL: &str = "kaic-scored-pool";
+pub const SCORED_HEADER: (&str, &str) = ("x-kaic-pool", "scored");
 /// The key of `--probe-image` for the picker's image, and its default: the release the extension promoted.
 pub const PICKER_IMAGE_KEY: &str = "endpoint-picker";
 pub const DEFAULT_PICKER_IMAGE: &str = "registry.k8s.io/gateway-api-inference-extension/lwepp:v1.6.0";
 
-/// A model server of the pool: the ai_inference model server (its responses name the pod), labelled for the pool.
-pub fn member_pod(ctx: &CheckContext, name: &str) -> Value {
+/// The alpha API group of the extension's InferenceObjective and InferenceModelRewrite, which the full picker
+/// watches where they are served.
+pub const ALPHA_GROUP: &str = "inference.networking.x-k8s.io";
+
+/// A model server of pool `pool`: the ai_inference model server (its responses name the pod), labelled for it.
+pub fn member_pod(ctx: &CheckContext, name: &str, pool: &str) -> Value {
     let mut pod = gateway::model_pod(ctx, name);
-    pod["metadata"]["labels"][MEMBER_LABEL] = json!(POOL);
+    pod["metadata"]["labels"][MEMBER_LABEL] = json!(pool);
     pod
 }
 
-/// The InferencePool: the members at the model servers' port, picked by kaic's picker (fail closed: without
-/// the picker a request must not be served).
-pub fn pool_manifest(ctx: &CheckContext) -> Value {
+/// InferencePool `pool`: its members at the model servers' port, picked by `picker` (fail closed: without the
+/// picker a request must not be served).
+pub fn pool_manifest(ctx: &CheckContext, pool: &str, picker: &str) -> Value {
     json!({
         "apiVersion": format!("{GROUP}/{VERSION}"),
         "kind": "InferencePool",
-        "metadata": {"name": POOL, "namespace": ctx.namespace, "labels": ctx.labels()},
+        "metadata": {"name": pool, "namespace": ctx.namespace, "labels": ctx.labels()},
         "spec": {
-            "selector": {"matchLabels": {MEMBER_LABEL: POOL}},
+            "selector": {"matchLabels": {MEMBER_LABEL: pool}},
             "targetPorts": [{"number": MODEL_PORT}],
-            "endpointPickerRef": {"name": PICKER, "port": {"number": PICKER_PORT}, "failureMode": "FailClose"}
+            "endpointPickerRef": {"name": picker, "port": {"number": PICKER_PORT}, "failureMode": "FailClose"}
         }
     })
 }
 
-/// The picker's service account, and a Role and RoleBinding with what lwepp reads: the pool and its pods, in
-/// the check's namespace only.
+/// The pickers' service account (both pickers run as it), and a Role and RoleBinding with what they read, in
+/// the check's namespace only: the pools and their pods, and the full picker's InferenceObjectives and
+/// InferenceModelRewrites (it watches them where their API is served, and stops without the right).
 pub fn picker_access(ctx: &CheckContext) -> (Value, Value, Value) {
     let meta = json!({"name": PICKER, "namespace": ctx.namespace, "labels": ctx.labels()});
     let account = json!({"metadata": meta});
@@ -70,7 +79,9 @@ pub fn picker_access(ctx: &CheckContext) -> (Value, Value, Value) {
         "metadata": meta,
         "rules": [
             {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": [GROUP], "resources": ["inferencepools"], "verbs": ["get", "list", "watch"]}
+            {"apiGroups": [GROUP], "resources": ["inferencepools"], "verbs": ["get", "list", "watch"]},
+            {"apiGroups": [ALPHA_GROUP], "resources": ["inferenceobjectives", "inferencemodelrewrites"],
+             "verbs": ["get", "list", "watch"]}
         ]
     });
     let binding = json!({
@@ -81,39 +92,50 @@ pub fn picker_access(ctx: &CheckContext) -> (Value, Value, Value) {
     (account, role, binding)
 }
 
-/// The picker's pod: lwepp for kaic's pool, with its defaults (ext_proc over TLS on 9002).
+/// The steered pool's picker: lwepp for kaic's pool, with its defaults (ext_proc over TLS on 9002).
 pub fn picker_pod(ctx: &CheckContext) -> Value {
     let image = ctx.options.probe_images.get(PICKER_IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_PICKER_IMAGE.into());
+    let args = vec!["--pool-name".to_string(), POOL.into(), "--pool-namespace".into(), ctx.namespace.clone()];
+    picker_pod_of(ctx, PICKER, &image, args, Vec::new())
+}
+
+/// Picker pod `name`: `image` with `args`, serving ext_proc on [`PICKER_PORT`] and `extra_ports`, as the pickers'
+/// service account; the Service of the same name selects it.
+pub fn picker_pod_of(ctx: &CheckContext, name: &str, image: &str, args: Vec<String>, extra_ports: Vec<Value>) -> Value {
     let mut labels = ctx.labels();
-    labels.insert("kaic.dev/endpoint-picker".into(), PICKER.into());
+    labels.insert("kaic.dev/endpoint-picker".into(), name.into());
+    let mut ports = vec![json!({"name": "grpc", "containerPort": PICKER_PORT})];
+    ports.extend(extra_ports);
     let spec = pods::hardened(json!({
         "serviceAccountName": PICKER,
         "terminationGracePeriodSeconds": 0,
         "containers": [{
             "name": "endpoint-picker",
             "image": image,
-            "args": ["--pool-name", POOL, "--pool-namespace", ctx.namespace],
-            "ports": [{"name": "grpc", "containerPort": PICKER_PORT}],
+            "args": args,
+            "ports": ports,
             "readinessProbe": {"tcpSocket": {"port": PICKER_PORT}, "periodSeconds": 2},
             "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "512Mi"}}
         }]
     }));
-    json!({"metadata": {"name": PICKER, "labels": labels}, "spec": spec})
+    json!({"metadata": {"name": name, "labels": labels}, "spec": spec})
 }
 
-/// The Service the pool's endpointPickerRef names.
-pub fn picker_service(ctx: &CheckContext) -> Value {
+/// The Service an endpointPickerRef names: picker pod `picker`'s ext_proc port.
+pub fn picker_service(ctx: &CheckContext, picker: &str) -> Value {
     json!({
-        "metadata": {"name": PICKER, "labels": ctx.labels()},
+        "metadata": {"name": picker, "labels": ctx.labels()},
         "spec": {
-            "selector": {"kaic.dev/endpoint-picker": PICKER},
+            "selector": {"kaic.dev/endpoint-picker": picker},
             "ports": [{"name": "grpc", "port": PICKER_PORT, "targetPort": "grpc", "appProtocol": "http2"}]
         }
     })
 }
 
-/// The route of one class: every request on its hostname to the pool.
+/// The route of one class: requests on its hostname carrying [`SCORED_HEADER`] to the scored pool, every other
+/// request to the steered pool.
 pub fn route_manifest(ctx: &CheckContext, names: &Names) -> Value {
+    let (header, value) = SCORED_HEADER;
     json!({
         "apiVersion": format!("{}/{}", gateway::GROUP, gateway::VERSION),
         "kind": "HTTPRoute",
@@ -121,10 +143,19 @@ pub fn route_manifest(ctx: &CheckContext, names: &Names) -> Value {
         "spec": {
             "parentRefs": [{"name": names.gateway}],
             "hostnames": [names.host],
-            "rules": [{
-                "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
-                "backendRefs": [{"group": GROUP, "kind": "InferencePool", "name": POOL}]
-            }]
+            "rules": [
+                {
+                    "matches": [{"path": {"type": "PathPrefix", "value": "/"}}],
+                    "backendRefs": [{"group": GROUP, "kind": "InferencePool", "name": POOL}]
+                },
+                {
+                    "matches": [{
+                        "path": {"type": "PathPrefix", "value": "/"},
+                        "headers": [{"type": "Exact", "name": header, "value": value}]
+                    }],
+                    "backendRefs": [{"group": GROUP, "kind": "InferencePool", "name": SCORED_POOL}]
+                }
+            ]
         }
     })
 }
@@ -167,13 +198,13 @@ mod tests {
     #[tokio::test]
     async fn the_pool_selects_its_members_and_names_its_picker() {
         let ctx = CheckContext::offline("advanced_inference_ingress", Default::default());
-        let pool = pool_manifest(&ctx);
-        let member = member_pod(&ctx, MEMBERS[0]);
+        let pool = pool_manifest(&ctx, POOL, PICKER);
+        let member = member_pod(&ctx, MEMBERS[0], POOL);
         let (key, value) = pool["spec"]["selector"]["matchLabels"].as_object().unwrap().iter().next().unwrap();
         assert_eq!(&member["metadata"]["labels"][key], value);
         assert_eq!(pool["spec"]["targetPorts"][0]["number"], MODEL_PORT);
         assert_eq!(pool["spec"]["endpointPickerRef"]["name"], PICKER);
-        let service = picker_service(&ctx);
+        let service = picker_service(&ctx, PICKER);
         let picker = picker_pod(&ctx);
         let (k, v) = service["spec"]["selector"].as_object().unwrap().iter().next().unwrap();
         assert_eq!(&picker["metadata"]["labels"][k], v);
@@ -181,9 +212,12 @@ mod tests {
         assert_eq!(picker["spec"]["containers"][0]["args"][3], ctx.namespace);
         let (_, role, binding) = picker_access(&ctx);
         assert_eq!(role["rules"][1]["resources"][0], "inferencepools");
+        assert_eq!(role["rules"][2]["resources"][0], "inferenceobjectives");
         assert_eq!(binding["subjects"][0]["name"], PICKER);
         let route = route_manifest(&ctx, &Names::for_class(&ctx, "inference"));
         assert_eq!(route["spec"]["rules"][0]["backendRefs"][0]["kind"], "InferencePool");
+        assert_eq!(route["spec"]["rules"][1]["backendRefs"][0]["name"], SCORED_POOL);
+        assert_eq!(route["spec"]["rules"][1]["matches"][0]["headers"][0]["name"], SCORED_HEADER.0);
     }
 
     #[test]

@@ -1,13 +1,15 @@
 //! Sending `advanced_inference_ingress`'s requests: from kaic to the Gateway's address, or from curl client pods
 //! in kaic's namespace whose logs kaic reads (as `ai_inference` does), with the same batches either way: requests
-//! steered through the pool's endpoint picker (`test-epp-endpoint-selection`), unsteered ones, and, once the
-//! picker is gone, requests that must be refused.
+//! steered through the steered pool's endpoint picker (`test-epp-endpoint-selection`), unsteered ones, requests
+//! to the scored pool (whose picker decides by load), and, once the steered pool's picker is gone, requests that
+//! must be refused.
 
 use std::time::Duration;
 
 use super::gateway::{self, Names};
 use super::http;
-use super::pool::SELECTION_HEADER;
+use super::pool::{SCORED_HEADER, SELECTION_HEADER};
+use super::scored_pool::SCORED_REQUESTS;
 use super::traffic::{CONSECUTIVE_OK, PATH};
 
 /// Requests steered to each member, to two members, and unsteered.
@@ -72,42 +74,64 @@ pub async fn until_serving(address: &str, host: &str, serving: Duration) -> Resu
     Ok(())
 }
 
-/// One completion through the Gateway at `address`, steered to the pods `select` names (IPs, comma-separated).
+/// One completion through the Gateway at `address` to the steered pool, steered to the pods `select` names
+/// (IPs, comma-separated) when given.
 pub async fn completion(address: &str, host: &str, select: Option<&str>) -> http::Response {
     let headers: Vec<(&str, &str)> = select.map(|s| vec![(SELECTION_HEADER, s)]).unwrap_or_default();
-    http::post(address, host, PATH, &headers, &gateway::completion_body(), Duration::from_secs(10)).await
+    post(address, host, &headers).await
 }
 
-/// One steered (or unsteered) request: the pods the picker was told to choose among (empty: any), and who answered.
+async fn post(address: &str, host: &str, headers: &[(&str, &str)]) -> http::Response {
+    http::post(address, host, PATH, headers, &gateway::completion_body(), Duration::from_secs(10)).await
+}
+
+/// What kaic asked of a request.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Steered {
-    pub allowed: Vec<String>,
+pub enum Ask {
+    /// The steered pool, its picker told to choose among these members.
+    Steered(Vec<String>),
+    /// The steered pool, its picker free to choose.
+    Free,
+    /// The scored pool, whose picker chooses by its members' load.
+    Scored,
+}
+
+/// One request: what kaic asked, and who answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Answer {
+    pub ask: Ask,
     pub status: u16,
     pub answered_by: Option<String>,
     pub elapsed: Duration,
 }
 
-/// The requests: [`PER_MEMBER`] steered to each member, [`TO_PAIR`] to the first two, [`UNSTEERED`] without the header.
-pub async fn steer(address: &str, host: &str, members: &[Member]) -> Vec<Steered> {
-    let mut plan: Vec<Vec<&Member>> = Vec::new();
+/// The requests: [`PER_MEMBER`] steered to each member, [`TO_PAIR`] to the first two, [`UNSTEERED`] without the
+/// header, [`SCORED_REQUESTS`] to the scored pool.
+pub async fn steer(address: &str, host: &str, members: &[Member]) -> Vec<Answer> {
+    let mut plan: Vec<(Ask, Vec<(&str, String)>)> = Vec::new();
     for m in members {
-        plan.extend((0..PER_MEMBER).map(|_| vec![m]));
+        plan.extend(
+            (0..PER_MEMBER).map(|_| (Ask::Steered(vec![m.name.clone()]), vec![(SELECTION_HEADER, m.ip.clone())])),
+        );
     }
-    plan.extend((0..TO_PAIR).map(|_| members.iter().take(2).collect()));
-    plan.extend((0..UNSTEERED).map(|_| Vec::new()));
-    let mut samples = Vec::new();
-    for allowed in plan {
-        let ips: Vec<&str> = allowed.iter().map(|m| m.ip.as_str()).collect();
-        let select = (!ips.is_empty()).then(|| ips.join(","));
-        let r = completion(address, host, select.as_deref()).await;
-        samples.push(Steered {
-            allowed: allowed.iter().map(|m| m.name.clone()).collect(),
+    let pair: Vec<&Member> = members.iter().take(2).collect();
+    let names: Vec<String> = pair.iter().map(|m| m.name.clone()).collect();
+    let ips: Vec<&str> = pair.iter().map(|m| m.ip.as_str()).collect();
+    plan.extend((0..TO_PAIR).map(|_| (Ask::Steered(names.clone()), vec![(SELECTION_HEADER, ips.join(","))])));
+    plan.extend((0..UNSTEERED).map(|_| (Ask::Free, Vec::new())));
+    plan.extend((0..SCORED_REQUESTS).map(|_| (Ask::Scored, vec![(SCORED_HEADER.0, SCORED_HEADER.1.to_string())])));
+    let mut answers = Vec::new();
+    for (ask, headers) in plan {
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let r = post(address, host, &headers).await;
+        answers.push(Answer {
+            ask,
             status: r.status,
             answered_by: r.headers.get(gateway::POD_HEADER).cloned(),
             elapsed: r.elapsed,
         });
     }
-    samples
+    answers
 }
 
 /// How many of the last answers were 5xx, in a row.
@@ -115,9 +139,9 @@ pub fn refusals_at_end(statuses: &[u16]) -> u32 {
     statuses.iter().rev().take_while(|s| (500..=599).contains(*s)).count() as u32
 }
 
-/// The client pod's script for the steered requests: wait (at most about `serving_s` seconds) for
+/// The client pod's script for [`steer`]'s requests: wait (at most about `serving_s` seconds) for
 /// [`CONSECUTIVE_OK`] answers in a row, then one line per request: `steer:POD[,POD] STATUS SECONDS [ANSWERED_BY]`,
-/// `free …` for the unsteered.
+/// `free …` for the unsteered, `scored …` for the scored pool's.
 pub fn steer_script(address: &str, host: &str, members: &[Member], serving_s: u64) -> String {
     let mut script = format!(
         "B='{}'\nG='http://{address}{PATH}'\nH='Host: {host}'\n\
@@ -141,22 +165,27 @@ pub fn steer_script(address: &str, host: &str, members: &[Member], serving_s: u6
     let ips: Vec<&str> = pair.iter().map(|m| m.ip.as_str()).collect();
     batch(format!("steer:{}", names.join(",")), Some(ips.join(",")), TO_PAIR);
     batch("free".into(), None, UNSTEERED);
+    script.push_str(&format!(
+        "i=0; while [ $i -lt {SCORED_REQUESTS} ]; do req scored -H '{}: {}'; i=$((i+1)); done\n",
+        SCORED_HEADER.0, SCORED_HEADER.1
+    ));
     script
 }
 
-/// The steered requests from the client pod's log; lines that are not results are ignored.
-pub fn parse_steered(log: &str) -> Vec<Steered> {
+/// [`steer_script`]'s answers from the client pod's log; lines that are not results are ignored.
+pub fn parse_answers(log: &str) -> Vec<Answer> {
     log.lines()
         .filter_map(|line| {
             let fields: Vec<&str> = line.split_whitespace().collect();
-            let allowed = match *fields.first()? {
-                "free" => Vec::new(),
-                label => label.strip_prefix("steer:")?.split(',').map(str::to_string).collect(),
+            let ask = match *fields.first()? {
+                "free" => Ask::Free,
+                "scored" => Ask::Scored,
+                label => Ask::Steered(label.strip_prefix("steer:")?.split(',').map(str::to_string).collect()),
             };
             let status = fields.get(1)?.parse().ok()?;
             let seconds: f64 = fields.get(2)?.parse().ok()?;
             let answered_by = fields.get(3).map(|s| s.to_string());
-            Some(Steered { allowed, status, answered_by, elapsed: Duration::from_secs_f64(seconds.max(0.0)) })
+            Some(Answer { ask, status, answered_by, elapsed: Duration::from_secs_f64(seconds.max(0.0)) })
         })
         .collect()
 }
@@ -194,13 +223,16 @@ mod tests {
             "{script}"
         );
         assert!(script.contains("while [ $i -lt 30 ]; do req free;"), "{script}");
-        let parsed = parse_steered(
-            "noise\nsteer:pool-model-0 200 0.002 pool-model-0\nsteer:pool-model-0,pool-model-1 500 0.001\nfree 200 0.003 pool-model-2\n",
+        assert!(script.contains("while [ $i -lt 30 ]; do req scored -H 'x-kaic-pool: scored';"), "{script}");
+        let parsed = parse_answers(
+            "noise\nsteer:pool-model-0 200 0.002 pool-model-0\nsteer:pool-model-0,pool-model-1 500 0.001\nfree 200 0.003 pool-model-2\n\
+             scored 200 0.004 scored-model-idle\n",
         );
-        assert_eq!(parsed.len(), 3);
-        assert_eq!(parsed[1].allowed, vec!["pool-model-0", "pool-model-1"]);
+        assert_eq!(parsed.len(), 4);
+        assert_eq!(parsed[1].ask, Ask::Steered(vec!["pool-model-0".into(), "pool-model-1".into()]));
         assert_eq!((parsed[1].status, parsed[1].answered_by.clone()), (500, None));
-        assert!(parsed[2].allowed.is_empty());
+        assert_eq!(parsed[2].ask, Ask::Free);
+        assert_eq!((parsed[3].ask.clone(), parsed[3].answered_by.as_deref()), (Ask::Scored, Some("scored-model-idle")));
         let nopicker = without_picker_script("10.0.0.9:80", "h", 60);
         assert!(nopicker.contains("echo \"nopicker $c\"") && nopicker.contains("[ $r -lt 5 ]"), "{nopicker}");
     }

@@ -45,7 +45,7 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "",
         "pods/proxy",
         "get",
-        "observability/exporters.rs: exporters' /metrics; ai_service_metrics.rs: the server's own",
+        "observability/exporters.rs: exporters' /metrics; ai_service_metrics.rs: the server's own; scored_pool.rs: the picker's",
     ),
     ("", "pods/proxy", "create", "inference/disaggregated_inference.rs: completions (POST) to its decode pods"),
     ("", "services", "list", "observability/prometheus.rs: the monitoring system's query API"),
@@ -64,7 +64,12 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "autoscaling/pod_autoscaling.rs (the model servers the HPA scales), disaggregated_inference.rs (the phases)",
     ),
     ("apps", "deployments/scale", "patch", "inference/disaggregated_inference.rs: each phase scaled on its own"),
-    ("networking.k8s.io", "networkpolicies", "list", "disaggregated_inference.rs: policies in its namespace"),
+    (
+        "networking.k8s.io",
+        "networkpolicies",
+        "list",
+        "inference/mod.rs: policies in the namespace (disaggregated_inference, the scored pool)",
+    ),
     ("autoscaling", "horizontalpodautoscalers", "create", "autoscaling/pod_autoscaling.rs"),
     ("autoscaling", "horizontalpodautoscalers", "get", "autoscaling/pod_autoscaling.rs: conditions, metrics, replicas"),
     ("apiregistration.k8s.io", "apiservices", "list", "autoscaling/pod_autoscaling.rs: the metrics APIs"),
@@ -164,7 +169,17 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "watch",
         "none by kaic: granted to its endpoint picker's Role, so kaic must hold it (RBAC escalation check)",
     ),
+    ("inference.networking.x-k8s.io", "inferenceobjectives", "get", ALPHA_GRANT),
+    ("inference.networking.x-k8s.io", "inferenceobjectives", "list", ALPHA_GRANT),
+    ("inference.networking.x-k8s.io", "inferenceobjectives", "watch", ALPHA_GRANT),
+    ("inference.networking.x-k8s.io", "inferencemodelrewrites", "get", ALPHA_GRANT),
+    ("inference.networking.x-k8s.io", "inferencemodelrewrites", "list", ALPHA_GRANT),
+    ("inference.networking.x-k8s.io", "inferencemodelrewrites", "watch", ALPHA_GRANT),
 ];
+
+/// Why kaic holds rights on the extension's alpha objects without reading them.
+const ALPHA_GRANT: &str = "none by kaic: granted to its full endpoint picker's Role (advanced_inference_ingress), \
+                           which watches them where served, so kaic must hold it (RBAC escalation check)";
 
 #[cfg(test)]
 mod tests {
