@@ -67,6 +67,13 @@ impl Default for CheckOptions {
     }
 }
 
+impl CheckOptions {
+    /// The image for `key` (`--probe-image KEY=IMAGE`), else `default`.
+    pub fn probe_image(&self, key: &str, default: &str) -> String {
+        self.probe_images.get(key).cloned().unwrap_or_else(|| default.to_string())
+    }
+}
+
 /// How a check shares the cluster's accelerators with the others ([`Check::accelerators`]). The run has
 /// one accelerator turn; a check waiting for it takes none of the `--concurrency` slots, so checks that need
 /// no accelerator run meanwhile.

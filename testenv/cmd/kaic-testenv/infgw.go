@@ -183,7 +183,11 @@ func (g *infGW) resolve(ctx context.Context, routeNS string, ref map[string]any,
 	switch {
 	case (kind == "" || kind == "Service") && str(ref["group"]) == "":
 		port, _ := ref["port"].(int64)
-		addrs, err := g.serviceEndpoints(ctx, ns, name, port)
+		svc, err := g.service(ctx, ns, name)
+		if err != nil {
+			return backend{}, err
+		}
+		addrs, err := g.serviceEndpoints(ctx, svc, port)
 		if err != nil {
 			return backend{}, err
 		}
@@ -207,7 +211,11 @@ func (g *infGW) resolve(ctx context.Context, routeNS string, ref map[string]any,
 		picker, _, _ := unstructured.NestedMap(pool.Object, "spec", "endpointPickerRef")
 		pickerName := str(picker["name"])
 		pickerPort, _, _ := unstructured.NestedInt64(picker, "port", "number")
-		addrs, err := g.serviceEndpoints(ctx, ns, pickerName, pickerPort)
+		svc, err := g.service(ctx, ns, pickerName)
+		if err != nil {
+			return backend{}, fmt.Errorf("endpoint picker of InferencePool %s/%s: %v", ns, name, err)
+		}
+		addrs, err := g.serviceEndpoints(ctx, svc, pickerPort)
 		if err != nil {
 			return backend{}, fmt.Errorf("endpoint picker of InferencePool %s/%s: %v", ns, name, err)
 		}
@@ -215,12 +223,11 @@ func (g *infGW) resolve(ctx context.Context, routeNS string, ref map[string]any,
 		clusters[cluster] = staticCluster(cluster, addrs, true)
 		clusters[originalDst] = originalDstCluster()
 		filter := "ext_proc/" + ns + "/" + name
-		protocol, err := g.pickerProtocol(ctx, ns, pickerName)
-		if err != nil {
-			return backend{}, fmt.Errorf("endpoint picker of InferencePool %s/%s: %v", ns, name, err)
-		}
-		if g.onlyStreamed {
-			protocol = lightweight
+		protocol := lightweight
+		if !g.onlyStreamed {
+			if protocol, err = g.pickerProtocol(ctx, svc); err != nil {
+				return backend{}, fmt.Errorf("endpoint picker of InferencePool %s/%s: %v", ns, name, err)
+			}
 		}
 		filters[filter] = extProcFilter(filter, cluster, str(picker["failureMode"]) == "FailOpen", protocol)
 		return backend{cluster: originalDst, filter: filter, weight: weight}, nil
@@ -229,24 +236,19 @@ func (g *infGW) resolve(ctx context.Context, routeNS string, ref map[string]any,
 	}
 }
 
-// pickerProtocol says how to talk to the picker behind Service ns/name: lwepp's deviation when its pods run
+// pickerProtocol says how to talk to the picker behind Service svc: lwepp's deviation when its pods run
 // lwepp's image, else the extension's standard full-duplex mode (a real gateway has one mode; testenv serves
 // both pickers, and lwepp only speaks its own).
-func (g *infGW) pickerProtocol(ctx context.Context, ns, name string) (pickerProtocol, error) {
-	svc, err := g.dyn.Resource(serviceGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-	if err != nil {
-		return fullDuplex, fmt.Errorf("Service %s/%s: %v", ns, name, err)
-	}
+func (g *infGW) pickerProtocol(ctx context.Context, svc *unstructured.Unstructured) (pickerProtocol, error) {
 	selector, _, _ := unstructured.NestedStringMap(svc.Object, "spec", "selector")
 	if len(selector) == 0 {
 		return fullDuplex, nil
 	}
-	pods, err := g.dyn.Resource(podGVR).Namespace(ns).List(ctx,
-		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(selector).String()})
+	pods, err := g.selectedPods(ctx, svc.GetNamespace(), selector)
 	if err != nil {
 		return fullDuplex, err
 	}
-	for _, p := range pods.Items {
+	for _, p := range pods {
 		for _, c := range sliceAt(p.Object, "spec", "containers") {
 			if strings.Contains(str(c["image"]), "/gateway-api-inference-extension/lwepp:") {
 				return lightweight, nil
@@ -256,13 +258,29 @@ func (g *infGW) pickerProtocol(ctx context.Context, ns, name string) (pickerProt
 	return fullDuplex, nil
 }
 
-// serviceEndpoints are the ready endpoint addresses (IP:targetPort) of Service ns/name's port `port` (testenv
-// has no ClusterIPs: a proxy sends to endpoints, as most implementations do anyway).
-func (g *infGW) serviceEndpoints(ctx context.Context, ns, name string, port int64) ([]string, error) {
+// service is Service ns/name.
+func (g *infGW) service(ctx context.Context, ns, name string) (*unstructured.Unstructured, error) {
 	svc, err := g.dyn.Resource(serviceGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("Service %s/%s: %v", ns, name, err)
 	}
+	return svc, nil
+}
+
+// selectedPods are the pods of namespace ns whose labels match `match`.
+func (g *infGW) selectedPods(ctx context.Context, ns string, match map[string]string) ([]unstructured.Unstructured, error) {
+	pods, err := g.dyn.Resource(podGVR).Namespace(ns).List(ctx,
+		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(match).String()})
+	if err != nil {
+		return nil, err
+	}
+	return pods.Items, nil
+}
+
+// serviceEndpoints are the ready endpoint addresses (IP:targetPort) of Service svc's port `port` (testenv has
+// no ClusterIPs: a proxy sends to endpoints, as most implementations do anyway).
+func (g *infGW) serviceEndpoints(ctx context.Context, svc *unstructured.Unstructured, port int64) ([]string, error) {
+	ns, name := svc.GetNamespace(), svc.GetName()
 	portName, found := "", false
 	for _, p := range sliceAt(svc.Object, "spec", "ports") {
 		if n, _ := p["port"].(int64); n == port {
@@ -307,13 +325,12 @@ func (g *infGW) poolEndpoints(ctx context.Context, pool *unstructured.Unstructur
 		return nil, fmt.Errorf("InferencePool %s/%s has no targetPorts", pool.GetNamespace(), pool.GetName())
 	}
 	port, _ := ports[0]["number"].(int64)
-	pods, err := g.dyn.Resource(podGVR).Namespace(pool.GetNamespace()).List(ctx,
-		metav1.ListOptions{LabelSelector: labels.SelectorFromSet(match).String()})
+	pods, err := g.selectedPods(ctx, pool.GetNamespace(), match)
 	if err != nil {
 		return nil, err
 	}
 	var addrs []string
-	for _, p := range pods.Items {
+	for _, p := range pods {
 		ip, _, _ := unstructured.NestedString(p.Object, "status", "podIP")
 		ready := false
 		for _, c := range sliceAt(p.Object, "status", "conditions") {

@@ -381,19 +381,15 @@ async fn route_decision(
 
 /// The class's verdict from its answers (its reason does not name the class: the roll-up does).
 fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], samples: &[Answer]) -> Verdict {
-    let allowed = |s: &Answer| match &s.ask {
-        Ask::Steered(pods) => pods.clone(),
-        _ => Vec::new(),
-    };
     let steered: Vec<&Answer> = samples.iter().filter(|s| matches!(s.ask, Ask::Steered(_))).collect();
     let obeyed = steered
         .iter()
-        .filter(|s| s.status == 200 && s.answered_by.as_ref().is_some_and(|by| allowed(s).contains(by)))
+        .filter(|s| s.status == 200 && s.answered_by.as_ref().is_some_and(|by| s.ask.allowed().contains(by)))
         .count();
     let mut misrouted: BTreeMap<String, u32> = BTreeMap::new();
     for s in steered.iter().filter(|s| s.status == 200) {
-        if let Some(by) = s.answered_by.as_ref().filter(|by| !allowed(s).contains(by)) {
-            *misrouted.entry(format!("told {} → answered by {by}", allowed(s).join(" or "))).or_insert(0) += 1;
+        if let Some(by) = s.answered_by.as_ref().filter(|by| !s.ask.allowed().contains(by)) {
+            *misrouted.entry(format!("told {} → answered by {by}", s.ask.allowed().join(" or "))).or_insert(0) += 1;
         }
     }
     let mut failures: BTreeMap<u16, u32> = BTreeMap::new();
@@ -417,7 +413,7 @@ fn judge(ctx: &CheckContext, class: &str, path: &str, members: &[Member], sample
         .map(|d| format!("median latency through the Gateway and the picker {:.2} ms", d.as_secs_f64() * 1000.0))
         .unwrap_or_else(|| "no latency measured".into());
     let steered_text = format!("{obeyed} of {} steered requests answered by a pod the picker chose", steered.len());
-    let scored = scored_pool::judge(&samples.iter().collect::<Vec<_>>());
+    let scored = scored_pool::judge(samples);
     let scored_text = match &scored {
         Ok(text) => text.clone(),
         Err((what, observed)) => format!("{what}: {observed}"),

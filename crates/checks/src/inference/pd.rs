@@ -73,7 +73,7 @@ impl Phase {
 
 /// The routing sidecar's image: `--probe-image routing-sidecar=IMAGE`, else llm-d's.
 pub fn sidecar_image(ctx: &CheckContext) -> String {
-    ctx.options.probe_images.get(SIDECAR_IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_SIDECAR_IMAGE.to_string())
+    ctx.options.probe_image(SIDECAR_IMAGE_KEY, DEFAULT_SIDECAR_IMAGE)
 }
 
 /// The labels selecting one phase's pods (with the run id).

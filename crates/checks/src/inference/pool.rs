@@ -94,7 +94,7 @@ pub fn picker_access(ctx: &CheckContext) -> (Value, Value, Value) {
 
 /// The steered pool's picker: lwepp for kaic's pool, with its defaults (ext_proc over TLS on 9002).
 pub fn picker_pod(ctx: &CheckContext) -> Value {
-    let image = ctx.options.probe_images.get(PICKER_IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_PICKER_IMAGE.into());
+    let image = ctx.options.probe_image(PICKER_IMAGE_KEY, DEFAULT_PICKER_IMAGE);
     let args = vec!["--pool-name".to_string(), POOL.into(), "--pool-namespace".into(), ctx.namespace.clone()];
     picker_pod_of(ctx, PICKER, &image, args, Vec::new())
 }

@@ -96,6 +96,25 @@ pub enum Ask {
     Scored,
 }
 
+impl Ask {
+    /// The members the picker was told to choose among (none: it was free, or it was the scored pool's).
+    pub fn allowed(&self) -> &[String] {
+        match self {
+            Self::Steered(pods) => pods,
+            _ => &[],
+        }
+    }
+
+    /// The label of its lines in a client pod's log ([`parse_answers`] reads it back).
+    fn label(&self) -> String {
+        match self {
+            Self::Steered(pods) => format!("steer:{}", pods.join(",")),
+            Self::Free => "free".into(),
+            Self::Scored => "scored".into(),
+        }
+    }
+}
+
 /// One request: what kaic asked, and who answered.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Answer {
@@ -105,31 +124,54 @@ pub struct Answer {
     pub elapsed: Duration,
 }
 
-/// The requests: [`PER_MEMBER`] steered to each member, [`TO_PAIR`] to the first two, [`UNSTEERED`] without the
-/// header, [`SCORED_REQUESTS`] to the scored pool.
-pub async fn steer(address: &str, host: &str, members: &[Member]) -> Vec<Answer> {
-    let mut plan: Vec<(Ask, Vec<(&str, String)>)> = Vec::new();
-    for m in members {
-        plan.extend(
-            (0..PER_MEMBER).map(|_| (Ask::Steered(vec![m.name.clone()]), vec![(SELECTION_HEADER, m.ip.clone())])),
-        );
-    }
-    let pair: Vec<&Member> = members.iter().take(2).collect();
-    let names: Vec<String> = pair.iter().map(|m| m.name.clone()).collect();
+/// A batch of requests alike: what they ask, the request header that asks it, how many.
+struct Batch {
+    ask: Ask,
+    header: Option<(&'static str, String)>,
+    count: u32,
+}
+
+/// The batches [`steer`] sends and [`steer_script`] writes: [`PER_MEMBER`] steered to each member, [`TO_PAIR`] to
+/// the first two, [`UNSTEERED`] without a header, [`SCORED_REQUESTS`] to the scored pool.
+fn batches(members: &[Member]) -> Vec<Batch> {
+    let mut batches: Vec<Batch> = members
+        .iter()
+        .map(|m| Batch {
+            ask: Ask::Steered(vec![m.name.clone()]),
+            header: Some((SELECTION_HEADER, m.ip.clone())),
+            count: PER_MEMBER,
+        })
+        .collect();
+    let pair = &members[..members.len().min(2)];
     let ips: Vec<&str> = pair.iter().map(|m| m.ip.as_str()).collect();
-    plan.extend((0..TO_PAIR).map(|_| (Ask::Steered(names.clone()), vec![(SELECTION_HEADER, ips.join(","))])));
-    plan.extend((0..UNSTEERED).map(|_| (Ask::Free, Vec::new())));
-    plan.extend((0..SCORED_REQUESTS).map(|_| (Ask::Scored, vec![(SCORED_HEADER.0, SCORED_HEADER.1.to_string())])));
+    batches.push(Batch {
+        ask: Ask::Steered(pair.iter().map(|m| m.name.clone()).collect()),
+        header: Some((SELECTION_HEADER, ips.join(","))),
+        count: TO_PAIR,
+    });
+    batches.push(Batch { ask: Ask::Free, header: None, count: UNSTEERED });
+    batches.push(Batch {
+        ask: Ask::Scored,
+        header: Some((SCORED_HEADER.0, SCORED_HEADER.1.to_string())),
+        count: SCORED_REQUESTS,
+    });
+    batches
+}
+
+/// Sends [`batches`] from kaic, one request at a time.
+pub async fn steer(address: &str, host: &str, members: &[Member]) -> Vec<Answer> {
     let mut answers = Vec::new();
-    for (ask, headers) in plan {
-        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let r = post(address, host, &headers).await;
-        answers.push(Answer {
-            ask,
-            status: r.status,
-            answered_by: r.headers.get(gateway::POD_HEADER).cloned(),
-            elapsed: r.elapsed,
-        });
+    for batch in batches(members) {
+        let headers: Vec<(&str, &str)> = batch.header.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        for _ in 0..batch.count {
+            let r = post(address, host, &headers).await;
+            answers.push(Answer {
+                ask: batch.ask.clone(),
+                status: r.status,
+                answered_by: r.headers.get(gateway::POD_HEADER).cloned(),
+                elapsed: r.elapsed,
+            });
+        }
     }
     answers
 }
@@ -139,7 +181,7 @@ pub fn refusals_at_end(statuses: &[u16]) -> u32 {
     statuses.iter().rev().take_while(|s| (500..=599).contains(*s)).count() as u32
 }
 
-/// The client pod's script for [`steer`]'s requests: wait (at most about `serving_s` seconds) for
+/// The client pod's script for [`batches`]: wait (at most about `serving_s` seconds) for
 /// [`CONSECUTIVE_OK`] answers in a row, then one line per request: `steer:POD[,POD] STATUS SECONDS [ANSWERED_BY]`,
 /// `free …` for the unsteered, `scored …` for the scored pool's.
 pub fn steer_script(address: &str, host: &str, members: &[Member], serving_s: u64) -> String {
@@ -153,22 +195,11 @@ pub fn steer_script(address: &str, host: &str, members: &[Member], serving_s: u6
         gateway::completion_body(),
         gateway::POD_HEADER
     );
-    let mut batch = |label: String, select: Option<String>, count: u32| {
-        let header = select.map(|ips| format!(" -H '{SELECTION_HEADER}: {ips}'")).unwrap_or_default();
+    for batch in batches(members) {
+        let header = batch.header.map(|(name, value)| format!(" -H '{name}: {value}'")).unwrap_or_default();
+        let (label, count) = (batch.ask.label(), batch.count);
         script.push_str(&format!("i=0; while [ $i -lt {count} ]; do req {label}{header}; i=$((i+1)); done\n"));
-    };
-    for m in members {
-        batch(format!("steer:{}", m.name), Some(m.ip.clone()), PER_MEMBER);
     }
-    let pair: Vec<&Member> = members.iter().take(2).collect();
-    let names: Vec<&str> = pair.iter().map(|m| m.name.as_str()).collect();
-    let ips: Vec<&str> = pair.iter().map(|m| m.ip.as_str()).collect();
-    batch(format!("steer:{}", names.join(",")), Some(ips.join(",")), TO_PAIR);
-    batch("free".into(), None, UNSTEERED);
-    script.push_str(&format!(
-        "i=0; while [ $i -lt {SCORED_REQUESTS} ]; do req scored -H '{}: {}'; i=$((i+1)); done\n",
-        SCORED_HEADER.0, SCORED_HEADER.1
-    ));
     script
 }
 

@@ -91,7 +91,7 @@ pub fn member_pod(ctx: &CheckContext, member: &Loaded) -> Value {
 /// The picker's pod: the full endpoint picker for the scored pool, without tracing (it would export to a
 /// collector kaic does not run) and with its `/metrics` open to the API server's proxy.
 pub fn scorer_pod(ctx: &CheckContext) -> Value {
-    let image = ctx.options.probe_images.get(SCORER_IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_SCORER_IMAGE.into());
+    let image = ctx.options.probe_image(SCORER_IMAGE_KEY, DEFAULT_SCORER_IMAGE);
     let args = [
         "--pool-name",
         SCORED_POOL,
@@ -209,24 +209,25 @@ fn scrape_error(log: &str) -> Option<String> {
     })
 }
 
-/// The scored requests' outcome: `Ok` with what they show when every one was answered by the idle member, else
-/// `Err((what went wrong, what was observed))`.
-pub fn judge(answers: &[&Answer]) -> Result<String, (String, String)> {
+/// The outcome of the scored requests among `answers`: `Ok` with what they show when every one was answered by
+/// the idle member, else `Err((what went wrong, what was observed))`.
+pub fn judge(answers: &[Answer]) -> Result<String, (String, String)> {
+    let scored: Vec<&Answer> = answers.iter().filter(|a| a.ask == Ask::Scored).collect();
     let mut by_pod: BTreeMap<&str, u32> = MEMBERS.iter().map(|m| (m.name, 0)).collect();
     let mut failures: BTreeMap<u16, u32> = BTreeMap::new();
-    for a in answers.iter().filter(|a| a.ask == Ask::Scored) {
+    for a in &scored {
         match (&a.answered_by, a.status) {
             (Some(by), 200) => *by_pod.entry(by.as_str()).or_insert(0) += 1,
             (_, status) => *failures.entry(status).or_insert(0) += 1,
         }
     }
-    let sent = answers.iter().filter(|a| a.ask == Ask::Scored).count();
+    let (sent, failed) = (scored.len(), failures.values().sum::<u32>() as usize);
     let load = |pod: &str| MEMBERS.iter().find(|m| m.name == pod).map(|m| m.load).unwrap_or("not a member");
     let spread: Vec<String> = by_pod.iter().map(|(pod, n)| format!("{pod} ({}) {n}", load(pod))).collect();
     let spread = format!("{} of {sent}", spread.join(", "));
     let idle = by_pod[MEMBERS[0].name];
     if sent > 0 && idle as usize == sent {
-        let latencies: Vec<Duration> = answers.iter().filter(|a| a.ask == Ask::Scored).map(|a| a.elapsed).collect();
+        let latencies: Vec<Duration> = scored.iter().map(|a| a.elapsed).collect();
         let median = super::stats::median(&latencies).unwrap_or_default();
         return Ok(format!(
             "every request to the scored pool went to its idle server ({spread}; median {:.2} ms through the full picker)",
@@ -239,8 +240,8 @@ pub fn judge(answers: &[&Answer]) -> Result<String, (String, String)> {
     }
     let what = if sent == 0 {
         "no request was sent to the scored pool".to_string()
-    } else if (idle as usize) + failures.values().sum::<u32>() as usize == sent {
-        format!("{} of {sent} requests to the scored pool failed", failures.values().sum::<u32>())
+    } else if idle as usize + failed == sent {
+        format!("{failed} of {sent} requests to the scored pool failed")
     } else {
         format!("requests to the scored pool reached servers that report a full queue or KV cache ({spread})")
     };
@@ -320,8 +321,7 @@ mod tests {
     #[test]
     fn only_the_idle_server_may_answer() {
         let all_idle: Vec<Answer> = (0..30).map(|_| answer(Some(MEMBERS[0].name), 200)).collect();
-        let refs: Vec<&Answer> = all_idle.iter().collect();
-        let ok = judge(&refs).unwrap();
+        let ok = judge(&all_idle).unwrap();
         assert!(ok.contains("scored-model-idle (idle) 30, scored-model-kv (KV cache 99 % used) 0"), "{ok}");
         assert!(ok.ends_with("0 of 30; median 3.00 ms through the full picker)"), "{ok}");
 
@@ -329,14 +329,12 @@ mod tests {
         for i in 0..30 {
             round_robin.push(answer(Some(MEMBERS[i % 3].name), 200));
         }
-        let refs: Vec<&Answer> = round_robin.iter().collect();
-        let (what, observed) = judge(&refs).unwrap_err();
+        let (what, observed) = judge(&round_robin).unwrap_err();
         assert!(what.contains("reached servers that report a full queue or KV cache"), "{what}");
         assert!(observed.contains("scored-model-queue (50 requests waiting) 10"), "{observed}");
 
         let failing = [answer(Some(MEMBERS[0].name), 200), answer(None, 500)];
-        let refs: Vec<&Answer> = failing.iter().collect();
-        let (what, observed) = judge(&refs).unwrap_err();
+        let (what, observed) = judge(&failing).unwrap_err();
         assert_eq!(what, "1 of 2 requests to the scored pool failed");
         assert!(observed.contains("failed:") && observed.contains("500"), "{observed}");
         assert!(judge(&[]).unwrap_err().0.contains("no request was sent"));

@@ -230,7 +230,7 @@ fn pod_done(pod: Option<&Pod>) -> bool {
 
 /// The client pod: curl in a loop, then it exits; kaic reads its log once it Succeeded.
 pub fn client_pod(ctx: &CheckContext, name: &str, script: &str) -> Value {
-    let image = ctx.options.probe_images.get(CLIENT_IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_CLIENT_IMAGE.into());
+    let image = ctx.options.probe_image(CLIENT_IMAGE_KEY, DEFAULT_CLIENT_IMAGE);
     let spec = pods::hardened(json!({
         "restartPolicy": "Never",
         "terminationGracePeriodSeconds": 0,

@@ -222,7 +222,7 @@ pub(super) async fn create_probe(
     role: Role<'_>,
 ) -> Result<String, CheckError> {
     let node_name = node.metadata.name.clone().unwrap_or_default();
-    let image = ctx.options.probe_images.get(IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_IMAGE.to_string());
+    let image = ctx.options.probe_image(IMAGE_KEY, DEFAULT_IMAGE);
     let mut labels = ctx.labels();
     labels.insert("kaic.dev/probe".into(), IMAGE_KEY.into());
     let mut container = json!({"name": "probe", "image": image, "command": ["sh", "-c", role.script()]});

@@ -32,7 +32,7 @@ const APP: (&str, &str) = ("app.kubernetes.io/name", "kaic-model-server");
 
 /// The model server's image: `--probe-image model-server=IMAGE`, else the simulator.
 pub fn image(ctx: &CheckContext) -> String {
-    ctx.options.probe_images.get(IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_IMAGE.to_string())
+    ctx.options.probe_image(IMAGE_KEY, DEFAULT_IMAGE)
 }
 
 /// The labels that select kaic's model server.

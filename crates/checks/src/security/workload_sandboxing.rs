@@ -46,7 +46,7 @@ const SUBJECT: Subject<'static> = Subject { works: "workload sandboxing works", 
 
 /// The image of the sandbox probe: `--probe-image sandbox=IMAGE`, else busybox.
 pub fn probe_image(ctx: &CheckContext) -> String {
-    ctx.options.probe_images.get(PROBE_IMAGE_KEY).cloned().unwrap_or_else(|| DEFAULT_PROBE_IMAGE.to_string())
+    ctx.options.probe_image(PROBE_IMAGE_KEY, DEFAULT_PROBE_IMAGE)
 }
 
 /// A probe pod pinned to `node`, with `class` or without a RuntimeClass.
