@@ -31,7 +31,7 @@ use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind,
 use serde_json::json;
 
 use super::node_autoscaler::{
-    Autoscaler, CA_STATUS, KARPENTER_GROUP, KARPENTER_VERSION, NodePool, Signal, brief, signals,
+    Autoscaler, CA_STATUS, KARPENTER_GROUP, KARPENTER_VERSION, NodePool, Signal, brief, scheduler_refused, signals,
 };
 use super::placement::{Placement, accelerator_resource, allocatable, free_on};
 use crate::capability::Capability;
@@ -340,7 +340,14 @@ impl Trial<'_> {
                 if let Some(fatal) = pods::fatal_state(pod) {
                     return Ok(Err(Verdict::error(format!("kaic's pod cannot run: {fatal}"))));
                 }
-                if pending_seen.is_none() && crate::wait::unschedulable(pod).is_some() {
+                // The condition, or the scheduler's event when a fast autoscaler's node took the pod between
+                // two looks (the condition is True again by then; the event stays).
+                let refused_before = || {
+                    observed_events
+                        .iter()
+                        .any(|e| e.involved_object.name.as_deref() == Some(name.as_str()) && scheduler_refused(e))
+                };
+                if pending_seen.is_none() && (crate::wait::unschedulable(pod).is_some() || refused_before()) {
                     pending_seen = Some(started.elapsed());
                 }
                 let node = pod.spec.as_ref().and_then(|s| s.node_name.clone());

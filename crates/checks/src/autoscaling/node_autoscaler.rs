@@ -126,12 +126,7 @@ pub enum Signal {
 /// Reads one event as an autoscaler's signal, if it is one. The scheduler's own `FailedScheduling` (component
 /// `default-scheduler`) is not: only the autoscaler can say it will not add a node.
 pub fn signal(event: &Event) -> Option<Signal> {
-    let component = event
-        .reporting_component
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .or_else(|| event.source.as_ref().and_then(|s| s.component.as_deref()))
-        .unwrap_or_default();
+    let component = component(event);
     let reason = event.reason.as_deref().unwrap_or_default();
     let message = event.message.as_deref().unwrap_or_default().trim();
     let text = || format!("{component} {reason}: {message}");
@@ -144,6 +139,26 @@ pub fn signal(event: &Event) -> Option<Signal> {
         "FailedScheduling" if karpenter => Some(Signal::Refused(text())),
         _ => None,
     }
+}
+
+/// Who reported `event`: its reporting component, else its source's (older clients set only that).
+fn component(event: &Event) -> &str {
+    event
+        .reporting_component
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .or_else(|| event.source.as_ref().and_then(|s| s.component.as_deref()))
+        .unwrap_or_default()
+}
+
+/// Whether `event` is a scheduler saying it found no node for the pod (`FailedScheduling` from anyone but an
+/// autoscaler): the lasting record of the pod's Unschedulable spell, which its condition loses once a new node
+/// takes it.
+pub fn scheduler_refused(event: &Event) -> bool {
+    let component = component(event);
+    event.reason.as_deref() == Some("FailedScheduling")
+        && !component.contains("karpenter")
+        && !component.contains("cluster-autoscaler")
 }
 
 /// An autoscaler's message cut for a reason line: Karpenter lists every NodePool's requirements after its
@@ -241,6 +256,8 @@ mod tests {
             "message": "0/4 nodes are available", "reportingComponent": "default-scheduler"
         }));
         assert_eq!(signal(&scheduler), None);
+        assert!(scheduler_refused(&scheduler));
+        assert!(!scheduler_refused(&refused));
         let ca_up = event(json!({
             "metadata": {"name": "e4"}, "involvedObject": {}, "reason": "TriggeredScaleUp",
             "message": "pod triggered scale-up: [{gpu-pool 0->1 (max: 3)}]", "source": {"component": "cluster-autoscaler"}
