@@ -2,7 +2,7 @@
 # Served pods and the monitoring stack (sourced by up after load_profile; needs kc, $SIM, $STATE, $P_*).
 #   start_podrun        podrun (podrun.go): network namespaces for pods, real processes for known images
 #   deploy_monitoring   Prometheus in namespace monitoring (MONITORING=pods|blind), as a served pod
-#   deploy_dcgm         the DCGM exporter simulator DaemonSet in gpu-operator (DCGM=live|frozen)
+#   deploy_dcgm         the DCGM exporter simulator DaemonSet in gpu-operator (DCGM=live|frozen|partial)
 #   deploy_adapter      prometheus-adapter in monitoring, the custom metrics API (CUSTOM_METRICS=adapter)
 #   wait_monitoring     all Ready and answering through the API server's proxies, as kaic reaches them
 
@@ -156,7 +156,11 @@ Y
 
 # The exporter as NVIDIA's GPU Operator deploys it: a DaemonSet on the GPU nodes, a Service, the pod
 # labels and port of dcgm-exporter; the simulator reads pods and claims with its own service account.
+# DCGM=partial: the DaemonSet's node selector also names gpu-node-0, so every other GPU node runs no exporter
+# (a GPU Operator whose dcgm-exporter is switched off on one pool).
 deploy_dcgm() {
+  local only_node=""
+  [ "$DCGM" = partial ] && only_node=", kubernetes.io/hostname: gpu-node-0"
   kc apply -f - >/dev/null <<Y
 apiVersion: v1
 kind: Namespace
@@ -199,7 +203,7 @@ spec:
       annotations: {prometheus.io/scrape: "true", prometheus.io/port: "9400"}
     spec:
       serviceAccountName: nvidia-dcgm-exporter
-      nodeSelector: {nvidia.com/gpu.deploy.dcgm-exporter: "true"}
+      nodeSelector: {nvidia.com/gpu.deploy.dcgm-exporter: "true"$only_node}
       tolerations:
       - operator: Exists
       containers:
@@ -401,7 +405,10 @@ wait_monitoring() {
     wait_for "Prometheus answering through the service proxy" 60 \
       kc get --raw "/api/v1/namespaces/monitoring/services/prometheus:web/proxy/api/v1/query?query=vector(1)"
   fi
-  if [ "$DCGM" != none ]; then
+  if [ "$DCGM" = partial ]; then
+    wait_for "DCGM exporter on gpu-node-0" 120 bash -c "[ \"\$('$K8S' kubectl --kubeconfig '$KCFG' -n gpu-operator \
+      get daemonset nvidia-dcgm-exporter -o jsonpath='{.status.numberReady}')\" = 1 ]"
+  elif [ "$DCGM" != none ]; then
     wait_for "DCGM exporter on every GPU node" 120 bash -c "[ \"\$('$K8S' kubectl --kubeconfig '$KCFG' -n gpu-operator \
       get daemonset nvidia-dcgm-exporter -o jsonpath='{.status.numberReady}')\" = \"\$('$K8S' kubectl --kubeconfig '$KCFG' \
       get nodes -l nvidia.com/gpu.deploy.dcgm-exporter=true -o name | wc -l)\" ]"

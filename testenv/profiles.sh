@@ -73,7 +73,8 @@ load_profile() {
   AGENT_SANDBOX=0     # 1: the Agent Sandbox CRDs and controller (agents.x-k8s.io Sandbox)
   SERVED_PODS=0       # 1: pods get network namespaces, recognised images a real process (podrun)
   MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
-  DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change)
+  DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change) |
+                      # partial (on gpu-node-0 only)
   CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
   # Gateway API implementations, space-separated (gateway.sh, needs SERVED_PODS=1): traefik, naive (statuses
   # right, routing wrong), inference (Envoy + infgw, the Inference Extension's InferencePool); none for no
@@ -125,10 +126,12 @@ load_profile() {
     # A RuntimeClass gvisor that claims a sandbox, but whose handler runsc the nodes run with runc: its pods
     # see the node's kernel. No Kata.
     fake-sandbox) WITH_KUEUE=0 WITH_GANG=0 SANDBOX=fake ;;
-    # Observability broken three ways, each with working served pods: no accelerator metrics exporter at
-    # all; an exporter whose values never change (its DCGM host engine hung); a Prometheus that runs but
-    # never collects workload pods (it only scrapes itself and the exporter).
-    no-accelerator-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=none ;;
+    # Observability broken three ways, each with working served pods: a DCGM exporter on gpu-node-0 only, so
+    # the other GPU node exposes no accelerator metrics (with no exporter anywhere the requirement's "allow
+    # the installation of one" is undecided: no-gang shows that); an exporter whose values never change (its
+    # DCGM host engine hung); a Prometheus that runs but never collects workload pods (it only scrapes itself
+    # and the exporter).
+    no-accelerator-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=partial ;;
     frozen-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=frozen ;;
     no-scrape) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=blind DCGM=live ;;
     # Served pods, Prometheus collecting them, the DCGM exporter, but no custom metrics API (no adapter, no

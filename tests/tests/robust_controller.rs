@@ -83,6 +83,6 @@ fn robust_controller_is_unknown_without_an_operator_kaic_recognises() {
     let check = run.check("robust_controller");
     assert_eq!(check["outcome"], "unknown", "{check:#}");
     let reason = check["reason"].as_str().unwrap();
-    assert!(reason.starts_with("no AI operator kaic recognises (Kueue, JobSet"), "{reason}");
+    assert!(reason.starts_with("no AI operator kaic recognises is installed (looked for: Kueue, JobSet"), "{reason}");
     assert!(reason.contains("its webhook rejects an invalid object"), "says what to verify: {reason}");
 }

@@ -8,11 +8,14 @@
 //! - [`render`]: the files of a run rendered from a report: Markdown, and JUnit, `go test -json` and
 //!   `e2e.log` test output.
 //! - [`solutions`]: the one roll-up policy for requirements that several solutions can meet.
+//! - [`installable`]: the one "nothing installed" policy for requirements met by at least one installable
+//!   solution.
 //! - [`error_chain`]: an error and its causes on one line.
 
 pub mod catalogue;
 pub mod error_chain;
 pub mod evidence;
+pub mod installable;
 pub mod outcome;
 pub mod render;
 pub mod report;

@@ -8,9 +8,12 @@
 //! idle ones stay put, and fall back after ([`workload`]).
 //!
 //! The requirement has no condition: a cluster without accelerator nodes is unknown (a GPU pool scaled to
-//! zero looks the same), never "not applicable". A recognised vendor's node without its exporter fails
-//! (the platform claims accelerators and exposes no metrics for them); accelerators of a vendor kaic does
-//! not recognise leave it unknown; an exporter the API server cannot reach is unknown with the remedy.
+//! zero looks the same), never "not applicable". A recognised exporter that runs on some accelerator nodes
+//! and not on another fails (the platform exposes no metrics for that node's devices); no exporter kaic
+//! recognises on any node is the model's one "nothing installed" unknown (the requirement asks that the
+//! platform *allow* one; an OpenTelemetry collector or a vendor agent kaic does not know may serve them);
+//! accelerators of a vendor kaic does not recognise leave it unknown; an exporter the API server cannot
+//! reach is unknown with the remedy.
 
 use std::time::Duration;
 
@@ -73,19 +76,32 @@ impl Check for AcceleratorMetrics {
         }
         let mut cases: Vec<(String, CaseResult)> = Vec::new();
         let mut readable: Vec<Source> = Vec::new();
+        // Nodes without any exporter pod: a failure only where a recognised exporter runs elsewhere.
+        let mut missing: Vec<Finding> = Vec::new();
         for node in &inventory.nodes {
-            let case = match source_for(ctx, node).await? {
-                // A cordoned or NotReady node runs no new pods, its exporter's included: left out, not failed.
-                Err(CaseResult::Violated(findings)) if !node.schedulable => {
-                    let why = findings.iter().map(|f| f.observed.as_str()).collect::<Vec<_>>().join("; ");
-                    ctx.step(format!(
-                        "node {} is cordoned or not Ready and has no running exporter ({why}): left out",
-                        node.name
-                    ));
-                    continue;
+            let source = source_for(ctx, node).await?;
+            // A cordoned or NotReady node runs no new pods, its exporter's included: left out, not failed.
+            let why_none = match &source {
+                NodeSource::Missing(finding) => Some(finding.observed.clone()),
+                NodeSource::Ends(CaseResult::Violated(findings)) => {
+                    Some(findings.iter().map(|f| f.observed.as_str()).collect::<Vec<_>>().join("; "))
                 }
-                Err(case) => case,
-                Ok(source) => {
+                _ => None,
+            };
+            if let (Some(why), false) = (why_none, node.schedulable) {
+                ctx.step(format!(
+                    "node {} is cordoned or not Ready and has no running exporter ({why}): left out",
+                    node.name
+                ));
+                continue;
+            }
+            let case = match source {
+                NodeSource::Missing(finding) => {
+                    missing.push(finding.clone());
+                    CaseResult::Violated(vec![finding])
+                }
+                NodeSource::Ends(case) => case,
+                NodeSource::Ready(source) => {
                     let case = judge_node(ctx, node, &source).await;
                     if matches!(case, CaseResult::Passed(_)) {
                         readable.push(source);
@@ -94,6 +110,9 @@ impl Check for AcceleratorMetrics {
                 }
             };
             cases.push((format!("node {}", node.name), case));
+        }
+        if !missing.is_empty() && missing.len() == cases.len() {
+            return Ok(nothing_installed(&inventory));
         }
         if cases.is_empty() {
             return Ok(Verdict::unknown(
@@ -138,10 +157,41 @@ fn every_node_decided(verdict: Verdict, cases: &[(String, CaseResult)]) -> Verdi
     }
 }
 
+/// The model's "nothing installed" verdict: no accelerator node runs an exporter kaic recognises.
+fn nothing_installed(inventory: &Inventory) -> Verdict {
+    let mut looked_for: Vec<String> = Vec::new();
+    for node in &inventory.nodes {
+        if let Some(exporter) = Exporter::for_vendor(node.vendor.name) {
+            let labels: Vec<String> = exporter.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let what = format!(
+                "the {} on {} nodes (pods labelled {} or running an image named *{}*)",
+                exporter.name,
+                node.vendor.name,
+                labels.join(" or "),
+                exporter.image
+            );
+            if !looked_for.contains(&what) {
+                looked_for.push(what);
+            }
+        }
+    }
+    kaic_model::installable::nothing_installed("accelerator_metrics", &looked_for.join(", "))
+}
+
+/// Where one node's metrics come from.
+enum NodeSource {
+    /// An exporter (or the user's endpoint) to scrape.
+    Ready(Source),
+    /// No exporter pod of the node's vendor on the node: the finding, if a recognised exporter runs elsewhere.
+    Missing(Finding),
+    /// The case that ends the node's part (an exporter not running, a vendor without a known exporter).
+    Ends(CaseResult),
+}
+
 /// Where `node`'s metrics come from, or the case that ends its part.
-async fn source_for(ctx: &CheckContext, node: &AcceleratorNode) -> Result<Result<Source, CaseResult>, CheckError> {
+async fn source_for(ctx: &CheckContext, node: &AcceleratorNode) -> Result<NodeSource, CheckError> {
     if let Some(endpoint) = &ctx.options.accelerator_metrics {
-        return Ok(Ok(Source {
+        return Ok(NodeSource::Ready(Source {
             node: node.name.clone(),
             endpoint: endpoint.clone(),
             filter_by_host: true,
@@ -149,7 +199,7 @@ async fn source_for(ctx: &CheckContext, node: &AcceleratorNode) -> Result<Result
         }));
     }
     let Some(exporter) = Exporter::for_vendor(node.vendor.name) else {
-        return Ok(Err(CaseResult::Skipped(format!(
+        return Ok(NodeSource::Ends(CaseResult::Skipped(format!(
             "kaic knows no exporter for {} accelerators: name its endpoint with --accelerator-metrics-url",
             node.vendor.name
         ))));
@@ -160,14 +210,14 @@ async fn source_for(ctx: &CheckContext, node: &AcceleratorNode) -> Result<Result
     Ok(match found {
         Found::Source(source) => {
             ctx.step(format!("node {}: {}", node.name, source.what));
-            Ok(source)
+            NodeSource::Ready(source)
         }
-        Found::NotRunning(why) => Err(CaseResult::Violated(vec![Finding {
+        Found::NotRunning(why) => NodeSource::Ends(CaseResult::Violated(vec![Finding {
             what: format!("the {} on node {} is not running", exporter.name, node.name),
             expected: format!("a running {} pod on node {}", exporter.name, node.name),
             observed: why,
         }])),
-        Found::Missing => Err(CaseResult::Violated(vec![missing(exporter, node)])),
+        Found::Missing => NodeSource::Missing(missing(exporter, node)),
     })
 }
 
@@ -301,5 +351,16 @@ mod tests {
         assert!(finding.what.starts_with("no accelerator metrics exporter on NVIDIA node gpu-0"), "{}", finding.what);
         assert!(finding.what.contains("--accelerator-metrics-url"));
         assert!(finding.expected.contains("app=nvidia-dcgm-exporter"), "{}", finding.expected);
+    }
+
+    #[test]
+    fn no_exporter_on_any_node_is_the_nothing_installed_unknown_naming_each_exporter_once() {
+        let inv = Inventory::from_objects(&[gpu_node("gpu-0", 4), gpu_node("gpu-1", 4)], &[], &[], &[]);
+        let verdict = nothing_installed(&inv);
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Unknown);
+        assert!(kaic_model::installable::is_nothing_installed(&verdict), "{}", verdict.reason);
+        assert_eq!(verdict.reason.matches("the DCGM exporter on NVIDIA nodes").count(), 1, "{}", verdict.reason);
+        assert!(verdict.reason.contains("app=nvidia-dcgm-exporter"), "{}", verdict.reason);
+        assert!(verdict.reason.contains("--accelerator-metrics-url"), "{}", verdict.reason);
     }
 }

@@ -316,10 +316,9 @@ const SUBJECT: Subject<'static> = Subject { works: "an AI operator works", kinds
 /// with nothing installed, unknown naming what to verify.
 pub fn roll_up(results: &[(&str, OperatorResult)], by_hand: &[String]) -> Verdict {
     if results.is_empty() && by_hand.is_empty() {
-        return Verdict::unknown(
-            "no AI operator kaic recognises (Kueue, JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer) is installed; \
-             verify by hand that an AI operator's pods run, its CRDs are Established, its webhook rejects an invalid \
-             object, and a valid object reaches its ready condition",
+        return kaic_model::installable::nothing_installed(
+            "robust_controller",
+            "Kueue, JobSet, LeaderWorkerSet, KubeRay, Kubeflow Trainer",
         );
     }
     let mut all: Vec<SolutionResult> = results.iter().map(|(name, r)| r.to_solution(name)).collect();
@@ -574,6 +573,6 @@ mod tests {
             "{}",
             verdict.reason
         );
-        assert!(roll_up(&[], &[]).reason.starts_with("no AI operator kaic recognises"));
+        assert!(kaic_model::installable::is_nothing_installed(&roll_up(&[], &[])));
     }
 }

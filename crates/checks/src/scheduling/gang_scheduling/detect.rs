@@ -149,16 +149,13 @@ pub const SUBJECT: Subject<'static> = Subject { works: "gang scheduling works", 
 
 /// Rolls the sub-cases up with the model's policy ([`kaic_model::solutions::roll_up`]): one solution that
 /// passes meets the requirement, the others are reported beside it. Nothing found (and no unrecognised
-/// scheduler in use) → fail; found but none exercisable (an alpha-only native API) → unknown.
+/// scheduler in use) → the model's one "nothing installed" policy (unknown: the requirement asks that the
+/// platform *allow* one); found but none exercisable (an alpha-only native API) → unknown.
 pub fn roll_up(found: &[Found], cases: &[SubCase], unrecognised: &[String]) -> Verdict {
     if found.is_empty() && unrecognised.is_empty() {
         let looked_for =
             Solution::ALL.iter().map(|s| format!("{} ({})", s.name(), s.api())).collect::<Vec<_>>().join(", ");
-        return Verdict::fail(
-            "no gang scheduling solution found",
-            format!("one of: {looked_for}"),
-            "none of these APIs is served by the API server, and no pod uses another scheduler",
-        );
+        return kaic_model::installable::nothing_installed("gang_scheduling", &looked_for);
     }
     let mut results: Vec<SolutionResult> = cases.iter().map(SubCase::to_solution).collect();
     results.extend(
@@ -262,11 +259,11 @@ mod tests {
     }
 
     #[test]
-    fn nothing_found_fails_and_names_what_was_looked_for() {
+    fn nothing_found_is_the_nothing_installed_policy_and_names_what_was_looked_for() {
         let verdict = roll_up(&[], &[], &[]);
-        assert_eq!(verdict.outcome, Outcome::Fail);
-        assert_eq!(verdict.reason, "no gang scheduling solution found");
-        let expected = verdict.expected.unwrap();
+        assert_eq!(verdict.outcome, Outcome::Unknown);
+        assert!(kaic_model::installable::is_nothing_installed(&verdict), "{}", verdict.reason);
+        let expected = verdict.reason;
         for api in [
             "kueue.x-k8s.io",
             "scheduling.volcano.sh",
