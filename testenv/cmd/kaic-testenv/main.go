@@ -7,6 +7,7 @@
 //	kaic-testenv podrun      served pods: a network namespace per pod with its pod IP, and a real process
 //	                         for images testenv recognises (podrun.go, podnet.go)
 //	kaic-testenv dcgmsim     simulated NVIDIA DCGM exporter, run by podrun in the exporter's pods
+//	kaic-testenv dcgmload    DCGM's load generator (dcgmproftester) as kaic's load pod runs it, run by podrun
 //	kaic-testenv naivegw     a naive Gateway API implementation (profile naive-gateway), run by podrun
 //	kaic-testenv infgw       the controller of testenv's inference gateway (Envoy consulting an InferencePool's
 //	                         endpoint picker), run by podrun beside Envoy
@@ -19,7 +20,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim|naivegw|infgw [flags]")
+		fmt.Fprintln(os.Stderr, "usage: kaic-testenv simdriver|podrun|dcgmsim|dcgmload|naivegw|infgw [flags]")
 		os.Exit(2)
 	}
 	switch os.Args[1] {
@@ -36,6 +37,11 @@ func main() {
 	case "dcgmsim":
 		if err := runDCGMSim(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "dcgmsim:", err)
+			os.Exit(1)
+		}
+	case "dcgmload":
+		if err := runDCGMLoad(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "dcgmload:", err)
 			os.Exit(1)
 		}
 	case "naivegw":

@@ -42,7 +42,7 @@ import (
 // servedImage maps an image (by prefix, tag or digest free) to the local program that plays it.
 type servedImage struct {
 	prefix  string
-	program string // key of --program; "dcgmsim" and "naivegw" are this binary's own subcommands
+	program string // key of --program; "dcgmsim", "dcgmload", "naivegw" and "infgw" are this binary's own subcommands
 }
 
 // servedImages is the allow-list; gen-stages reads the prefixes (`kaic-testenv podrun --print-prefixes`)
@@ -50,6 +50,8 @@ type servedImage struct {
 var servedImages = []servedImage{
 	{"ghcr.io/llm-d/llm-d-inference-sim:", "llm-d-inference-sim"},
 	{"nvcr.io/nvidia/k8s/dcgm-exporter:", "dcgmsim"},
+	// DCGM's image as kaic's load pod runs it (dcgmproftester12): a process that logs and ends like the tool.
+	{"nvcr.io/nvidia/cloud-native/dcgm:", "dcgmload"},
 	{"quay.io/prometheus/prometheus:", "prometheus"},
 	{"docker.io/prom/prometheus:", "prometheus"},
 	{"registry.k8s.io/prometheus-adapter/prometheus-adapter:", "prometheus-adapter"},
@@ -552,7 +554,7 @@ func criLines(r io.Reader, f *os.File) {
 func (r *podRun) command(p *corev1.Pod, c corev1.Container, program, ns, dir string, mounts map[string]string) (*exec.Cmd, error) {
 	var bin []string
 	path := "/usr/local/bin:/usr/bin:/bin"
-	if program == "dcgmsim" || program == "naivegw" || program == "infgw" {
+	if program == "dcgmsim" || program == "dcgmload" || program == "naivegw" || program == "infgw" {
 		bin = []string{r.self, program}
 	} else if program == "busybox" && r.programs[program] != "" && len(c.Command) > 0 {
 		// The image's command names an applet (sh): busybox runs it, finding the others through PATH.

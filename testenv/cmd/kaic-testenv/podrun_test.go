@@ -52,6 +52,7 @@ func TestServedImagesAreRecognisedByPrefix(t *testing.T) {
 	for image, want := range map[string]string{
 		"ghcr.io/llm-d/llm-d-inference-sim:v0.10.2":                     "llm-d-inference-sim",
 		"nvcr.io/nvidia/k8s/dcgm-exporter:4.4.1-4.6.0-ubuntu22.04":      "dcgmsim",
+		"nvcr.io/nvidia/cloud-native/dcgm:4.2.3-1-ubuntu22.04":          "dcgmload",
 		"quay.io/prometheus/prometheus:v3.16.0":                         "prometheus",
 		"registry.k8s.io/prometheus-adapter/prometheus-adapter:v0.12.0": "prometheus-adapter",
 		"docker.io/library/traefik:v3.6.12":                             "traefik",
@@ -100,5 +101,17 @@ func TestOnlyPodsThatRunToCompletionAreLeftExited(t *testing.T) {
 		if got := runsToCompletion(pod(c.policy), c.code); got != c.want {
 			t.Errorf("restartPolicy %q, exit %d: left exited %v, want %v", c.policy, c.code, got, c.want)
 		}
+	}
+}
+
+func TestDCGMLoadTakesDcgmproftesterFlagsAndRefusesNoDuration(t *testing.T) {
+	if err := runDCGMLoad([]string{"--no-dcgm-validation", "-t", "1004", "-d", "0"}); err == nil {
+		t.Error("-d 0: want an error")
+	}
+	if err := runDCGMLoad([]string{"--no-such-flag"}); err == nil {
+		t.Error("an unknown flag: want an error")
+	}
+	if err := runDCGMLoad([]string{"--no-dcgm-validation", "-t", "1004", "-d", "1"}); err != nil {
+		t.Errorf("dcgmproftester's flags: %v", err)
 	}
 }

@@ -30,7 +30,7 @@ pub struct LoadSpec {
 /// NVIDIA's load: DCGM's CUDA load generator, as NVIDIA documents for exercising dcgm-exporter
 /// (`dcgmproftester12 --no-dcgm-validation -t 1004`: tensor-core half-precision matrix multiplies). It runs
 /// for 5 minutes, longer than kaic waits for the rise; kaic deletes the pod when done.
-const NVIDIA_LOAD_IMAGE: &str = "nvcr.io/nvidia/cloud-native/dcgm:4.2.3-1-ubuntu22.04";
+pub const NVIDIA_LOAD_IMAGE: &str = "nvcr.io/nvidia/cloud-native/dcgm:4.2.3-1-ubuntu22.04";
 const NVIDIA_LOAD_COMMAND: &[&str] = &["dcgmproftester12", "--no-dcgm-validation", "-t", "1004", "-d", "300"];
 
 /// The load for `vendor`: `--probe-image gpu-load=IMAGE` (for NVIDIA with dcgmproftester's command, a
@@ -42,7 +42,7 @@ pub fn spec(ctx: &CheckContext, vendor: &Vendor) -> Option<LoadSpec> {
     let command = if nvidia { NVIDIA_LOAD_COMMAND.iter().map(|s| s.to_string()).collect() } else { Vec::new() };
     match (given, nvidia) {
         (Some(image), _) => Some(LoadSpec { image: image.clone(), command }),
-        (None, true) => Some(LoadSpec { image: NVIDIA_LOAD_IMAGE.into(), command }),
+        (None, true) => Some(LoadSpec { image: ctx.options.probe_image(LOAD_IMAGE_KEY, NVIDIA_LOAD_IMAGE), command }),
         (None, false) => None,
     }
 }
@@ -83,6 +83,48 @@ pub fn manifest(
     });
     pods::harden(&mut spec);
     json!({"metadata": {"name": name, "labels": labels}, "spec": spec})
+}
+
+/// Why kaic's load generator is no longer producing load, or `None` while it runs: the pod ended (Succeeded,
+/// Failed), its container terminated or restarted, or it cannot start. kaic reads this on every scrape: a load
+/// that died says nothing about the exporter, so its case ends as an error quoting the tool's log, never as a
+/// failure of the platform.
+pub fn stopped(pod: Option<&k8s_openapi::api::core::v1::Pod>) -> Option<String> {
+    let Some(pod) = pod else { return Some("the load pod is gone".into()) };
+    if let Some(fatal) = pods::fatal_state(pod) {
+        return Some(fatal);
+    }
+    let status = pod.status.as_ref();
+    let phase = status.and_then(|s| s.phase.as_deref()).unwrap_or("Pending");
+    if phase != "Running" {
+        return Some(format!("the load pod is {phase}"));
+    }
+    for container in status.and_then(|s| s.container_statuses.as_ref()).into_iter().flatten() {
+        if let Some(t) = container.state.as_ref().and_then(|s| s.terminated.as_ref()) {
+            return Some(format!(
+                "container {} exited {}{}",
+                container.name,
+                t.exit_code,
+                t.reason.as_deref().map(|r| format!(" ({r})")).unwrap_or_default()
+            ));
+        }
+        if container.restart_count > 0 {
+            return Some(format!("container {} restarted {} time(s)", container.name, container.restart_count));
+        }
+    }
+    None
+}
+
+/// Whether the load generator's log shows that it started working: a tool that runs prints (dcgmproftester
+/// its test and per-worker progress). An empty log is no evidence that any load existed.
+pub fn log_shows_work(log: &str) -> bool {
+    log.lines().any(|l| !l.trim().is_empty())
+}
+
+/// The last `lines` lines of a log, for a reason.
+pub fn log_tail(log: &str, lines: usize) -> String {
+    let all: Vec<&str> = log.lines().filter(|l| !l.trim().is_empty()).collect();
+    all[all.len().saturating_sub(lines)..].join(" | ")
 }
 
 /// The smallest rise that counts: 20 points of a percentage, 0.2 of a ratio.
@@ -154,6 +196,40 @@ mod tests {
 
     fn values(pairs: &[(&str, f64)]) -> BTreeMap<String, f64> {
         pairs.iter().map(|(k, v)| (k.to_string(), *v)).collect()
+    }
+
+    fn pod(status: serde_json::Value) -> k8s_openapi::api::core::v1::Pod {
+        serde_json::from_value(json!({"metadata": {"name": "gpu-load"}, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn a_load_generator_that_ended_or_restarted_is_no_longer_load() {
+        let running = pod(json!({"phase": "Running", "containerStatuses": [
+            {"name": "load", "restartCount": 0, "ready": true, "image": "x", "imageID": "", "state": {"running": {}}}]}));
+        assert_eq!(stopped(Some(&running)), None);
+        let exited = pod(json!({"phase": "Failed", "containerStatuses": [
+            {"name": "load", "restartCount": 0, "ready": false, "image": "x", "imageID": "",
+             "state": {"terminated": {"exitCode": 127, "reason": "Error"}}}]}));
+        let why = stopped(Some(&exited)).unwrap();
+        assert!(why.contains("failed") && why.contains("exited 127"), "{why}");
+        let done = pod(json!({"phase": "Succeeded"}));
+        assert_eq!(stopped(Some(&done)).as_deref(), Some("the load pod is Succeeded"));
+        let restarted = pod(json!({"phase": "Running", "containerStatuses": [
+            {"name": "load", "restartCount": 2, "ready": true, "image": "x", "imageID": "", "state": {"running": {}}}]}));
+        assert_eq!(stopped(Some(&restarted)).as_deref(), Some("container load restarted 2 time(s)"));
+        let terminated_in_running = pod(json!({"phase": "Running", "containerStatuses": [
+            {"name": "load", "restartCount": 0, "ready": false, "image": "x", "imageID": "",
+             "state": {"terminated": {"exitCode": 1, "reason": "Error"}}}]}));
+        assert_eq!(stopped(Some(&terminated_in_running)).as_deref(), Some("container load exited 1 (Error)"));
+        assert_eq!(stopped(None).as_deref(), Some("the load pod is gone"));
+    }
+
+    #[test]
+    fn only_a_log_with_output_shows_that_the_load_worked() {
+        assert!(!log_shows_work(""));
+        assert!(!log_shows_work("\n  \n"));
+        assert!(log_shows_work("Worker 0:0[1004]: TensorEngineActive: generated 0.950\n"));
+        assert_eq!(log_tail("a\n\nb\nc\nd\n", 2), "c | d");
     }
 
     #[test]

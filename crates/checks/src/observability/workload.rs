@@ -80,8 +80,10 @@ pub async fn exercise(ctx: &CheckContext, inventory: &Inventory, sources: &[Sour
         }
         Err(e) => return Err(e),
     };
-    if let Some(why) = pods::fatal_state(&running) {
-        return Ok(CaseResult::Error(format!("the load pod could not run: {why}")));
+    if pods::fatal_state(&running).is_some()
+        && let Some(ended) = load_ended(ctx, &pods_api, &spec).await
+    {
+        return Ok(ended);
     }
     let mut target = dra_target(ctx, node, &running).await;
     if let Some(uuid) = &target {
@@ -95,6 +97,11 @@ pub async fn exercise(ctx: &CheckContext, inventory: &Inventory, sources: &[Sour
     let mut several: Vec<String> = Vec::new();
     while started.elapsed() < ctx.wait(Wait::MetricsRise) {
         tokio::time::sleep(EVERY).await;
+        // Every scrape first asks whether kaic's load still runs: a load that died is no finding about the exporter.
+        if let Some(ended) = load_ended(ctx, &pods_api, &spec).await {
+            let _ = pods_api.delete(POD, &DeleteParams::default()).await;
+            return Ok(ended);
+        }
         let Ok(series) = source.scrape(ctx).await else { continue };
         let pods = exposition::pods_by_device(&series, &metric);
         if target.is_none() {
@@ -139,7 +146,32 @@ pub async fn exercise(ctx: &CheckContext, inventory: &Inventory, sources: &[Sour
                 several.join(", ")
             )));
         }
-        return Ok(not_moved(node, &metric, target.as_deref(), &before, &samples, ctx.wait(Wait::MetricsRise)));
+        // "Did not rise" blames the exporter only with positive evidence that the load ran all along.
+        if let Some(ended) = load_ended(ctx, &pods_api, &spec).await {
+            let _ = pods_api.delete(POD, &DeleteParams::default()).await;
+            return Ok(ended);
+        }
+        let log = load_log(&pods_api).await;
+        let _ = pods_api.delete(POD, &DeleteParams::default()).await;
+        ctx.record(|e| e.log(POD, log.clone()));
+        if !load::log_shows_work(&log) {
+            return Ok(CaseResult::Skipped(format!(
+                "the utilisation of the loaded device did not rise, but kaic has no evidence that its load generator \
+                 ({}) worked: the load pod ran and its log is empty; verify by hand that the image drives the device \
+                 (or give one that logs its progress with --probe-image {}=IMAGE)",
+                spec.image,
+                load::LOAD_IMAGE_KEY
+            )));
+        }
+        let mut case = not_moved(node, &metric, target.as_deref(), &before, &samples, ctx.wait(Wait::MetricsRise));
+        if let CaseResult::Violated(findings) = &mut case {
+            for finding in findings {
+                finding
+                    .observed
+                    .push_str(&format!("; the load generator ran throughout, its log: {}", load::log_tail(&log, 3)));
+            }
+        }
+        return Ok(case);
     };
     let (peak, idle_moved) = match &rise {
         Rise::Moved { value, idle_moved } => (*value, idle_moved.clone()),
@@ -313,6 +345,33 @@ fn not_moved(
         ),
         observed: format!("samples during the load: {}", load::samples_text(samples)),
     }])
+}
+
+/// The case's end when kaic's load generator stopped producing load (ended, restarted, cannot start): an
+/// error quoting its state and log, never a failure of the platform. `None` while it runs (or when the pod
+/// could not be read this time: the next scrape asks again).
+async fn load_ended(ctx: &CheckContext, pods_api: &Api<Pod>, spec: &load::LoadSpec) -> Option<CaseResult> {
+    let pod = pods_api.get_opt(POD).await.ok()?;
+    let why = load::stopped(pod.as_ref())?;
+    let log = load_log(pods_api).await;
+    ctx.record(|e| e.log(POD, log.clone()));
+    let said = if log.trim().is_empty() { "(empty)".to_string() } else { load::log_tail(&log, 5) };
+    let hint = if spec.command.first().is_some_and(|c| c.starts_with("dcgmproftester")) {
+        "; dcgmproftester usually needs the SYS_ADMIN capability or a privileged pod, which kaic's restricted pod \
+         does not have: give an unprivileged load that keeps one GPU busy with --probe-image gpu-load=IMAGE"
+    } else {
+        ""
+    };
+    Some(CaseResult::Error(format!(
+        "kaic's load generator ({}) stopped before its device's utilisation could be judged: {why}; its log: {said}{hint}",
+        spec.image
+    )))
+}
+
+/// The load pod's log (its last lines), or empty where it cannot be read.
+async fn load_log(pods_api: &Api<Pod>) -> String {
+    let params = kube::api::LogParams { tail_lines: Some(50), ..Default::default() };
+    pods_api.logs(POD, &params).await.unwrap_or_default()
 }
 
 #[cfg(test)]
