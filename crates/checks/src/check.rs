@@ -17,8 +17,11 @@ use crate::timeouts::{TimeoutScale, Wait, WaitOverrides};
 pub struct CheckOptions {
     /// The image for pods that only need to exist (no process of interest), pinned by tag.
     pub pause_image: String,
-    /// Probe images by vendor probe label (`nvidia`, `amd`, …), overriding the vendor table's defaults.
+    /// Images by `--probe-image` key ([`crate::images`]: vendor probe labels `nvidia`, `amd`, …, and the checks'
+    /// own keys), overriding the defaults.
     pub probe_images: BTreeMap<String, String>,
+    /// The mirror every default image is moved to (`--image-registry`); images given outright are kept.
+    pub image_registry: Option<String>,
     /// Which accelerator allocation paths to exercise.
     pub allocation_mode: AllocationMode,
     /// Scheduler names by gang solution (`volcano`, `kai-scheduler`, `coscheduling`), overriding the names
@@ -52,6 +55,7 @@ impl Default for CheckOptions {
         Self {
             pause_image: "registry.k8s.io/pause:3.10".into(),
             probe_images: BTreeMap::new(),
+            image_registry: None,
             allocation_mode: AllocationMode::Auto,
             scheduler_names: BTreeMap::new(),
             gang_queues: BTreeMap::new(),
@@ -68,9 +72,13 @@ impl Default for CheckOptions {
 }
 
 impl CheckOptions {
-    /// The image for `key` (`--probe-image KEY=IMAGE`), else `default`.
+    /// The image for `key` (`--probe-image KEY=IMAGE`), else `default` (moved to `--image-registry` where given).
     pub fn probe_image(&self, key: &str, default: &str) -> String {
-        self.probe_images.get(key).cloned().unwrap_or_else(|| default.to_string())
+        match (self.probe_images.get(key), &self.image_registry) {
+            (Some(given), _) => given.clone(),
+            (None, Some(registry)) => crate::images::with_registry(default, registry),
+            (None, None) => default.to_string(),
+        }
     }
 }
 

@@ -11,6 +11,7 @@ pub mod capacity;
 pub mod check;
 pub mod cleanup;
 pub mod cluster;
+pub mod images;
 pub mod inference;
 pub mod labels;
 pub mod list;

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use kaic_checks::accelerators::inventory::AllocationMode;
-use kaic_checks::accelerators::vendor::VENDORS;
 use kaic_checks::inference::traffic::SendFrom;
 use kaic_checks::observability::endpoint::{Endpoint, Headers};
 use kaic_checks::scheduling::gang_scheduling::crd_group::FLAVORS;
@@ -41,6 +40,9 @@ pub enum Command {
     Validate(crate::certify_cli::ValidateArgs),
     /// Print the JSON Schema of kaic-results.json.
     Schema,
+    /// List every image kaic's checks may run (key, default image, what uses it), for mirroring into an
+    /// air-gapped registry; with --image-registry, the mirrored names kaic will use.
+    Images(ImagesArgs),
     /// Print a least-privilege ServiceAccount, ClusterRole and ClusterRoleBinding for kaic, for
     /// `kubectl apply -f -`: exactly the permissions preflight asks for, each rule commented with why.
     Rbac(RbacArgs),
@@ -93,9 +95,15 @@ pub struct RunArgs {
     /// How many checks run at once.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub concurrency: usize,
-    /// Image for pods that only need to exist, pinned by tag (mirror it for air-gapped clusters).
-    #[arg(long, value_name = "IMAGE", default_value = "registry.k8s.io/pause:3.10")]
-    pub pause_image: String,
+    /// Image for pods that only need to exist, pinned by tag (mirror it for air-gapped clusters)
+    /// [default: registry.k8s.io/pause:3.10].
+    #[arg(long, value_name = "IMAGE")]
+    pub pause_image: Option<String>,
+    /// A mirror registry for every default image kaic runs (`kaic images` lists them): each default's registry
+    /// host is replaced by HOST (which may carry a path, e.g. mirror.example:5000/kaic); images given with
+    /// --probe-image or --pause-image are used as given.
+    #[arg(long, value_name = "HOST", value_parser = parse_registry)]
+    pub image_registry: Option<String>,
     /// Where ai_inference and advanced_inference_ingress send their requests through a Gateway from: kaic itself
     /// when it reaches the Gateway's address (else a client pod), or always client pods in kaic's namespace.
     #[arg(long, value_enum, default_value_t = SendFromArg::Auto)]
@@ -111,7 +119,9 @@ pub struct RunArgs {
     /// vLLM's metrics that names its pod in `x-inference-pod`; default ghcr.io/llm-d/llm-d-inference-sim:v0.10.2);
     /// for ai_inference's in-cluster client as http-client=IMAGE (sh and curl >= 7.84); for
     /// high_performance_networking's probe as netdev=IMAGE (busybox's sh, ip, httpd and wget, and /sys; default
-    /// registry.k8s.io/e2e-test-images/busybox:1.36.1-1); repeatable.
+    /// registry.k8s.io/e2e-test-images/busybox:1.36.1-1); for advanced_inference_ingress' pickers as
+    /// endpoint-picker=IMAGE and scoring-endpoint-picker=IMAGE; for disaggregated_inference's sidecar as
+    /// routing-sidecar=IMAGE; `kaic images` lists every key with its default; repeatable.
     #[arg(long, value_name = "KEY=IMAGE", value_parser = parse_probe_image)]
     pub probe_image: Vec<(String, String)>,
     /// The accelerator metrics endpoint, where kaic does not find the exporter itself (DCGM exporter, AMD device
@@ -290,6 +300,23 @@ pub struct RequirementsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Show each default as kaic will run it from this mirror (same meaning as in `kaic run`).
+    #[arg(long, value_name = "HOST", value_parser = parse_registry)]
+    pub image_registry: Option<String>,
+    /// Output format: a table, JSON, or the bare image names one per line (for a mirroring script).
+    #[arg(long, value_enum, default_value_t = ImagesFormat::Table)]
+    pub output: ImagesFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ImagesFormat {
+    Table,
+    Json,
+    List,
+}
+
+#[derive(Debug, Args)]
 pub struct RbacArgs {
     /// Namespace of the ServiceAccount (it must exist: `kubectl create namespace kaic`).
     #[arg(long, value_name = "NAMESPACE", default_value = "kaic", value_parser = parse_dns_label)]
@@ -322,16 +349,20 @@ pub struct CleanupArgs {
 }
 
 fn parse_probe_image(s: &str) -> Result<(String, String), String> {
-    // The vendors' probes, and the workload_sandboxing probe (any image with a POSIX shell).
-    let mut known: Vec<&str> = VENDORS.iter().map(|v| v.probe_label).collect();
-    known.push(kaic_checks::security::workload_sandboxing::PROBE_IMAGE_KEY);
-    known.push(kaic_checks::observability::load::LOAD_IMAGE_KEY);
-    known.push(kaic_checks::observability::model_server::IMAGE_KEY);
-    known.push(kaic_checks::inference::traffic::CLIENT_IMAGE_KEY);
-    known.push(kaic_checks::inference::pool::PICKER_IMAGE_KEY);
-    known.push(kaic_checks::inference::scored_pool::SCORER_IMAGE_KEY);
-    known.push(kaic_checks::networking::high_performance_networking::IMAGE_KEY);
-    parse_keyed(s, &known, "key", "nvidia=registry.example/cuda:12.6.3-base")
+    // Every key of the one image table (`kaic images`).
+    parse_keyed(s, &kaic_checks::images::probe_image_keys(), "key", "nvidia=registry.example/cuda:12.6.3-base")
+}
+
+/// A registry host for `--image-registry`: no scheme, no spaces, no tag.
+fn parse_registry(s: &str) -> Result<String, String> {
+    let host = s.trim_end_matches('/');
+    if host.is_empty() || host.contains("://") || host.contains(char::is_whitespace) || host.contains('@') {
+        return Err(format!(
+            "'{s}' is not a registry host: give a host, optionally with a port and a path, without a scheme, e.g. \
+             mirror.example:5000/kaic"
+        ));
+    }
+    Ok(host.to_string())
 }
 
 /// `KEY=VALUE` where KEY is one of `known`; `example` shows the shape in the error.

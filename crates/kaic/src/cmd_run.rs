@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use kaic_checks::preflight::{self, Preflight};
 use kaic_checks::runner::{LeftOut, Plan, RunResult, Runner, Selection};
 use kaic_checks::timeouts::WaitOverrides;
-use kaic_checks::{Check, CheckOptions, labels};
+use kaic_checks::{Check, CheckOptions, images, labels};
 use kaic_model::report::{ClusterInfo, SCHEMA_VERSION, Summary};
 use kaic_model::{RequirementReport, RunReport, catalogue};
 
@@ -44,8 +44,12 @@ pub async fn run(args: RunArgs) -> anyhow::Result<u8> {
         conformance_version: preflight.conformance_version,
         capabilities: preflight.capabilities.clone(),
         options: CheckOptions {
-            pause_image: args.pause_image.clone(),
+            pause_image: args.pause_image.clone().unwrap_or_else(|| match &args.image_registry {
+                Some(registry) => images::with_registry(images::DEFAULT_PAUSE_IMAGE, registry),
+                None => images::DEFAULT_PAUSE_IMAGE.to_string(),
+            }),
             probe_images: args.probe_image.iter().cloned().collect(),
+            image_registry: args.image_registry.clone(),
             allocation_mode: args.allocation_mode.into(),
             scheduler_names: args.scheduler_name.iter().cloned().collect(),
             gang_queues: args.gang_queue.iter().cloned().collect(),

@@ -13,6 +13,7 @@ macro_rules! out {
 mod certify_cli;
 mod cli;
 mod cmd_cleanup;
+mod cmd_images;
 mod cmd_rbac;
 mod cmd_requirements;
 mod cmd_run;
@@ -56,6 +57,7 @@ fn main() -> ExitCode {
             Command::Report(cmd) => certify_cli::run_report(cmd),
             Command::Validate(args) => certify_cli::run_validate(args).await,
             Command::Rbac(args) => cmd_rbac::run(&args),
+            Command::Images(args) => cmd_images::run(&args),
             Command::Registry(cmd) => registry_cli::run(cmd).await,
             Command::Schema => {
                 out!("{:#}", kaic_model::RunReport::json_schema());

@@ -219,10 +219,43 @@ fn keyed_options_name_the_known_keys() {
         (
             "--probe-image",
             "tpu=img",
-            "unknown key 'tpu': use one of nvidia, amd, intel, gaudi, sandbox, gpu-load, model-server",
+            "unknown key 'tpu': use one of nvidia, amd, intel, gaudi, sandbox, gpu-load, model-server, http-client, \
+             endpoint-picker, scoring-endpoint-picker, routing-sidecar, netdev",
         ),
+        ("--image-registry", "https://mirror.example", "is not a registry host"),
     ] {
         kaic().args(["run", flag, value]).assert().code(2).stderr(predicate::str::contains(said));
+    }
+}
+
+/// `kaic images` lists every key `--probe-image` accepts with its default, and `--image-registry` moves them
+/// all to the mirror; every key it lists is accepted by `kaic run --probe-image` (checked with `--dry-run`
+/// against no cluster: parsing fails first, exit 2, for an unknown key only).
+#[test]
+fn images_lists_every_key_and_moves_the_defaults_to_a_mirror() {
+    let output = kaic().args(["images", "--output", "json"]).output().unwrap();
+    assert!(output.status.success());
+    let rows: Vec<serde_json::Value> = serde_json::from_slice(&output.stdout).unwrap();
+    let keys: Vec<&str> = rows.iter().map(|r| r["key"].as_str().unwrap()).collect();
+    for key in ["pause", "nvidia", "gpu-load", "model-server", "routing-sidecar", "scoring-endpoint-picker", "netdev"] {
+        assert!(keys.contains(&key), "{key} listed: {keys:?}");
+    }
+    let pause = rows.iter().find(|r| r["key"] == "pause").unwrap();
+    assert_eq!(pause["image"], "registry.k8s.io/pause:3.10");
+    let mirrored =
+        kaic().args(["images", "--output", "list", "--image-registry", "mirror.example:5000/kaic"]).output().unwrap();
+    let list = String::from_utf8(mirrored.stdout).unwrap();
+    assert!(list.lines().all(|l| l.starts_with("mirror.example:5000/kaic/")), "{list}");
+    assert!(list.lines().any(|l| l == "mirror.example:5000/kaic/nvidia/cuda:12.6.3-base-ubuntu24.04"), "{list}");
+    let mut unique: Vec<&str> = list.lines().collect();
+    unique.dedup();
+    assert_eq!(unique.len(), list.lines().count(), "each image once: {list}");
+    for key in keys.iter().filter(|k| **k != "pause") {
+        let flag = format!("{key}=mirror.example/x:1");
+        let out =
+            kaic().args(["run", "--probe-image", &flag, "--kubeconfig", "/nonexistent/kubeconfig"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!stderr.contains("unknown key"), "--probe-image {flag}: {stderr}");
     }
 }
 

@@ -186,12 +186,7 @@ impl Seen {
 
 impl ProbePod {
     fn manifest(&self, ctx: &CheckContext) -> Value {
-        let image = ctx
-            .options
-            .probe_images
-            .get(self.vendor.probe_label)
-            .cloned()
-            .unwrap_or_else(|| self.vendor.probe_image.to_string());
+        let image = ctx.options.probe_image(self.vendor.probe_label, self.vendor.probe_image);
         let mut labels = ctx.labels();
         labels.insert("kaic.dev/probe".into(), self.vendor.probe_label.into());
         let script = format!("{}\nsleep 5", self.vendor.probe_script());

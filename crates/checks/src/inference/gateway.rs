@@ -236,7 +236,9 @@ pub fn model_pod(ctx: &CheckContext, name: &str) -> Value {
         "containers": [{
             "name": "model-server",
             "image": image,
-            "args": ["--model", MODEL, "--port", MODEL_PORT.to_string()],
+            // A dummy tokenizer: the simulator otherwise asks a model hub for MODEL's tokenizer at start, which
+            // waits for a TCP timeout where egress is dropped.
+            "args": ["--model", MODEL, "--port", MODEL_PORT.to_string(), "--force-dummy-tokenizer"],
             "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
             "ports": [{"name": "http", "containerPort": MODEL_PORT}],
             "readinessProbe": {"tcpSocket": {"port": MODEL_PORT}, "periodSeconds": 2},
@@ -365,6 +367,8 @@ mod tests {
         assert_eq!(weights, vec![(STABLE.to_string(), 80), (CANARY.to_string(), 20)]);
         let pod = model_pod(&ctx, STABLE);
         assert_eq!(pod["spec"]["containers"][0]["env"][0]["name"], "POD_NAME");
+        let args = pod["spec"]["containers"][0]["args"].as_array().unwrap();
+        assert!(args.contains(&json!("--force-dummy-tokenizer")), "no call to a model hub: {args:?}");
         assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
         assert_eq!(gateway_manifest(&ctx, &names, "traefik", 8000)["spec"]["listeners"][0]["port"], 8000);
     }
