@@ -138,7 +138,8 @@ pub const PERMISSIONS: &[Permission] = &[
         verbs: &["list", "create"],
         needed: Needed::Always,
         why: "ai_service_metrics finds the monitoring system's query API among the Services, and puts a Service in \
-              front of its model server; ai_inference puts one in front of each model server, its route's backends",
+              front of its model server; ai_inference puts one in front of each model server, its route's backends, \
+              and finds the LoadBalancer Service behind a Gateway's address (its port and a load balancer's wait)",
     },
     Permission {
         group: "",

@@ -22,19 +22,28 @@ use crate::cleanup::{self, CleanupReport, Scope};
 use crate::labels;
 use crate::timeouts::Wait;
 
-/// The verdict of a check that ran out of its budget. Solutions it had already decided are kept (a solution
-/// that passed is not erased by another that hung); the rest is reported as not finished.
+/// The verdict of a check that ran out of its budget.
 fn out_of_time(ctx: &CheckContext, budget: std::time::Duration) -> Verdict {
-    let unfinished = format!(
-        "the check did not finish within its {}s budget (raise it with --timeout-scale); see its steps for how far it got",
-        budget.as_secs()
-    );
+    unfinished(
+        ctx,
+        format!(
+            "the check did not finish within its {}s budget (raise it with --timeout-scale); see its steps for how far \
+             it got",
+            budget.as_secs()
+        ),
+    )
+}
+
+/// The verdict of a check that stopped early (out of time, or an error it could not get past). Solutions it
+/// had already decided are kept (a solution that passed is not erased by another that hung or whose API call
+/// failed); the rest is reported as not finished, with `cause`.
+fn unfinished(ctx: &CheckContext, cause: String) -> Verdict {
     let decided = ctx.evidence().solutions;
     if decided.is_empty() {
-        return Verdict::error(unfinished);
+        return Verdict::error(cause);
     }
     let mut results = decided;
-    results.push(SolutionResult::error("the solutions not yet exercised", unfinished));
+    results.push(SolutionResult::error("the solutions not yet exercised", cause));
     solutions::roll_up(Subject { works: "the requirement is met", kinds: "solutions" }, &results, &[])
 }
 
@@ -231,7 +240,7 @@ impl Runner {
                 Ok(()) => {
                     let verdict = match tokio::time::timeout(budget, check.run(&ctx)).await {
                         Ok(Ok(verdict)) => verdict,
-                        Ok(Err(e)) => Verdict::error(e.to_string()),
+                        Ok(Err(e)) => unfinished(&ctx, e.to_string()),
                         Err(_) => out_of_time(&ctx, budget),
                     };
                     if ctx.holds_accelerator_turn() {
@@ -415,6 +424,18 @@ mod tests {
         assert!(verdict.reason.contains("did not finish within its 1500s budget"), "{}", verdict.reason);
         ctx.record(|e| e.solution(SolutionResult::fail("Volcano", "partial", "0 bound", "3 bound")));
         assert_eq!(out_of_time(&ctx, budget).outcome, kaic_model::Outcome::Pass, "one pass meets the requirement");
+    }
+
+    #[tokio::test]
+    async fn an_error_a_check_could_not_get_past_keeps_the_solutions_already_decided() {
+        let ctx = CheckContext::offline("ai_inference", CheckOptions::default());
+        let verdict = unfinished(&ctx, "failed to get Gateway b: boom (500)".into());
+        assert_eq!(verdict, Verdict::error("failed to get Gateway b: boom (500)"), "nothing decided yet");
+        ctx.record(|e| e.solution(SolutionResult::pass("GatewayClass a", "routes 80/20")));
+        let verdict = unfinished(&ctx, "failed to get Gateway b: boom (500)".into());
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Pass, "{}", verdict.reason);
+        assert!(verdict.reason.contains("GatewayClass a: routes 80/20"), "{}", verdict.reason);
+        assert!(verdict.reason.contains("failed to get Gateway b: boom (500)"), "{}", verdict.reason);
     }
 
     #[test]

@@ -62,6 +62,10 @@ pub enum Wait {
     RouteAccepted,
     /// An Accepted route answers through the Gateway (the data plane is programmed after the status is written).
     RouteServing,
+    /// A Gateway address served by infrastructure outside the cluster (a LoadBalancer Service's address, or a
+    /// hostname) answers through the Gateway: an NLB registers its targets and its DNS name resolves minutes
+    /// after the Gateway is Programmed, a cloud L7 load balancer programs its health checks.
+    LoadBalancerServing,
     /// An InferencePool's endpoint picker reports the load its model servers publish (the full picker scrapes
     /// each every 250 ms as kaic runs it; its pool gauges are flushed every 5 s).
     PickerScraped,
@@ -77,7 +81,7 @@ pub enum Wait {
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 25] = [
+    pub const ALL: [Wait; 26] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,
@@ -99,6 +103,7 @@ impl Wait {
         Self::GatewayProgrammed,
         Self::RouteAccepted,
         Self::RouteServing,
+        Self::LoadBalancerServing,
         Self::PickerScraped,
         Self::NodeScaleUp,
         Self::NodeScaleDown,
@@ -129,6 +134,7 @@ impl Wait {
             Self::GatewayProgrammed => 180,
             Self::RouteAccepted => 60,
             Self::RouteServing => 60,
+            Self::LoadBalancerServing => 600,
             Self::PickerScraped => 60,
             Self::NodeScaleUp => 900,
             Self::NodeScaleDown => 1500,
@@ -160,6 +166,7 @@ impl Wait {
             Self::GatewayProgrammed => "gateway-programmed",
             Self::RouteAccepted => "route-accepted",
             Self::RouteServing => "route-serving",
+            Self::LoadBalancerServing => "load-balancer-serving",
             Self::PickerScraped => "picker-scraped",
             Self::NodeScaleUp => "node-scale-up",
             Self::NodeScaleDown => "node-scale-down",

@@ -124,7 +124,9 @@ impl Check for AdvancedInferenceIngress {
 
         let mut verdicts = Vec::new();
         for class in &classes.exercised {
-            let (verdict, address) = exercise(ctx, class, &members).await?;
+            // One class's API failure or timeout is that class's error, never the others' verdict.
+            let (verdict, address) =
+                exercise(ctx, class, &members).await.unwrap_or_else(|e| (Verdict::error(e.to_string()), None));
             verdicts.push((class, verdict, address));
         }
         // Without its picker a pool that fails closed must not be served: kaic deletes the picker once, then
@@ -140,7 +142,10 @@ impl Check for AdvancedInferenceIngress {
         for (class, mut verdict, sender) in verdicts {
             if let (kaic_model::Outcome::Pass, Some(sender)) = (verdict.outcome, sender) {
                 let names = Names::for_class(ctx, &class.name);
-                verdict = without_picker(ctx, &names, &sender, verdict).await?;
+                let routed = verdict.reason.clone();
+                verdict = without_picker(ctx, &names, &sender, verdict)
+                    .await
+                    .unwrap_or_else(|e| Verdict::error(format!("{e} (with its picker it routed right: {routed})")));
             }
             verdict.reason = format!("controller {}, {}", class.controller, verdict.reason);
             let result = SolutionResult::from_verdict(format!("GatewayClass {}", class.name), &verdict);

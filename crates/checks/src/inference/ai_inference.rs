@@ -16,8 +16,11 @@
 //! requests did not all reach it (at least one went to stable, as the weighted rule sends 80 %). The gateway's
 //! added latency (median through the Gateway minus median direct) is recorded, not judged. A failing class names
 //! expected and observed: the split and interval, the header requests that went elsewhere, failed requests by
-//! status, or the condition of a Gateway or route the controller did not accept. The requirement has no
-//! condition: without the Gateway API or an Accepted GatewayClass the verdict is unknown, naming what to install.
+//! status, or the condition of a Gateway or route the controller did not accept. A Gateway whose statuses are
+//! all right but that never answers within its serving wait (minutes where a load balancer serves its address:
+//! [`address`]) is unknown with the remedies, and no judged request is sent to it. One class's API error or
+//! timeout is that class's error, never the others' verdict. The requirement has no condition: without the
+//! Gateway API or an Accepted GatewayClass the verdict is unknown, naming what to install.
 
 use std::time::Duration;
 
@@ -26,6 +29,7 @@ use kaic_model::Verdict;
 use kaic_model::solutions::{self, SolutionResult, Subject};
 use kube::api::{Api, DynamicObject, PostParams};
 
+use super::address;
 use super::gateway::{self, CANARY, Class, HEADER, MODEL_PORT, Names, STABLE};
 use super::http;
 use super::stats::{self, Split};
@@ -53,8 +57,9 @@ impl Check for AiInference {
         &["ai_inference"]
     }
 
+    /// The waits below, plus each class's client pod sending its judged batches ([`traffic::JUDGED_ALLOWANCE`]).
     fn timeout(&self) -> Duration {
-        Duration::from_secs(1740)
+        Duration::from_secs(3720)
     }
 
     /// The model servers once, then per class (at most [`gateway::MAX_CLASSES`]) its Gateway, route, traffic and
@@ -64,7 +69,7 @@ impl Check for AiInference {
             (Wait::ModelServerReady, 1),
             (Wait::GatewayProgrammed, 3),
             (Wait::RouteAccepted, 3),
-            (Wait::RouteServing, 3),
+            (Wait::LoadBalancerServing, 3),
             (Wait::ProbePod, 3),
         ]
     }
@@ -98,7 +103,9 @@ impl Check for AiInference {
         };
         let mut results = Vec::new();
         for class in &classes.exercised {
-            let mut verdict = exercise(ctx, class, stable_ip.as_deref()).await?;
+            // One class's API failure or timeout is that class's error, never the others' verdict.
+            let mut verdict =
+                exercise(ctx, class, stable_ip.as_deref()).await.unwrap_or_else(|e| Verdict::error(e.to_string()));
             verdict.reason = format!("controller {}, {}", class.controller, verdict.reason);
             let result = SolutionResult::from_verdict(format!("GatewayClass {}", class.name), &verdict);
             ctx.step(result.line());
@@ -194,52 +201,86 @@ async fn exercise(ctx: &CheckContext, class: &Class, stable_ip: Option<&str>) ->
     let (samples, path) = send(ctx, &names, &addresses, stable_addr.as_deref()).await?;
     let samples = match samples {
         Ok(samples) => samples,
-        Err(why) => {
-            return Ok(Verdict::fail(
-                format!("the Gateway never served the route ({path})"),
-                "completions answered 200 through the Gateway once the route is Accepted",
-                why,
-            ));
-        }
+        // The Gateway is Programmed and the route Accepted with its refs resolved: no status shows a routing
+        // error, so a gateway that never answers is most often infrastructure kaic cannot see (a load balancer
+        // still registering targets or failing its health checks, a firewall between kaic and the address).
+        Err(why) => return Ok(never_served(&path, &why)),
     };
     Ok(judge(ctx, &class.name, &path, &samples))
 }
 
-/// Sends the batches directly when kaic reaches one of the Gateway's addresses, else from a client pod. Returns
-/// the samples (or why the Gateway never served) and the path taken, in words.
+/// Sends the batches directly when kaic reaches one of the Gateway's addresses, else from a client pod. Each
+/// address is first resolved to what serves it ([`address`]: a LoadBalancer Service's port and a load balancer's
+/// wait). Returns the samples (or why the Gateway never served) and the path taken, in words.
 async fn send(
     ctx: &CheckContext,
     names: &Names,
     addresses: &[String],
     stable: Option<&str>,
 ) -> Result<(Result<Vec<Sample>, String>, String), CheckError> {
+    let targets = address::resolve_all(ctx, addresses).await?;
+    for target in targets.iter().filter(|t| t.serving == Wait::LoadBalancerServing) {
+        ctx.step(format!(
+            "address {} of Gateway {}: {}; waiting up to {}s for it to serve ({})",
+            target.address,
+            names.gateway,
+            target.described,
+            ctx.wait(target.serving).as_secs(),
+            target.serving
+        ));
+    }
     let from_kaic = ctx.options.send_from == traffic::SendFrom::Auto;
-    for address in addresses.iter().filter(|_| from_kaic) {
-        if http::reachable(address, Duration::from_secs(3)).await {
+    for target in targets.iter().filter(|_| from_kaic) {
+        if http::reachable(&target.address, Duration::from_secs(3)).await {
             let baseline = match stable {
                 Some(s) if http::reachable(s, Duration::from_secs(2)).await => Some(s),
                 _ => None,
             };
-            let path = format!("direct from kaic to {address}");
+            let path = format!("direct from kaic to {}", target.address);
             ctx.step(format!("sending through Gateway {}: {path}", names.gateway));
-            return Ok((traffic::direct(address, &names.host, baseline, ctx.wait(Wait::RouteServing)).await, path));
+            let serving = ctx.wait(target.serving);
+            return Ok((traffic::direct(&target.address, &names.host, baseline, serving).await, path));
         }
     }
-    let address = &addresses[0];
+    let target = &targets[0];
     let client = format!("kaic-client-{}", names.gateway.trim_start_matches("kaic-gateway-"));
     let why =
         if from_kaic { format!("kaic cannot reach {}", addresses.join(", ")) } else { "--send-from cluster".into() };
-    let path = format!("from client pod {client} to {address} ({why})");
+    let path = format!("from client pod {client} to {} ({why})", target.address);
     ctx.step(format!("sending through Gateway {}: {path}", names.gateway));
-    let serving = ctx.wait(Wait::RouteServing).as_secs();
-    let script = traffic::client_script(address, &names.host, stable.unwrap_or(address), serving);
-    let budget = ctx.wait(Wait::ProbePod) + ctx.wait(Wait::RouteServing);
+    let serving = ctx.wait(target.serving);
+    let script =
+        traffic::client_script(&target.address, &names.host, stable.unwrap_or(&target.address), serving.as_secs());
+    let budget = traffic::client_budget(ctx.wait(Wait::ProbePod), serving);
     let log = traffic::run_client(ctx, &client, &script, budget).await?;
+    if let Some(line) = log.lines().find(|l| l.starts_with(traffic::UNSERVED)) {
+        let last = line.trim_start_matches(traffic::UNSERVED).trim();
+        return Ok((
+            Err(format!(
+                "the client pod never got {} answers 200 in a row from the Gateway within {}s (last status {last}); no \
+                 judged request was sent",
+                traffic::CONSECUTIVE_OK,
+                serving.as_secs()
+            )),
+            path,
+        ));
+    }
     let samples = traffic::parse_client_log(&log);
     if samples.iter().all(|s| s.batch == Batch::Direct) {
         return Ok((Err("the client pod never got a 200 from the Gateway".into()), path));
     }
     Ok((Ok(samples), path))
+}
+
+/// The verdict when a Gateway whose statuses are all right never answered 200: unknown with the remedies, never a
+/// failure of routing that kaic did not see.
+fn never_served(path: &str, why: &str) -> Verdict {
+    Verdict::unknown(format!(
+        "the Gateway never served the route ({path}) although it is Programmed and the route Accepted with its refs \
+         resolved: {why}. Where a cloud load balancer fronts it, check that its health checks pass (GKE \
+         health-checks / unless a HealthCheckPolicy says otherwise) and that its firewall admits kaic, raise \
+         --wait load-balancer-serving=SECONDS, or send from inside the cluster with --send-from cluster"
+    ))
 }
 
 /// The verdict of class `class` from the samples (its reason does not name the class: the roll-up does).

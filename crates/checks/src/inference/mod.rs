@@ -1,7 +1,8 @@
 //! Networking area, inference: `ai_inference` ([`ai_inference`]): the Gateway API routes inference traffic by
 //! weight and by header; `advanced_inference_ingress` ([`advanced_inference_ingress`]): a gateway routes to an
 //! InferencePool where its endpoint picker decides (and decides by load: [`scored_pool`]); both proven with real
-//! requests. [`gateway`] holds the Gateway API objects and their status, [`pool`] the Inference Extension's,
+//! requests. [`gateway`] holds the Gateway API objects and their status, [`address`] where a Gateway's address leads
+//! (a load balancer's port and wait), [`pool`] the Inference Extension's,
 //! [`traffic`] and [`pool_traffic`] the two ways kaic sends each check's requests, [`http`] the minimal client of
 //! the direct way, [`stats`] the judgements. `disaggregated_inference` ([`disaggregated_inference`]): a request
 //! traced through separate prefill and decode pods, each phase scaled on its own; [`pd`] holds kaic's
@@ -12,6 +13,7 @@ use kube::api::{Api, ListParams};
 
 use crate::check::{CheckContext, CheckError};
 
+pub mod address;
 pub mod advanced_inference_ingress;
 pub mod ai_inference;
 pub mod disaggregated_inference;

@@ -160,9 +160,24 @@ pub async fn direct(
     Ok(samples)
 }
 
-/// The client pod's script: wait until the Gateway answers 200 [`CONSECUTIVE_OK`] times in a row (at most about
-/// `serving_s` seconds), then the batches, one
-/// line per response: `BATCH STATUS SECONDS [POD]`.
+/// The prefix of the client pod's line when the Gateway never answered [`CONSECUTIVE_OK`] times in a row: the
+/// judged batches are skipped (requests to a gateway that does not serve yet say nothing about its routing).
+pub const UNSERVED: &str = "unserved";
+
+/// The most the judged batches of the client script may take once the Gateway serves (320 requests that each
+/// answer in milliseconds; a request that hangs is cut at 10 s), beyond the warm-up: part of the client pod's
+/// budget ([`client_budget`]).
+pub const JUDGED_ALLOWANCE: Duration = Duration::from_secs(120);
+
+/// The client pod's budget: the pod starting, the warm-up's `serving` (a wall-clock deadline in the script) and
+/// the judged batches.
+pub fn client_budget(probe_pod: Duration, serving: Duration) -> Duration {
+    probe_pod + serving + JUDGED_ALLOWANCE
+}
+
+/// The client pod's script: wait until the Gateway answers 200 [`CONSECUTIVE_OK`] times in a row (at most
+/// `serving_s` seconds of wall clock), then the batches, one line per response: `BATCH STATUS SECONDS [POD]`.
+/// A Gateway that never served in time gets one line `unserved LAST-STATUS` and no judged request.
 pub fn client_script(gateway: &str, host: &str, backend_pod: &str, serving_s: u64) -> String {
     let body = completion_body();
     let url = |addr: &str| format!("http://{addr}{PATH}");
@@ -170,9 +185,11 @@ pub fn client_script(gateway: &str, host: &str, backend_pod: &str, serving_s: u6
         "B='{body}'\nG='{}'\nD='{}'\nH='Host: {host}'\n\
          req() {{ l=$1; shift; curl -s -o /dev/null -m 10 -w \"$l %{{http_code}} %{{time_total}} %header{{{POD_HEADER}}}\\n\" \
          -H 'Content-Type: application/json' -d \"$B\" \"$@\" || true; }}\n\
-         i=0; n=0; while [ $i -lt {serving_s} ] && [ $n -lt {CONSECUTIVE_OK} ]; do\n  \
+         end=$(( $(date +%s) + {serving_s} )); n=0; c=none\n\
+         while [ $n -lt {CONSECUTIVE_OK} ] && [ $(date +%s) -lt $end ]; do\n  \
          c=$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' -H 'Content-Type: application/json' -H \"$H\" -d \"$B\" \"$G\")\n  \
-         if [ \"$c\" = 200 ]; then n=$((n+1)); else n=0; i=$((i+1)); sleep 1; fi\ndone\n",
+         if [ \"$c\" = 200 ]; then n=$((n+1)); else n=0; sleep 1; fi\ndone\n\
+         if [ $n -lt {CONSECUTIVE_OK} ]; then echo \"{UNSERVED} $c\"; exit 0; fi\n",
         url(gateway),
         url(backend_pod)
     );
@@ -275,6 +292,19 @@ mod tests {
         assert_eq!(samples[0].elapsed, Duration::from_micros(4512));
         assert_eq!((samples[2].status, samples[2].backend.clone()), (0, None));
         assert_eq!(samples[3].batch, Batch::Direct);
+    }
+
+    /// The script run for real (the host's sh and curl, as in the curl image) against a port where nothing
+    /// listens: the warm-up gives up at its deadline and no judged request is sent.
+    #[test]
+    fn the_script_skips_the_judged_batches_when_the_gateway_never_serves() {
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().to_string();
+        let script = client_script(&closed, "ns.kaic.test", &closed, 2);
+        let output = std::process::Command::new("sh").args(["-c", &script]).output().expect("sh runs");
+        let out = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{out}");
+        assert_eq!(out.trim(), "unserved 000", "only the unserved line: {out}");
+        assert!(parse_client_log(&out).is_empty());
     }
 
     #[test]

@@ -48,7 +48,12 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
         "observability/exporters.rs: exporters' /metrics; ai_service_metrics.rs: the server's own; scored_pool.rs: the picker's",
     ),
     ("", "pods/proxy", "create", "inference/disaggregated_inference.rs: completions (POST) to its decode pods"),
-    ("", "services", "list", "observability/prometheus.rs: the monitoring system's query API"),
+    (
+        "",
+        "services",
+        "list",
+        "observability/prometheus.rs: the monitoring system's query API; inference/address.rs: the LoadBalancer Service behind a Gateway's address",
+    ),
     (
         "",
         "services",
