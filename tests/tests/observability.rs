@@ -137,6 +137,9 @@ fn an_exporter_whose_values_never_change_fails_the_workload_driven_case() {
     assert!(expected.contains("a rise of at least 20 from its baseline"), "{expected}");
     let observed = text(&check, "observed");
     assert!(observed.starts_with("workload-driven: samples during the load: "), "{observed}");
+    // The failure rests on positive evidence that the load ran: testenv's dcgmproftester logged its work.
+    assert!(observed.contains("the load generator ran throughout, its log: "), "{observed}");
+    assert!(observed.contains("TensorEngineActive"), "{observed}");
     // The per-device series are all there: presence passes, behaviour fails.
     assert_eq!(
         cases(&check),
@@ -146,6 +149,43 @@ fn an_exporter_whose_values_never_change_fails_the_workload_driven_case() {
             ("workload-driven".to_string(), "fail".to_string()),
         ]
     );
+}
+
+/// The broken twin of kaic's own load generator: an image without dcgmproftester (the e2e busybox image, whose
+/// busybox answers "applet not found" and exits 127) dies at once on a healthy exporter. kaic must say that its
+/// own tool died, quoting its log, and never blame the exporter: error, not fail.
+#[test]
+fn a_load_generator_that_dies_at_once_is_an_error_quoting_its_log_never_a_failure() {
+    let kubeconfig = cluster("default");
+    let run = run_kaic(
+        &kubeconfig,
+        &[
+            "--focus",
+            "accelerator_metrics",
+            "--conformance-version",
+            "1.36",
+            "--probe-image",
+            "gpu-load=registry.k8s.io/e2e-test-images/busybox:1.36.1-1",
+        ],
+    );
+    let check = run.check("accelerator_metrics");
+    assert_eq!(check["outcome"], "error", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    assert!(
+        reason.contains("kaic's load generator (registry.k8s.io/e2e-test-images/busybox:1.36.1-1) stopped"),
+        "{reason}"
+    );
+    assert!(reason.contains("applet not found"), "quotes the tool's log: {reason}");
+    assert!(reason.contains("dcgmproftester usually needs the SYS_ADMIN capability"), "{reason}");
+    assert_eq!(
+        cases(&check),
+        vec![
+            ("node gpu-node-0".to_string(), "pass".to_string()),
+            ("node gpu-node-1".to_string(), "pass".to_string()),
+            ("workload-driven".to_string(), "error".to_string()),
+        ]
+    );
+    assert!(item_names(&check, "log").contains(&"gpu-load".to_string()), "the load's log is evidence");
 }
 
 #[test]

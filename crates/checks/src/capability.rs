@@ -47,6 +47,10 @@ pub enum Capability {
     Karpenter,
     /// The Agent Sandbox API (`agents.x-k8s.io`, kubernetes-sigs/agent-sandbox).
     AgentSandbox,
+    /// A cluster-wide network policy API: Calico's GlobalNetworkPolicy, Cilium's clusterwide policies, or the
+    /// AdminNetworkPolicy API (`policy.networking.k8s.io`). Such policies apply to kaic's namespaces although
+    /// none is in them: where kaic's pods cannot talk, they may be the cause rather than the pod network.
+    ClusterNetworkPolicy,
 }
 
 impl Capability {
@@ -78,10 +82,16 @@ impl Capability {
             Self::ResourceMetrics => &[("metrics.k8s.io", None)],
             Self::Karpenter => &[("karpenter.sh", None)],
             Self::AgentSandbox => &[("agents.x-k8s.io", None)],
+            Self::ClusterNetworkPolicy => &[
+                ("crd.projectcalico.org", None),
+                ("projectcalico.org", None),
+                ("cilium.io", None),
+                ("policy.networking.k8s.io", None),
+            ],
         }
     }
 
-    pub const ALL: [Capability; 19] = [
+    pub const ALL: [Capability; 20] = [
         Self::Dra,
         Self::DraBeta,
         Self::GatewayApi,
@@ -101,6 +111,7 @@ impl Capability {
         Self::ResourceMetrics,
         Self::Karpenter,
         Self::AgentSandbox,
+        Self::ClusterNetworkPolicy,
     ];
 
     /// The name used in reports and `--output json`.
@@ -125,6 +136,7 @@ impl Capability {
             Self::ResourceMetrics => "resource-metrics",
             Self::Karpenter => "karpenter",
             Self::AgentSandbox => "agent-sandbox",
+            Self::ClusterNetworkPolicy => "cluster-network-policy",
         }
     }
 }

@@ -506,12 +506,12 @@ async fn handoff_failed(
         name(prefill),
         pd::pod_ip(prefill).unwrap_or_default()
     );
-    let policies = super::foreign_network_policies(ctx).await?;
-    if !policies.is_empty() {
+    let suspects = super::network_policy_suspects(ctx).await?;
+    if !suspects.is_empty() {
         return Ok(Verdict::unknown(format!(
-            "{reason}. NetworkPolicies kaic did not create apply in its namespace ({}) and may block pod-to-pod \
-             traffic: verify with a P/D deployment whose policies allow its phases to talk",
-            policies.join(", ")
+            "{reason}. {} and may block pod-to-pod traffic: verify with a P/D deployment whose policies allow its \
+             phases to talk",
+            suspects.join("; ")
         )));
     }
     Ok(Verdict::fail(reason, EXPECTED, format!("request {id}: {error}")))

@@ -26,12 +26,53 @@ pub mod scored_pool;
 pub mod stats;
 pub mod traffic;
 
-/// The names of the NetworkPolicies in the check's namespace, which kaic never creates: where pod-to-pod traffic
-/// of kaic's own pods failed, such a policy (a platform's default deny) may be the cause rather than the network.
-pub async fn foreign_network_policies(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
+/// What, beside the pod network, may keep kaic's pods from talking to each other: NetworkPolicies in the check's
+/// namespace (kaic never creates one: a platform's default deny) and a served cluster-wide policy API (Calico,
+/// Cilium, AdminNetworkPolicy), whose policies apply there too. Empty: nothing but the network itself.
+///
+/// # Errors
+/// [`CheckError::Api`] when the namespace's NetworkPolicies cannot be listed.
+pub async fn network_policy_suspects(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
     let policies: Api<NetworkPolicy> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
     let policies = crate::list::all(&policies, ListParams::default())
         .await
         .map_err(|e| CheckError::api("list NetworkPolicies in kaic's namespace", e))?;
-    Ok(policies.into_iter().filter_map(|p| p.metadata.name).collect())
+    let names: Vec<String> = policies.into_iter().filter_map(|p| p.metadata.name).collect();
+    Ok(suspects(&names, ctx.capabilities.has(crate::capability::Capability::ClusterNetworkPolicy)))
+}
+
+/// The suspects in words, from the namespace's policies and whether a cluster-wide policy API is served.
+fn suspects(namespace_policies: &[String], cluster_wide_api: bool) -> Vec<String> {
+    let mut out = Vec::new();
+    if !namespace_policies.is_empty() {
+        out.push(format!(
+            "NetworkPolicies kaic did not create apply in its namespace ({})",
+            namespace_policies.join(", ")
+        ));
+    }
+    if cluster_wide_api {
+        out.push(
+            "a cluster-wide network policy API is served (Calico GlobalNetworkPolicy, Cilium clusterwide policies or \
+             AdminNetworkPolicy), whose policies apply to kaic's namespace too"
+                .into(),
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn namespace_policies_and_cluster_wide_policy_apis_are_suspects() {
+        assert!(suspects(&[], false).is_empty());
+        assert_eq!(
+            suspects(&["default-deny".into()], false),
+            vec!["NetworkPolicies kaic did not create apply in its namespace (default-deny)".to_string()]
+        );
+        let both = suspects(&["a".into()], true);
+        assert_eq!(both.len(), 2);
+        assert!(both[1].contains("AdminNetworkPolicy"), "{both:?}");
+    }
 }

@@ -156,15 +156,22 @@ impl PickerView {
 }
 
 /// Waits until the picker reports the load its members fake ([`Wait::PickerScraped`]): its view, or the verdict
-/// when it never did (it cannot reach the pods' metrics on the model port: unknown where NetworkPolicies kaic
-/// did not create apply in its namespace, else a failure of the pod network).
+/// when it never did. kaic reads the picker's own `/metrics` through the API server's pod proxy: where that
+/// never answered, kaic could not observe its helper (a control plane that reaches nodes only on 443 and 10250,
+/// as on GKE private clusters) and the verdict is unknown. Where the picker answered without the load, it cannot
+/// reach the pods' metrics on the model port: unknown where network policies may be the cause, else a failure of
+/// the pod network, quoting the picker's log.
 pub async fn until_scraped(ctx: &CheckContext) -> Result<Result<PickerView, Verdict>, CheckError> {
     let endpoint = Endpoint::pod(&ctx.namespace, SCORER, &SCORER_METRICS_PORT.to_string(), "/metrics");
     let deadline = tokio::time::Instant::now() + ctx.wait(Wait::PickerScraped);
+    let mut ever_read = false;
     let last = loop {
         let last = match endpoint.get(&ctx.client, &Headers::default(), "").await.and_then(|t| PickerView::parse(&t)) {
             Ok(view) if view.sees_the_load() => return Ok(Ok(view)),
-            Ok(view) => view.describe(),
+            Ok(view) => {
+                ever_read = true;
+                view.describe()
+            }
             Err(e) => e,
         };
         if tokio::time::Instant::now() >= deadline {
@@ -172,6 +179,9 @@ pub async fn until_scraped(ctx: &CheckContext) -> Result<Result<PickerView, Verd
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     };
+    if !ever_read {
+        return Ok(Err(unreadable_picker(ctx.wait(Wait::PickerScraped), &last)));
+    }
     let reason = format!(
         "the scored pool's endpoint picker {SCORER} never reported its model servers' load within {:?} (it scrapes \
          each pod's /metrics on port {} over the pod network); last: {last}",
@@ -185,12 +195,12 @@ pub async fn until_scraped(ctx: &CheckContext) -> Result<Result<PickerView, Verd
         .map(|e| format!("its log says: {e}"))
         .unwrap_or_else(|| "its log names no failed scrape".into());
     ctx.record(|e| e.log(SCORER, log));
-    let policies = super::foreign_network_policies(ctx).await?;
-    if !policies.is_empty() {
+    let suspects = super::network_policy_suspects(ctx).await?;
+    if !suspects.is_empty() {
         return Ok(Err(Verdict::unknown(format!(
-            "{reason}. NetworkPolicies kaic did not create apply in its namespace ({}) and may block the picker: \
-             verify with policies that let an endpoint picker reach its pool's pods",
-            policies.join(", ")
+            "{reason}. {} and may block the picker: verify with policies that let an endpoint picker reach its \
+             pool's pods",
+            suspects.join("; ")
         ))));
     }
     Ok(Err(Verdict::fail(
@@ -198,6 +208,17 @@ pub async fn until_scraped(ctx: &CheckContext) -> Result<Result<PickerView, Verd
         format!("the picker's inference_pool_per_pod_queue_size shows {} with {FULL_QUEUE} waiting", MEMBERS[1].name),
         said,
     )))
+}
+
+/// The verdict when kaic never read its picker's own `/metrics`: kaic's harness could not observe its helper,
+/// which says nothing about the gateway or the picker.
+fn unreadable_picker(waited: Duration, last: &str) -> Verdict {
+    Verdict::unknown(format!(
+        "kaic could not read its scored pool's endpoint picker {SCORER} (/metrics on port {SCORER_METRICS_PORT} \
+         through the API server's pod proxy) within {waited:?}: {last}. Where the control plane reaches nodes only on \
+         443 and 10250 (GKE private clusters), allow it to reach port {SCORER_METRICS_PORT} (a firewall rule from the \
+         control plane's range) and rerun"
+    ))
 }
 
 /// The last failed scrape in the picker's log (zap's JSON lines: `"msg":"poll failed"` with its `error`).
@@ -262,6 +283,15 @@ mod tests {
 
     fn answer(by: Option<&str>, status: u16) -> Answer {
         Answer { ask: Ask::Scored, status, answered_by: by.map(str::to_string), elapsed: Duration::from_millis(3) }
+    }
+
+    #[test]
+    fn a_picker_kaic_never_read_is_unknown_with_the_remedy_never_a_failure() {
+        let verdict = unreadable_picker(Duration::from_secs(60), "error trying to connect: timed out");
+        assert_eq!(verdict.outcome, kaic_model::Outcome::Unknown);
+        assert!(verdict.reason.contains("kaic could not read its scored pool's endpoint picker"), "{}", verdict.reason);
+        assert!(verdict.reason.contains("timed out"), "{}", verdict.reason);
+        assert!(verdict.reason.contains("GKE private clusters"), "{}", verdict.reason);
     }
 
     #[tokio::test]
