@@ -1,8 +1,8 @@
 //! Where `cluster_autoscaling` puts its pods so that only the node autoscaler can make room for them, and
 //! how many it needs: Karpenter's pods are pinned to its NodePools (tolerating their taints) and go one
-//! beyond the devices free on those pools' nodes; cluster-autoscaler's are kept off every existing node.
-//! Accelerator node groups are usually tainted with the resource's name (GKE, EKS and AKS GPU pools), so
-//! that taint is always tolerated.
+//! beyond the devices free on those pools' nodes; cluster-autoscaler's are kept off every existing node and
+//! tolerate every NoSchedule taint (its node groups' taints are not in the API). Accelerator node groups are
+//! usually tainted with the resource's name (GKE, EKS and AKS GPU pools), so that taint is always tolerated.
 
 use std::collections::BTreeMap;
 
@@ -90,6 +90,14 @@ impl Placement {
                 }
             }
             Autoscaler::ClusterAutoscaler(_) => {
+                // cluster-autoscaler's node groups carry taints kaic cannot read (AKS GPU pools created with
+                // `--node-taints sku=gpu:NoSchedule` at zero nodes, EKS groups with custom taints): its simulation
+                // adds a node only for a pod that tolerates the group's taints. The pods are kept off every
+                // existing node anyway, so tolerating every NoSchedule taint lets only the new node take them.
+                let every_no_schedule = json!({"operator": "Exists", "effect": "NoSchedule"});
+                if !tolerations.contains(&every_no_schedule) {
+                    tolerations.push(every_no_schedule);
+                }
                 let hostnames: Vec<String> = nodes
                     .iter()
                     .filter_map(|n| {
@@ -140,4 +148,33 @@ pub async fn free_on(
     }
     let free = capacity::free_per_node(&eligible, &bound, resource, &BTreeMap::new(), true);
     Ok(i64::try_from(capacity::whole_units(&free)).unwrap_or(i64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str) -> Node {
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": {"kubernetes.io/hostname": name}}})).unwrap()
+    }
+
+    /// An AKS GPU pool at zero nodes tainted sku=gpu:NoSchedule: cluster-autoscaler adds a node only for a pod
+    /// that tolerates it, and kaic cannot read the pool's taints.
+    #[test]
+    fn cluster_autoscalers_pods_tolerate_every_no_schedule_taint_and_avoid_existing_nodes() {
+        let nodes = [node("cpu-0"), node("cpu-1")];
+        let placement =
+            Placement::for_autoscaler(&Autoscaler::ClusterAutoscaler("ConfigMap".into()), &nodes, "nvidia.com/gpu");
+        let tolerations = placement.tolerations.as_array().unwrap();
+        assert!(tolerations.contains(&json!({"operator": "Exists", "effect": "NoSchedule"})), "{tolerations:?}");
+        assert_eq!(placement.affinity[0]["matchExpressions"][0]["values"], json!(["cpu-0", "cpu-1"]));
+        assert!(placement.eligible.is_empty());
+    }
+
+    #[test]
+    fn karpenters_pods_tolerate_only_the_resource_and_known_taints() {
+        let placement = Placement::for_autoscaler(&Autoscaler::Karpenter(Vec::new()), &[node("n")], "nvidia.com/gpu");
+        let tolerations = placement.tolerations.as_array().unwrap();
+        assert_eq!(tolerations, &vec![json!({"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"})]);
+    }
 }
