@@ -137,8 +137,8 @@ pub async fn exercise(ctx: &CheckContext, inventory: &Inventory, sources: &[Sour
     }
     ctx.record(|e| e.value(format!("{metric} of the loaded device during the load"), load::samples_text(&samples)));
     let Some((device, rise, _)) = outcome else {
-        let _ = pods_api.delete(POD, &DeleteParams::default()).await;
         if target.is_none() && !several.is_empty() {
+            let _ = pods_api.delete(POD, &DeleteParams::default()).await;
             return Ok(CaseResult::Skipped(format!(
                 "the exporter on node {} names no pod and kaic's claim no uuid, and several devices rose during the load \
                  ({}): kaic cannot tell which one it held; verify by hand",
