@@ -107,6 +107,8 @@ impl Check for GpuSharing {
                     None => CaseResult::Skipped(offer.why_not),
                 };
                 cases.push((name, case));
+            } else if let Some((name, why)) = unsized_sharing(&inventory) {
+                cases.push((name, CaseResult::Skipped(why)));
             }
             if let Some(offer) = partition_offer(&inventory) {
                 let case = match offer.node {
@@ -134,6 +136,8 @@ fn offered(ctx: &CheckContext, inventory: &Inventory) -> Vec<(Path, String)> {
     }
     if let Some(offer) = time_sliced(inventory) {
         offered.push((Path::DevicePlugin, format!("time-slicing/MPS ({} replicas)", offer.replicas)));
+    } else if let Some((name, _)) = unsized_sharing(inventory) {
+        offered.push((Path::DevicePlugin, name));
     }
     if let Some(offer) = partition_offer(inventory) {
         offered.push((Path::DevicePlugin, offer.name));
@@ -303,6 +307,24 @@ async fn time_slicing(ctx: &CheckContext, node: &AcceleratorNode, physical: i64)
             observed: format!("devices seen: {ids:?}"),
         }]))
     }
+}
+
+/// A node that shares its devices through the device plugin (a strategy label, a renamed `.shared`
+/// resource) with no label saying by how many containers: offered, but kaic cannot size the pods that
+/// must share a device, so it is a case for a person, never "no mechanism".
+fn unsized_sharing(inventory: &Inventory) -> Option<(String, String)> {
+    inventory.nodes.iter().find_map(|node| {
+        let why = node.sharing(Path::DevicePlugin)?;
+        Some((
+            "time-slicing/MPS".to_string(),
+            format!(
+                "{} shares its devices ({why}) but no label says how many containers share one ({}): verify by hand that \
+                 two pods share a device there",
+                node.name,
+                node.vendor.shared_clients_labels.join(", ")
+            ),
+        ))
+    })
 }
 
 /// Hardware partitions some node advertises: the case's name, the resource to ask for, and a Ready,
@@ -488,6 +510,19 @@ mod tests {
             &[("nvidia.com/mig.strategy", "single"), ("nvidia.com/gpu.product", "NVIDIA-H100")],
         );
         assert!(partition_offer(&Inventory::from_objects(&[whole], &[], &[], &[])).is_none());
+    }
+
+    /// MPS named by its strategy label only: offered, a case for a person, not "nothing configured".
+    #[test]
+    fn sharing_without_a_clients_count_is_left_to_a_person() {
+        let mps = with_labels("mps-0", 4, &[("nvidia.com/gpu.sharing-strategy", "mps")]);
+        let inv = Inventory::from_objects(&[mps], &[], &[], &[]);
+        assert!(time_sliced(&inv).is_none());
+        let (name, why) = unsized_sharing(&inv).unwrap();
+        assert_eq!(name, "time-slicing/MPS");
+        assert!(why.starts_with("mps-0 shares its devices (nvidia.com/gpu.sharing-strategy=mps)"), "{why}");
+        let plain = with_labels("plain", 4, &[("nvidia.com/gpu.sharing-strategy", "none")]);
+        assert!(unsized_sharing(&Inventory::from_objects(&[plain], &[], &[], &[])).is_none());
     }
 
     /// Nothing exercised is never a failure: either the mode filter left out what the cluster offers, or
