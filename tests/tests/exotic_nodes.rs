@@ -5,10 +5,13 @@
 //! - a vGPU node makes `virtualized_accelerator` pass (it is not applicable on `default`);
 //! - a node with an accelerator kaic does not recognise makes the accelerator checks **unknown**;
 //! - a runtime that hands every GPU to a container asking with `NVIDIA_VISIBLE_DEVICES=all` fails
-//!   `secure_accelerator_access` on its own named case, and kaic never places a pod on a cordoned node;
+//!   `secure_accelerator_access` on its own named finding, reported after "device isolation holds" with
+//!   the remedy, and kaic never places a pod on a cordoned node;
 //! - an `nvidia-smi` that cannot reach the driver is an **error** carrying its output, never a device;
 //! - devices all in use, or only on cordoned nodes, are **unknown** with what to do, never a failure;
-//! - a broken vendor DeviceClass is caught by allocating through it.
+//! - a broken vendor DeviceClass is caught by allocating through it;
+//! - a healthy time-sliced node (GPU Operator time-slicing: one GPU shared four ways) passes `gpu_sharing`
+//!   and `secure_accelerator_access`, the latter without the distinct-device rule, saying so.
 //!
 //! The tests change shared cluster state, so they take turns (one lock) and each starts by undoing
 //! whatever an earlier, interrupted test left behind.
@@ -82,14 +85,24 @@ async fn wait_ready(nodes: &Api<Node>, name: &str) {
 /// A GPU node like testenv's own, whose simulated runtime behaves as `runtime` says; waits until it is
 /// Ready and the simulated driver published its ResourceSlice.
 async fn add_gpu_node(client: &Client, name: &str, runtime: &str) {
+    let shape = json!({"nvidia.com/gpu.count": "4", "nvidia.com/gpu.replicas": "1", "testenv.kaic.dev/nvidia-runtime": runtime});
+    add_shaped_gpu_node(client, name, shape, 4).await;
+}
+
+/// A GPU node with GPU feature discovery's `labels` on top of the common ones, advertising `gpus`
+/// `nvidia.com/gpu`; waits until it is Ready and the simulated driver published its ResourceSlice (with
+/// the node's physical GPUs: its `nvidia.com/gpu.count`).
+async fn add_shaped_gpu_node(client: &Client, name: &str, mut labels: serde_json::Value, gpus: u32) {
     let nodes: Api<Node> = Api::all(client.clone());
-    let labels = json!({
-        "kubernetes.io/hostname": name, "type": "kwok",
-        "nvidia.com/gpu.present": "true", "nvidia.com/cuda.driver-version.full": "580.95.05",
-        "nvidia.com/gpu.count": "4", "nvidia.com/gpu.replicas": "1",
-        "testenv.kaic.dev/nvidia-runtime": runtime,
-    });
-    let capacity = json!({"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": "4"});
+    for (key, value) in [
+        ("kubernetes.io/hostname", name),
+        ("type", "kwok"),
+        ("nvidia.com/gpu.present", "true"),
+        ("nvidia.com/cuda.driver-version.full", "580.95.05"),
+    ] {
+        labels[key] = json!(value);
+    }
+    let capacity = json!({"cpu": "64", "memory": "512Gi", "pods": "110", "nvidia.com/gpu": gpus.to_string()});
     add_kwok_node(&nodes, name, labels, capacity).await;
     wait_ready(&nodes, name).await;
     let slices: Api<ResourceSlice> = Api::all(client.clone());
@@ -211,10 +224,16 @@ async fn a_runtime_honouring_nvidia_visible_devices_fails_on_its_own_case_and_co
     let check = run.check("secure_accelerator_access");
     assert_eq!(check["outcome"], "fail", "{check:#}\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
-    assert_eq!(
-        reason,
-        "NVIDIA_VISIBLE_DEVICES escalation: a container without a grant that sets NVIDIA_VISIBLE_DEVICES=all sees devices"
+    // Device isolation itself holds, and says so first; the escalation is its own finding, with the remedy.
+    assert!(reason.starts_with(&format!("device isolation holds (device-plugin: on {node} ")), "{reason}");
+    assert!(
+        reason.contains(
+            "; NVIDIA_VISIBLE_DEVICES escalation: a container without a grant that sets NVIDIA_VISIBLE_DEVICES=all sees \
+             devices; the NVIDIA Container Toolkit honours NVIDIA_VISIBLE_DEVICES from unprivileged containers"
+        ),
+        "{reason}"
     );
+    assert!(reason.contains("accept-nvidia-visible-devices-envvar-when-unprivileged = false"), "{reason}");
     assert!(check["observed"].as_str().unwrap().contains("no-request/escalate sees /dev/nvidia"), "{check:#}");
     // Both paths ran on the new node, and held there.
     let solutions = check["evidence"]["solutions"].as_array().unwrap();
@@ -230,6 +249,62 @@ async fn a_runtime_honouring_nvidia_visible_devices_fails_on_its_own_case_and_co
             "{steps:#?}"
         );
     }
+}
+
+/// GPU Operator time-slicing (`replicas: 4` on a one-GPU node, advertised as `nvidia.com/gpu: 4`): the
+/// simulated device plugin hands every replica of the GPU to its holder, as the real one does. The only
+/// schedulable GPU node shares its device, so two probe pods rightly see the same GPU: isolation passes
+/// without the distinct-device rule, and says so; the time-slicing case shows two pods sharing it. A
+/// healthy shape, never a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_time_sliced_node_passes_sharing_and_isolation_without_the_distinct_device_rule() {
+    let _turn = TURN.lock().await;
+    let kubeconfig = cluster("exotic");
+    let client = client(&kubeconfig).await;
+    reset(&client).await;
+    let node = format!("time-sliced-node-{}", std::process::id());
+    let shape = json!({
+        "nvidia.com/gpu.count": "1", "nvidia.com/gpu.replicas": "4",
+        "nvidia.com/gpu.sharing-strategy": "time-slicing", "nvidia.com/gpu.product": "NVIDIA-H100-80GB-HBM3-SHARED",
+    });
+    add_shaped_gpu_node(&client, &node, shape, 4).await;
+    for gpu in GPU_NODES {
+        set_cordon(&client, gpu, true).await;
+    }
+    let run = run_kaic(
+        &kubeconfig,
+        &[
+            "--focus",
+            "secure_accelerator_access,gpu_sharing",
+            "--allocation-mode",
+            "device-plugin",
+            "--conformance-version",
+            "1.36",
+        ],
+    );
+    reset(&client).await;
+    let secure = run.check("secure_accelerator_access");
+    assert_eq!(secure["outcome"], "pass", "{secure:#}\n{}", run.stderr());
+    let reason = secure["reason"].as_str().unwrap();
+    assert!(reason.starts_with(&format!("device-plugin: on {node} the holder saw exactly /dev/nvidia0")), "{reason}");
+    assert!(
+        reason.contains(&format!(
+            "a second pod saw one device too ({node} shares its devices: nvidia.com/gpu.replicas=4, \
+             nvidia.com/gpu.sharing-strategy=time-slicing; two pods may rightly see the same one, so the \
+             distinct-device rule was not applied)"
+        )),
+        "{reason}"
+    );
+    assert!(reason.contains("NVIDIA_VISIBLE_DEVICES escalation: on "), "{reason}");
+    let sharing = run.check("gpu_sharing");
+    assert_eq!(sharing["outcome"], "pass", "{sharing:#}");
+    assert!(
+        sharing["reason"]
+            .as_str()
+            .unwrap()
+            .contains("time-slicing (4 replicas): 2 pods ran on 1 physical devices, sharing them"),
+        "{sharing:#}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

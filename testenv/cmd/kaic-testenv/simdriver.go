@@ -286,12 +286,39 @@ func (d *simDriver) deviceClasses() []*resourcev1.DeviceClass {
 	return []*resourcev1.DeviceClass{class(driverName, "gpu"), class("mig.nvidia.com", "mig")}
 }
 
+// gpuShape is how a GPU node's simulated GPUs are counted from its labels: the physical GPUs (GPU
+// feature discovery's nvidia.com/gpu.count, else GPUS_PER_NODE) and the replicas the device plugin
+// shares each into (nvidia.com/gpu.replicas above 1: time-slicing, else 1). A time-sliced node
+// advertises physical × replicas nvidia.com/gpu, and every container holding a replica of one GPU
+// sees that GPU, as with the real device plugin; the DRA driver publishes the physical GPUs only.
+func (d *simDriver) gpuShape(labels map[string]string) (physical, replicas int) {
+	physical, replicas = d.g.perNode, 1
+	if n, err := strconv.Atoi(labels["nvidia.com/gpu.count"]); err == nil && n > 0 {
+		physical = n
+	}
+	if n, err := strconv.Atoi(labels["nvidia.com/gpu.replicas"]); err == nil && n > 1 {
+		replicas = n
+	}
+	return physical, replicas
+}
+
+// nodeShape is gpuShape for a node known to the informer (GPUS_PER_NODE unshared otherwise).
+func (d *simDriver) nodeShape(name string) (physical, replicas int) {
+	if d.nodes != nil {
+		if o, ok, _ := d.nodes.GetByKey(name); ok {
+			return d.gpuShape(o.(*corev1.Node).Labels)
+		}
+	}
+	return d.gpuShape(nil)
+}
+
 func (d *simDriver) slice(node *corev1.Node) *resourcev1.ResourceSlice {
-	devs := make([]resourcev1.Device, 0, d.g.perNode)
+	physical, _ := d.gpuShape(node.Labels)
+	devs := make([]resourcev1.Device, 0, physical)
 	str := func(s string) resourcev1.DeviceAttribute { return resourcev1.DeviceAttribute{StringValue: ptr.To(s)} }
 	ver := func(s string) resourcev1.DeviceAttribute { return resourcev1.DeviceAttribute{VersionValue: ptr.To(s)} }
 	num := func(i int) resourcev1.DeviceAttribute { return resourcev1.DeviceAttribute{IntValue: ptr.To(int64(i))} }
-	for i := 0; i < d.g.perNode; i++ {
+	for i := 0; i < physical; i++ {
 		devs = append(devs, resourcev1.Device{
 			Name: fmt.Sprintf("gpu-%d", i),
 			Attributes: map[resourcev1.QualifiedName]resourcev1.DeviceAttribute{
@@ -411,8 +438,10 @@ func (d *simDriver) release(p *corev1.Pod) {
 }
 
 // assignExt gives each container that requests nvidia.com/gpu distinct device
-// indices on the pod's node (highest free first), like the device plugin +
-// kubelet device manager would. Assignments live as long as the pod is not
+// slots on the pod's node (highest free first), like the device plugin +
+// kubelet device manager would, and returns the GPU index behind each: a slot
+// is a GPU, or on a time-sliced node one of its replicas (slot % physical GPUs,
+// so replicas spread over the GPUs). Assignments live as long as the pod is not
 // terminal.
 func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]int {
 	draUsed := map[int]bool{}
@@ -423,6 +452,7 @@ func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]i
 	defer d.mu.Unlock()
 	k := podKey(p)
 	node := p.Spec.NodeName
+	physical, replicas := d.nodeShape(node)
 	if d.ext[node] == nil {
 		d.ext[node] = map[int]string{}
 	}
@@ -439,8 +469,8 @@ func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]i
 				// so the two paths only meet when the node is nearly full.
 				idx := -1
 				for _, avoidDRA := range []bool{true, false} {
-					for i := d.g.perNode - 1; i >= 0 && idx < 0; i-- {
-						if _, used := d.ext[node][i]; !used && !(avoidDRA && draUsed[i]) {
+					for i := physical*replicas - 1; i >= 0 && idx < 0; i-- {
+						if _, used := d.ext[node][i]; !used && !(avoidDRA && draUsed[i%physical]) {
 							idx = i
 						}
 					}
@@ -460,7 +490,7 @@ func (d *simDriver) assignExt(ctx context.Context, p *corev1.Pod) map[string][]i
 	for _, c := range containers {
 		n := extRequest(c)
 		for j := 0; j < n && pos < len(have); j++ {
-			res[c.Name] = append(res[c.Name], have[pos])
+			res[c.Name] = append(res[c.Name], have[pos]%physical)
 			pos++
 		}
 	}

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"fmt"
 	"net"
 	"path/filepath"
 	"runtime"
@@ -11,6 +12,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/cache"
 )
 
 func TestSemver(t *testing.T) {
@@ -66,6 +69,34 @@ func TestAssignExtDistinctAndReleased(t *testing.T) {
 	p3.UID = "uid-c"
 	if a3 := d.assignExt(t.Context(), p3)["c"]; len(a3) != 2 || a3[0] != a1[0] {
 		t.Fatalf("released indices not reused: %v", a3)
+	}
+}
+
+// A time-sliced node (1 GPU, 4 replicas) hands the same GPU to every pod holding a replica, and
+// publishes one DRA device; testenv's own nodes (count 4, replicas 1) keep one GPU per slot.
+func TestTimeSlicedNodesShareTheirGPU(t *testing.T) {
+	sliced := map[string]string{"nvidia.com/gpu.count": "1", "nvidia.com/gpu.replicas": "4"}
+	store := cache.NewStore(cache.MetaNamespaceKeyFunc)
+	_ = store.Add(&corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ts-node", Labels: sliced}})
+	d := &simDriver{g: gpuFacts{perNode: 4}, nodes: store, ext: map[string]map[int]string{}, extPods: map[string][]int{}, written: map[string]bool{}}
+	if p, r := d.gpuShape(map[string]string{"nvidia.com/gpu.count": "4", "nvidia.com/gpu.replicas": "1"}); p != 4 || r != 1 {
+		t.Fatalf("testenv's nodes: %d GPUs × %d", p, r)
+	}
+	var seen []int
+	for i, name := range []string{"a", "b", "c", "d"} {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns", UID: types.UID(fmt.Sprint("uid-", i))},
+			Spec: corev1.PodSpec{NodeName: "ts-node", Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{
+				Limits: corev1.ResourceList{gpuResource: *resource.NewQuantity(1, resource.DecimalSI)}}}}},
+		}
+		seen = append(seen, d.assignExt(t.Context(), pod)["c"]...)
+	}
+	if len(seen) != 4 || seen[0] != 0 || seen[3] != 0 {
+		t.Fatalf("4 replicas of GPU 0 expected, got indices %v", seen)
+	}
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "ts-node", UID: "u", Labels: sliced}}
+	if devs := d.slice(node).Spec.Devices; len(devs) != 1 {
+		t.Fatalf("a time-sliced node publishes its physical GPU only, got %d devices", len(devs))
 	}
 }
 

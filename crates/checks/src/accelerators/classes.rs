@@ -33,6 +33,16 @@ pub struct PlatformClass {
     /// Its selectors select none of the devices the driver publishes: allocation through it is expected
     /// to fail, and that is reported.
     pub selects_nothing: bool,
+    /// Its CEL selectors (`None`: a selector that is not CEL), to tell which free devices it could get.
+    pub selectors: Vec<Option<String>>,
+}
+
+impl PlatformClass {
+    /// Whether the class may select a device of `driver` with `attributes`: it does, or kaic cannot tell.
+    /// Only such devices count as "free for it" when its pod is not scheduled.
+    pub fn may_select(&self, driver: &str, attributes: &BTreeMap<String, String>) -> bool {
+        selectors_select(self.selectors.iter().map(Option::as_deref), driver, attributes) != Selects::No
+    }
 }
 
 /// Evaluates a CEL selector for a device of `driver` with `attributes` (names as the ResourceSlice gives
@@ -112,10 +122,28 @@ fn unquote(text: &str) -> Option<&str> {
 
 /// Whether every selector of `class` selects the device (selectors are ANDed; no selector selects all).
 pub fn class_selects(class: &DeviceClass, driver: &str, attributes: &BTreeMap<String, String>) -> Selects {
+    selectors_select(cel_selectors(class).iter().map(Option::as_deref), driver, attributes)
+}
+
+/// The class's selectors as CEL expressions (`None` for a selector of another kind).
+fn cel_selectors(class: &DeviceClass) -> Vec<Option<String>> {
+    class
+        .spec
+        .iter()
+        .flat_map(|s| s.selectors.iter().flatten())
+        .map(|s| s.cel.as_ref().map(|c| c.expression.clone()))
+        .collect()
+}
+
+/// ANDs selectors over a device; a selector kaic cannot read makes the answer unknown unless another says no.
+fn selectors_select<'a>(
+    selectors: impl Iterator<Item = Option<&'a str>>,
+    driver: &str,
+    attributes: &BTreeMap<String, String>,
+) -> Selects {
     let mut result = Selects::Yes;
-    for selector in class.spec.iter().flat_map(|s| s.selectors.iter().flatten()) {
-        let Some(cel) = &selector.cel else { return Selects::Unknown };
-        match evaluate(&cel.expression, driver, attributes) {
+    for selector in selectors {
+        match selector.map_or(Selects::Unknown, |cel| evaluate(cel, driver, attributes)) {
             Selects::No => return Selects::No,
             Selects::Unknown => result = Selects::Unknown,
             Selects::Yes => {}
@@ -154,6 +182,7 @@ pub fn choose(
             name: class.name_any(),
             why: format!("the platform's DeviceClass {} selects the free {driver} devices there", class.name_any()),
             selects_nothing: false,
+            selectors: cel_selectors(class),
         });
     }
     if let Some(class) = candidates.iter().find(|c| on_free(c, Selects::Unknown)) {
@@ -164,6 +193,7 @@ pub fn choose(
                 class.name_any()
             ),
             selects_nothing: false,
+            selectors: cel_selectors(class),
         });
     }
     // No class of the platform can allocate any device the driver publishes: a user could not use them.
@@ -178,6 +208,7 @@ pub fn choose(
                 all.len()
             ),
             selects_nothing: true,
+            selectors: cel_selectors(class),
         });
     }
     None
@@ -295,6 +326,21 @@ mod tests {
         let mig = device("mig");
         assert_eq!(choose(&classes[1..2], NVIDIA, &[&gpu], &[&gpu, &mig]), None);
         assert!(none_note(&classes, NVIDIA).contains("select other kinds"));
+    }
+
+    /// On a mixed node the GPU class may not take a MIG device: only devices it may select count as free
+    /// for it.
+    #[test]
+    fn a_chosen_class_says_which_devices_it_may_select() {
+        let classes = nvidia_classes();
+        let (gpu, mig) = (device("gpu"), device("mig"));
+        let chosen = choose(&classes, NVIDIA, &[&gpu, &mig], &[&gpu, &mig]).unwrap();
+        assert_eq!(chosen.name, "gpu.nvidia.com");
+        assert!(chosen.may_select(NVIDIA, &gpu));
+        assert!(!chosen.may_select(NVIDIA, &mig));
+        let fancy = class("gpu.nvidia.com", "device.attributes['gpu.nvidia.com'].productName.startsWith('NVIDIA')");
+        let chosen = choose(&[fancy], NVIDIA, &[&mig], &[&mig]).unwrap();
+        assert!(chosen.may_select(NVIDIA, &mig), "kaic cannot tell: counted");
     }
 
     #[test]

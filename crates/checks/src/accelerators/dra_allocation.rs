@@ -14,6 +14,7 @@ use kube::{Api, ResourceExt};
 use serde_json::{Value, json};
 
 use super::classes::{self, PlatformClass};
+use super::counters;
 use super::dra_support::TEST_DRIVER;
 use super::inventory::{allocated_devices, attributes_text, list_all};
 use super::probe;
@@ -35,6 +36,9 @@ pub struct Inventory {
     pub devices: BTreeMap<String, BTreeMap<(String, String), DeviceInfo>>,
     /// Allocated (driver, pool, device).
     pub allocated: BTreeSet<(String, String, String)>,
+    /// Not allocated, but out of the shared counters they need because of allocated devices
+    /// ([`counters`](super::counters)): the scheduler cannot allocate them either.
+    pub exhausted: BTreeSet<(String, String, String)>,
     /// Ready, uncordoned nodes, with the tolerations for their own dedicated taints.
     pub schedulable: BTreeMap<String, Value>,
 }
@@ -98,16 +102,21 @@ impl Inventory {
             .map(|n| (n.name_any(), pods::tolerations_for(n)))
             .collect();
         let allocated = claims.iter().flat_map(allocated_devices).collect();
-        Self { devices, allocated, schedulable }
+        let exhausted = counters::exhausted(slices, &allocated);
+        Self { devices, allocated, exhausted, schedulable }
     }
 
-    /// The free devices of `driver` that kaic may use: network-attached, or on a Ready, uncordoned node.
+    /// The free devices of `driver` that kaic may use: neither allocated nor out of shared counters, and
+    /// network-attached or on a Ready, uncordoned node.
     fn free(&self, driver: &str) -> Vec<(&(String, String), &DeviceInfo)> {
         self.devices
             .get(driver)
             .into_iter()
             .flatten()
-            .filter(|((pool, device), _)| !self.allocated.contains(&(driver.to_string(), pool.clone(), device.clone())))
+            .filter(|((pool, device), _)| {
+                let key = (driver.to_string(), pool.clone(), device.clone());
+                !self.allocated.contains(&key) && !self.exhausted.contains(&key)
+            })
             .filter(|(_, info)| info.node.as_ref().is_none_or(|n| self.schedulable.contains_key(n)))
             .collect()
     }
@@ -134,9 +143,10 @@ impl Inventory {
         }
         let drivers = self.devices.keys().cloned().collect::<Vec<_>>().join(", ");
         let free_elsewhere = self.devices.iter().any(|(driver, devices)| {
-            devices
-                .iter()
-                .any(|((pool, device), _)| !self.allocated.contains(&(driver.clone(), pool.clone(), device.clone())))
+            devices.iter().any(|((pool, device), _)| {
+                let key = (driver.clone(), pool.clone(), device.clone());
+                !self.allocated.contains(&key) && !self.exhausted.contains(&key)
+            })
         });
         if free_elsewhere {
             Verdict::unknown(format!(
@@ -366,12 +376,12 @@ async fn broken_class(
     last_seen: &str,
 ) -> Result<Verdict, CheckError> {
     let again = Inventory::read(ctx).await?;
-    let free = again.free(&target.driver).into_iter().filter(|(_, i)| i.node == target.node).count();
+    let free = free_for_class(&again, target, class);
     let place = target.node.as_deref().unwrap_or("a network-attached pool");
     if free == 0 {
         return Ok(Verdict::unknown(format!(
             "kaic's own DeviceClass allocated a {} device, but by the time a pod claimed one through the platform's DeviceClass {} \
-             no device was free on {place} ({last_seen}): free one and rerun, or verify the platform's class by hand",
+             no device that class selects was free on {place} ({last_seen}): free one and rerun, or verify the platform's class by hand",
             target.driver, class.name
         )));
     }
@@ -384,6 +394,18 @@ async fn broken_class(
         format!("a pod claiming one device through {} runs on {place}, where {free} device(s) are free", class.name),
         format!("never ran: {last_seen}"),
     ))
+}
+
+/// The free devices on the target's node that the platform's class could have been given: those it may
+/// select (another kind of device, such as a MIG partition for a whole-GPU class, is no evidence against
+/// it), or any free device when it selects none of the driver's devices at all (then it is broken as such).
+fn free_for_class(inventory: &Inventory, target: &Target, class: &PlatformClass) -> usize {
+    inventory
+        .free(&target.driver)
+        .into_iter()
+        .filter(|(_, info)| info.node == target.node)
+        .filter(|(_, info)| class.selects_nothing || class.may_select(&target.driver, &info.attributes))
+        .count()
 }
 
 #[cfg(test)]
@@ -460,6 +482,44 @@ mod tests {
             "{}",
             inv.no_free_device_verdict().reason
         );
+    }
+
+    /// A mixed node after the platform class's pod was left unscheduled: the whole GPU is allocated (by
+    /// kaic's own claim), its partitions are out of counters, and the free GPU-less MIG devices of another
+    /// GPU are not the GPU class's to take. Nothing the class selects is free: unknown, never broken.
+    #[test]
+    fn only_devices_the_class_selects_and_counters_allow_count_as_free_for_it() {
+        let mut mixed = crate::accelerators::counters::tests::partitionable_slice("n1");
+        mixed.spec.devices.as_mut().unwrap().retain(|d| d.name != "gpu-1");
+        let other_mig: ResourceSlice = serde_json::from_value(json!({
+            "metadata": {"name": "n1-mig"},
+            "spec": {"driver": "gpu.nvidia.com", "nodeName": "n1", "pool": {"name": "n1-b", "generation": 1, "resourceSliceCount": 1},
+                     "devices": [{"name": "gpu-1-mig-0", "attributes": {"type": {"string": "mig"}}}]}
+        }))
+        .unwrap();
+        let inv = Inventory::from_objects(
+            &[mixed, other_mig],
+            &[claim("gpu.nvidia.com", "n1", "gpu-0")],
+            &[node("n1", true, false)],
+        );
+        let target = Target { driver: "gpu.nvidia.com".into(), node: Some("n1".into()), tolerations: json!([]) };
+        assert_eq!(inv.free(&target.driver).len(), 1, "only the other GPU's MIG device is free");
+        let gpu_class = PlatformClass {
+            name: "gpu.nvidia.com".into(),
+            why: String::new(),
+            selects_nothing: false,
+            selectors: vec![Some(
+                "device.driver == 'gpu.nvidia.com' && device.attributes['gpu.nvidia.com'].type == 'gpu'".into(),
+            )],
+        };
+        assert_eq!(free_for_class(&inv, &target, &gpu_class), 0);
+        let mig_class = PlatformClass {
+            selectors: vec![Some("device.attributes['gpu.nvidia.com'].type == 'mig'".into())],
+            ..gpu_class.clone()
+        };
+        assert_eq!(free_for_class(&inv, &target, &mig_class), 1);
+        let broken = PlatformClass { selects_nothing: true, ..gpu_class };
+        assert_eq!(free_for_class(&inv, &target, &broken), 1, "a class that selects nothing is broken as such");
     }
 
     #[tokio::test]

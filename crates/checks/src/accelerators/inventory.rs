@@ -17,6 +17,7 @@ use kube::{Api, Resource, ResourceExt};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::counters;
 use super::vendor::{Vendor, looks_like_accelerator};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError};
@@ -57,6 +58,15 @@ pub enum AllocationMode {
 }
 
 impl AllocationMode {
+    /// The value as `--allocation-mode` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Dra => "dra",
+            Self::DevicePlugin => "device-plugin",
+        }
+    }
+
     pub fn allows(self, path: Path) -> bool {
         matches!((self, path), (Self::Auto, _) | (Self::Dra, Path::Dra) | (Self::DevicePlugin, Path::DevicePlugin))
     }
@@ -71,6 +81,9 @@ pub struct DraDevice {
     /// Attributes as strings (`int`, `bool` and `version` values printed).
     pub attributes: BTreeMap<String, String>,
     pub allocated: bool,
+    /// Not allocated, but allocated devices used up the shared counters it needs ([`counters`]), so the
+    /// scheduler cannot allocate it either.
+    pub exhausted: bool,
     /// Whether several claims may share it (consumable capacity).
     pub shareable: bool,
     /// Whether it consumes shared counters (a partition of a physical device).
@@ -103,9 +116,12 @@ impl AcceleratorNode {
             .filter(|(_, free)| *free > 0)
     }
 
-    /// Free DRA devices of the vendor's drivers on this node.
+    /// Free DRA devices of the vendor's drivers on this node: neither allocated nor out of shared counters.
     pub fn free_dra(&self) -> Vec<&DraDevice> {
-        self.dra.iter().filter(|d| !d.allocated && self.vendor.dra_drivers.contains(&d.driver.as_str())).collect()
+        self.dra
+            .iter()
+            .filter(|d| !d.allocated && !d.exhausted && self.vendor.dra_drivers.contains(&d.driver.as_str()))
+            .collect()
     }
 
     /// How many devices are free through `path`.
@@ -173,6 +189,7 @@ impl Inventory {
     /// Builds the inventory from listed objects (pure, so it is unit-tested).
     pub fn from_objects(nodes: &[Node], pods: &[Pod], slices: &[ResourceSlice], claims: &[ResourceClaim]) -> Self {
         let allocated: BTreeSet<(String, String, String)> = claims.iter().flat_map(allocated_devices).collect();
+        let exhausted = counters::exhausted(slices, &allocated);
         let mut dra_by_node: BTreeMap<String, Vec<DraDevice>> = BTreeMap::new();
         let mut unrecognised = BTreeSet::new();
         for slice in slices {
@@ -192,6 +209,7 @@ impl Inventory {
                 let key = (driver.clone(), slice.spec.pool.name.clone(), device.name.clone());
                 dra_by_node.entry(node).or_default().push(DraDevice {
                     allocated: allocated.contains(&key),
+                    exhausted: exhausted.contains(&key),
                     driver: key.0,
                     pool: key.1,
                     name: key.2,
@@ -220,10 +238,9 @@ impl Inventory {
             let mut extended: BTreeMap<String, (i64, i64)> = BTreeMap::new();
             let mut vendor: Option<&'static Vendor> = None;
             for (resource, quantity) in &allocatable {
-                if let Some(v) = Vendor::for_resource(resource) {
+                if let Some(v) = Vendor::for_resource(resource).or_else(|| Vendor::for_partition(resource)) {
+                    // Whole devices, shared or not, and MIG-style partitions are counted with their vendor.
                     vendor.get_or_insert(v);
-                } else if v_partition(resource) {
-                    // MIG-style partitions are counted with their vendor.
                 } else if resource.contains('/')
                     && !resource.starts_with("hugepages")
                     && looks_like_accelerator(resource)
@@ -341,11 +358,6 @@ pub fn allocated_devices(claim: &ResourceClaim) -> Vec<(String, String, String)>
         .flatten()
         .map(|r| (r.driver.clone(), r.pool.clone(), r.device.clone()))
         .collect()
-}
-
-/// A partition resource of a known vendor (e.g. `nvidia.com/mig-1g.10gb`).
-fn v_partition(resource: &str) -> bool {
-    super::vendor::VENDORS.iter().any(|v| v.partition_resource_prefix.is_some_and(|p| resource.starts_with(p)))
 }
 
 /// A device count from a quantity ("4", "4k" never occurs for devices; unparsable counts as 0).
@@ -487,6 +499,17 @@ pub(crate) mod tests {
         assert!(inv.nodes.is_empty());
         assert_eq!(inv.unrecognised, vec!["extended resource acme.example/npu on node npu-0"]);
         assert!(inv.unrecognised_note().unwrap().contains("verify by hand"));
+    }
+
+    /// A mixed node (NVIDIA partitionable devices): the GPU allocated whole leaves its partitions free in
+    /// no claim's name, but the scheduler cannot allocate them.
+    #[test]
+    fn devices_out_of_shared_counters_are_not_free() {
+        let slices = [crate::accelerators::counters::tests::partitionable_slice("gpu-0")];
+        let inv = Inventory::from_objects(&[gpu_node("gpu-0", 0)], &[], &slices, &[claim_on("gpu-0", "gpu-0")]);
+        let free: Vec<&str> = inv.nodes[0].free_dra().iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(free, vec!["gpu-1"]);
+        assert!(inv.nodes[0].dra.iter().filter(|d| d.exhausted).count() == 2);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 //! pods, and the rule that turns per-path results into one verdict.
 
 pub mod classes;
+pub mod counters;
 pub mod dra_allocation;
 pub mod dra_support;
 pub mod driver_runtime;
 pub mod gpu_sharing;
 pub mod inventory;
 pub mod probe;
+pub mod sharing;
 pub mod tools;
 pub mod vendor;
 pub mod virtualized;

@@ -40,12 +40,25 @@ pub struct Vendor {
     /// (`NVIDIA_VISIBLE_DEVICES`): probe containers set it explicitly, and a container without a grant
     /// that sets it to `all` must still see nothing.
     pub visible_devices_env: Option<&'static str>,
-    /// Node label with the number of replicas each physical device is shared into (time-slicing, MPS).
-    pub replicas_label: Option<&'static str>,
+    /// What a platform changes so that its runtime ignores that variable in unprivileged containers.
+    pub visible_devices_remedy: &'static str,
+    /// Node labels with the number of containers that share one physical device through the device
+    /// plugin (time-slicing, MPS): GPU feature discovery's replicas, GKE's maximum shared clients.
+    pub shared_clients_labels: &'static [&'static str],
+    /// Node labels naming the device plugin's sharing strategy (`time-slicing`, `mps`, GKE's
+    /// `time-sharing`); `none` or empty means the devices are not shared.
+    pub sharing_strategy_labels: &'static [&'static str],
+    /// Suffix of a device-plugin resource renamed because its devices are shared (`renameByDefault`).
+    pub shared_resource_suffix: Option<&'static str>,
     /// Node label with the physical device count.
     pub count_label: Option<&'static str>,
     /// Prefix of extended resources that are hardware partitions (MIG).
     pub partition_resource_prefix: Option<&'static str>,
+    /// Node labels that say every device the plain resource advertises is a hardware partition, and of
+    /// which profile: (label, marker); the profile is the value after the marker (the whole value when the
+    /// marker is empty). GKE's partition size; GPU feature discovery's product under the MIG `single`
+    /// strategy (`NVIDIA-H100-80GB-HBM3-MIG-1g.10gb`).
+    pub partition_labels: &'static [(&'static str, &'static str)],
     /// Node labels that mark virtualised devices (vGPU).
     pub virtual_labels: &'static [&'static str],
 }
@@ -71,7 +84,8 @@ pub const VENDORS: &[Vendor] = &[
     Vendor {
         name: "NVIDIA",
         probe_label: "nvidia",
-        extended_resources: &["nvidia.com/gpu"],
+        // `nvidia.com/gpu.shared`: time-slicing or MPS with `renameByDefault`.
+        extended_resources: &["nvidia.com/gpu", "nvidia.com/gpu.shared"],
         dra_drivers: &["gpu.nvidia.com"],
         presence_labels: &["nvidia.com/gpu.present"],
         driver_version_labels: &["nvidia.com/cuda.driver-version.full"],
@@ -86,9 +100,18 @@ pub const VENDORS: &[Vendor] = &[
             ("version", &["nvidia-smi --query-gpu=driver_version --format=csv,noheader"]),
         ],
         visible_devices_env: Some("NVIDIA_VISIBLE_DEVICES"),
-        replicas_label: Some("nvidia.com/gpu.replicas"),
+        visible_devices_remedy: "the NVIDIA Container Toolkit honours NVIDIA_VISIBLE_DEVICES from unprivileged containers \
+            (its legacy environment-variable mode: EKS's NVIDIA AMIs, GPU Operator before v25.10); set \
+            accept-nvidia-visible-devices-envvar-when-unprivileged = false in the toolkit's config.toml, have the device \
+            plugin hand devices over as CDI or volume-mounts (device-list strategy), or upgrade to GPU Operator v25.10 or \
+            later, which injects devices through CDI",
+        shared_clients_labels: &["nvidia.com/gpu.replicas", "cloud.google.com/gke-max-shared-clients-per-gpu"],
+        sharing_strategy_labels: &["nvidia.com/gpu.sharing-strategy", "cloud.google.com/gke-gpu-sharing-strategy"],
+        shared_resource_suffix: Some(".shared"),
         count_label: Some("nvidia.com/gpu.count"),
+        // Also `nvidia.com/mig-1g.10gb.shared`, a partition shared by time-slicing or MPS.
         partition_resource_prefix: Some("nvidia.com/mig-"),
+        partition_labels: &[("cloud.google.com/gke-gpu-partition-size", ""), ("nvidia.com/gpu.product", "-MIG-")],
         virtual_labels: &["nvidia.com/vgpu.present"],
     },
     Vendor {
@@ -106,9 +129,13 @@ pub const VENDORS: &[Vendor] = &[
         // Used when the probe image (--probe-image amd=…) carries ROCm's tools.
         tools: &[("list", &["amd-smi list", "rocm-smi --showuniqueid"])],
         visible_devices_env: None,
-        replicas_label: None,
+        visible_devices_remedy: "",
+        shared_clients_labels: &[],
+        sharing_strategy_labels: &[],
+        shared_resource_suffix: None,
         count_label: None,
         partition_resource_prefix: Some("amd.com/gpu-partition"),
+        partition_labels: &[],
         virtual_labels: &["amd.com/gpu.virtual"],
     },
     Vendor {
@@ -125,9 +152,13 @@ pub const VENDORS: &[Vendor] = &[
         device_globs: "/dev/dri/*",
         tools: &[("list", &["xpu-smi discovery -j"])],
         visible_devices_env: None,
-        replicas_label: None,
+        visible_devices_remedy: "",
+        shared_clients_labels: &[],
+        sharing_strategy_labels: &[],
+        shared_resource_suffix: None,
         count_label: None,
         partition_resource_prefix: None,
+        partition_labels: &[],
         virtual_labels: &[],
     },
     Vendor {
@@ -145,9 +176,13 @@ pub const VENDORS: &[Vendor] = &[
         // hl-smi -L prints the driver version in its header.
         tools: &[("list", &["hl-smi -L"]), ("version", &["hl-smi -L"])],
         visible_devices_env: None,
-        replicas_label: None,
+        visible_devices_remedy: "",
+        shared_clients_labels: &[],
+        sharing_strategy_labels: &[],
+        shared_resource_suffix: None,
         count_label: None,
         partition_resource_prefix: None,
+        partition_labels: &[],
         virtual_labels: &[],
     },
 ];
@@ -156,9 +191,15 @@ pub const VENDORS: &[Vendor] = &[
 const ACCELERATOR_WORDS: &[&str] = &["gpu", "tpu", "npu", "accel", "fpga", "gaudi", "neuron", "ipu"];
 
 impl Vendor {
-    /// The vendor advertising this extended resource.
+    /// The vendor advertising this extended resource (whole devices, shared or not).
     pub fn for_resource(resource: &str) -> Option<&'static Vendor> {
         VENDORS.iter().find(|v| v.extended_resources.contains(&resource))
+    }
+
+    /// The vendor whose hardware partitions this extended resource is (`nvidia.com/mig-1g.10gb`, also when
+    /// shared: `nvidia.com/mig-1g.10gb.shared`).
+    pub fn for_partition(resource: &str) -> Option<&'static Vendor> {
+        VENDORS.iter().find(|v| v.partition_resource_prefix.is_some_and(|p| resource.starts_with(p)))
     }
 
     /// The vendor owning this DRA driver.
@@ -221,6 +262,20 @@ mod tests {
         assert!(!looks_like_accelerator("hugepages-2Mi"));
         assert!(!looks_like_accelerator("example.com/foo"));
         assert!(Vendor::for_resource("acme.example/npu").is_none());
+    }
+
+    /// GPU Operator time-slicing or MPS with `renameByDefault` renames the resource; MIG partitions keep
+    /// their prefix, shared or not. All are NVIDIA's, none "unrecognised".
+    #[test]
+    fn nvidia_shared_and_partition_resources_are_nvidia() {
+        assert_eq!(Vendor::for_resource("nvidia.com/gpu.shared").unwrap().name, "NVIDIA");
+        for partition in ["nvidia.com/mig-1g.10gb", "nvidia.com/mig-1g.10gb.shared", "nvidia.com/mig-3g.40gb"] {
+            assert_eq!(Vendor::for_partition(partition).unwrap().name, "NVIDIA", "{partition}");
+            assert!(Vendor::for_resource(partition).is_none(), "{partition} is a partition, not a whole device");
+        }
+        assert_eq!(Vendor::for_partition("amd.com/gpu-partition-cpx").unwrap().name, "AMD");
+        assert!(Vendor::for_partition("nvidia.com/gpu").is_none());
+        assert!(Vendor::for_resource("nvidia.com/gpu.sharedx").is_none());
     }
 
     #[test]

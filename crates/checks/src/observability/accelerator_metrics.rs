@@ -255,14 +255,7 @@ pub fn expected_devices(node: &AcceleratorNode) -> ExpectedDevices {
         node.dra.iter().filter(|d| vendor.dra_drivers.contains(&d.driver.as_str())).filter(|d| !partition(d)).collect();
     let uuids: Vec<String> =
         whole.iter().filter_map(|d| vendor.uuid_attribute.and_then(|a| d.attributes.get(a).cloned())).collect();
-    let plugin: i64 = vendor.extended_resources.iter().filter_map(|r| node.extended.get(*r)).map(|(a, _)| *a).sum();
-    let label = |l: Option<&str>| l.and_then(|l| node.labels.get(l)).and_then(|v| v.parse::<i64>().ok());
-    let physical = match (label(vendor.count_label), label(vendor.replicas_label)) {
-        (Some(count), _) => count,
-        (None, Some(replicas)) if replicas > 1 => plugin / replicas,
-        _ => plugin,
-    };
-    let count = usize::try_from(physical.max(0)).unwrap_or(0).max(whole.len());
+    let count = usize::try_from(node.physical_devices().max(0)).unwrap_or(0).max(whole.len());
     ExpectedDevices { node: node.name.clone(), uuids, count }
 }
 

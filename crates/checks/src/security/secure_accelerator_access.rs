@@ -5,14 +5,27 @@
 //! 1. a container holding one device sees exactly one device;
 //! 2. a second container in the same pod, holding nothing, sees none;
 //! 3. a pod with no request, pinned to the same node, sees none;
-//! 4. a second pod holding one device on the same node sees a different device than the first
-//!    (so neither can open the other's device node); on the DRA path it allocates through the platform's
-//!    own DeviceClass ([`classes`]), as a user would, so a broken vendor class is caught;
+//! 4. a second pod holding one device on the same node sees one device, and a different one than the
+//!    first (so neither can open the other's device node); on the DRA path it allocates through the
+//!    platform's own DeviceClass ([`classes`]), as a user would, so a broken vendor class is caught;
 //! 5. on the DRA path, the device each holder sees is the one its claim was allocated.
 //!
+//! Shared devices: time-slicing, MPS and GKE time-sharing hand one physical device to several containers
+//! on purpose, so two pods there rightly see the same one. kaic prefers a node whose devices are not
+//! shared ([`AcceleratorNode::sharing`]); where every node shares them, rule 4 keeps "one device each"
+//! and drops "a different one", and the reason says so. The other rules hold on shared devices too.
+//!
+//! A platform DeviceClass is "broken" only when its pod stays unschedulable while a device it could
+//! select is free (not allocated, not out of shared counters); otherwise that part is not exercised and
+//! is reported as such, never failed.
+//!
 //! Once per run, for vendors whose runtime reads a variable to inject devices (`NVIDIA_VISIBLE_DEVICES`),
-//! the pod with no request has a further container that sets it to `all`: it must still see nothing (the
-//! named case "NVIDIA_VISIBLE_DEVICES escalation").
+//! the pod with no request has a further container that sets it to `all`: it must still see nothing. This
+//! is its own named finding, "NVIDIA_VISIBLE_DEVICES escalation": a runtime that honours the variable in
+//! unprivileged containers (the NVIDIA Container Toolkit's legacy mode, still the default on EKS's NVIDIA
+//! AMIs and GPU Operator before v25.10) lets any pod use every GPU of its node, so the requirement fails;
+//! but the reason first says whether device isolation itself holds, then names the escalation and the
+//! remedy from the vendor table, so the two results stay apart.
 //!
 //! Every exercised case must hold. Unrecognised accelerators → unknown; no free device → unknown with
 //! what to do; no accelerator node at all → not applicable.
@@ -24,10 +37,13 @@ use k8s_openapi::api::resource::v1::{DeviceClass, ResourceClaim};
 use kaic_model::Verdict;
 use kube::Api;
 
+use super::accelerator_rules::{
+    Names, conclude_access, escalation_case, free_for_class, judge, judge_escalation, preferred_node,
+};
 use crate::accelerators::classes::{self, PlatformClass};
 use crate::accelerators::inventory::{AcceleratorNode, Inventory, Path, list_all};
 use crate::accelerators::probe::{self, Grant, PodProblem, ProbePod, ProbeResults};
-use crate::accelerators::{CaseResult, Finding, Policy, dra_beta_only_case, finish};
+use crate::accelerators::{CaseResult, Finding, dra_beta_only_case, solution};
 use crate::capability::Capability;
 use crate::check::{AcceleratorUse, Check, CheckContext, CheckError};
 use crate::timeouts::Wait;
@@ -82,7 +98,7 @@ impl Check for SecureAcceleratorAccess {
         let mut cases = Vec::new();
         let mut escalation_tried = false;
         for path in inventory.paths(ctx.options.allocation_mode) {
-            let Some(node) = inventory.best_node(path, 1) else {
+            let Some(node) = preferred_node(&inventory, path) else {
                 cases.push((path.name().to_string(), CaseResult::Skipped(inventory.no_free_device(path))));
                 continue;
             };
@@ -98,15 +114,12 @@ impl Check for SecureAcceleratorAccess {
                 ctx.options.allocation_mode
             )));
         }
-        Ok(finish(ctx, Policy::EveryCase, &cases, &inventory))
+        for (name, result) in &cases {
+            let result = solution(name, result);
+            ctx.record(|e| e.solution(result));
+        }
+        Ok(conclude_access(&cases, &inventory))
     }
-}
-
-/// The pods of one path, by name.
-struct Names {
-    holder: String,
-    bare: String,
-    second: String,
 }
 
 /// Runs the probes through one path on one node: the path's case, and the escalation case when asked.
@@ -130,6 +143,15 @@ async fn exercise(
     };
     let (grant, claims) = probe::prepare_one_device(ctx, node, path, &format!("{prefix}-one-device")).await?;
     let two_pods = node.free(path) >= 2;
+    let shared = node.sharing(path);
+    if let (true, Some(why)) = (two_pods, &shared) {
+        ctx.step(format!(
+            "{}: every candidate node shares its devices; on {} ({why}) two pods may rightly see the same device: \
+             the distinct-device rule is not applied",
+            path.name(),
+            node.name
+        ));
+    }
     let platform = if path == Path::Dra && two_pods { platform_class(ctx, inventory, classes, node) } else { None };
     let (second_grant, second_claims) = match &platform {
         Some(class) => {
@@ -154,17 +176,12 @@ async fn exercise(
 
     let mut findings = Vec::new();
     let mut second_ran = two_pods;
-    let mut platform_note = String::new();
+    let mut not_exercised = None;
     if let (Some(class), Some(PodProblem::Unschedulable(message))) = (&platform, results.problems.get(&names.second)) {
         second_ran = false;
         match broken_class(ctx, node, class, message).await? {
-            Some(finding) => findings.push(finding),
-            None => {
-                platform_note = format!(
-                    "; the platform's DeviceClass {} was not exercised: no device was left free for it",
-                    class.name
-                )
-            }
+            Ok(finding) => findings.push(finding),
+            Err(why) => not_exercised = Some((format!("DRA through the platform's DeviceClass {}", class.name), why)),
         }
     }
     let except: Vec<&str> = if second_ran { vec![] } else { vec![names.second.as_str()] };
@@ -179,7 +196,7 @@ async fn exercise(
         }
         return Ok(cases);
     }
-    findings.extend(judge(&results, &names, second_ran, &node.name));
+    findings.extend(judge(&results, &names, second_ran, shared.is_none(), &node.name));
     if path == Path::Dra && findings.is_empty() {
         for pod in holders.iter().map(|(pod, _)| *pod) {
             findings.extend(claim_matches(ctx, pod, &results, vendor.uuid_attribute, inventory).await?);
@@ -187,18 +204,24 @@ async fn exercise(
     }
     let mut cases = Vec::new();
     if findings.is_empty() {
-        let extra = match (second_ran, &platform) {
-            (true, Some(class)) => format!(
-                ", a second pod, allocated through the platform's DeviceClass {}, saw another device",
-                class.name
+        let through = platform
+            .as_ref()
+            .map(|class| format!(", allocated through the platform's DeviceClass {},", class.name))
+            .unwrap_or_default();
+        let extra = match (second_ran, &shared) {
+            (true, None) => format!(", a second pod{through} saw another device"),
+            (true, Some(why)) => format!(
+                ", a second pod{through} saw one device too ({} shares its devices: {why}; two pods may rightly see \
+                 the same one, so the distinct-device rule was not applied)",
+                node.name
             ),
-            (true, None) => ", a second pod saw another device".to_string(),
+            (false, _) if two_pods => " (the two-pod case was not run: see the platform DeviceClass case)".to_string(),
             (false, _) => " (one free device only: the two-pod case was not run)".to_string(),
         };
         cases.push((
             path.name().to_string(),
             CaseResult::Passed(format!(
-                "on {} the holder saw exactly {}, its sidecar and a pod without a request saw none{extra}{platform_note}",
+                "on {} the holder saw exactly {}, its sidecar and a pod without a request saw none{extra}",
                 node.name,
                 results.get(&names.holder, "holder").describe()
             )),
@@ -206,8 +229,10 @@ async fn exercise(
     } else {
         cases.push((path.name().to_string(), CaseResult::Violated(findings)));
     }
+    cases.extend(not_exercised.map(|(name, why)| (name, CaseResult::Skipped(why))));
     if escalate && let Some(variable) = vendor.visible_devices_env {
-        cases.push((format!("{variable} escalation"), judge_escalation(&results, &names.bare, variable, &node.name)));
+        let result = judge_escalation(&results, &names.bare, variable, vendor.visible_devices_remedy, &node.name);
+        cases.push((escalation_case(variable), result));
     }
     Ok(cases)
 }
@@ -230,21 +255,28 @@ fn platform_class(
     chosen
 }
 
-/// The platform's class left its pod unschedulable: broken if a device of the node is still free (so it
-/// was not a matter of capacity), else not exercised.
+/// The platform's class left its pod unschedulable: broken if a device of the node that the class could
+/// have had is still free (so it was not a matter of capacity); else `Err` with why it was not exercised.
 async fn broken_class(
     ctx: &CheckContext,
     node: &AcceleratorNode,
     class: &PlatformClass,
     message: &str,
-) -> Result<Option<Finding>, CheckError> {
+) -> Result<Result<Finding, String>, CheckError> {
     let again = Inventory::read(ctx).await?;
-    let free = again.nodes.iter().find(|n| n.name == node.name).map_or(0, |n| n.free(Path::Dra));
+    let free = again.nodes.iter().find(|n| n.name == node.name).map_or(0, |n| free_for_class(n, class));
     ctx.step(format!(
-        "DRA: the pod through {} was never scheduled ({message}); {free} device(s) free on {} now",
+        "DRA: the pod through {} was never scheduled ({message}); {free} device(s) it may select free on {} now",
         class.name, node.name
     ));
-    Ok((free > 0).then(|| Finding {
+    if free == 0 {
+        return Ok(Err(format!(
+            "no device that class selects was free on {} for a second pod ({message}): free one and rerun, or verify by \
+             hand that a pod claiming a device through {} sees only its own",
+            node.name, class.name
+        )));
+    }
+    Ok(Ok(Finding {
         what: format!(
             "the platform's DeviceClass {} does not allocate a device that kaic's own class allocates",
             class.name
@@ -258,67 +290,6 @@ async fn broken_class(
             if class.selects_nothing { format!(" ({})", class.why) } else { String::new() }
         ),
     }))
-}
-
-/// The isolation rules over what the probes saw (pure, so it is unit-tested).
-fn judge(results: &ProbeResults, names: &Names, second_ran: bool, node: &str) -> Vec<Finding> {
-    let mut findings = Vec::new();
-    for (pod, ran_on) in &results.nodes {
-        if ran_on != node {
-            findings.push(Finding {
-                what: format!("probe pod {pod} ran on another node"),
-                expected: format!("{pod} on {node}"),
-                observed: format!("{pod} on {ran_on}"),
-            });
-        }
-    }
-    let held = results.get(&names.holder, "holder");
-    if held.count() != 1 {
-        findings.push(Finding {
-            what: "a container holding one device does not see exactly one".into(),
-            expected: "holder container sees 1 device".into(),
-            observed: format!("holder container sees {} ({})", held.count(), held.describe()),
-        });
-    }
-    for (pod, container, who) in [
-        (&names.holder, "sidecar", "a container without a grant in the same pod"),
-        (&names.bare, "probe", "a pod without a request on the same node"),
-    ] {
-        let seen = results.get(pod, container);
-        if !seen.sees_nothing() {
-            findings.push(Finding {
-                what: format!("{who} sees devices"),
-                expected: format!("{pod}/{container} sees no device"),
-                observed: format!("{pod}/{container} sees {}", seen.describe()),
-            });
-        }
-    }
-    if second_ran {
-        let other = results.get(&names.second, "holder");
-        let shared: Vec<String> = other.ids().into_iter().filter(|id| held.ids().contains(id)).collect();
-        if other.count() != 1 || !shared.is_empty() {
-            findings.push(Finding {
-                what: "two pods holding one device each do not see one distinct device each".into(),
-                expected: "each sees 1 device, and not the same one".into(),
-                observed: format!("first sees {}, second sees {}", held.describe(), other.describe()),
-            });
-        }
-    }
-    findings
-}
-
-/// The escalation case: a container without a grant that asks the runtime for every device sees none.
-fn judge_escalation(results: &ProbeResults, bare: &str, variable: &str, node: &str) -> CaseResult {
-    let seen = results.get(bare, "escalate");
-    if seen.sees_nothing() {
-        CaseResult::Passed(format!("on {node} a container without a grant that sets {variable}=all saw no device"))
-    } else {
-        CaseResult::Violated(vec![Finding {
-            what: format!("a container without a grant that sets {variable}=all sees devices"),
-            expected: format!("{bare}/escalate sees no device"),
-            observed: format!("{bare}/escalate sees {}", seen.describe()),
-        }])
-    }
 }
 
 /// On the DRA path: the id the holder saw is the uuid attribute of the device its claim was allocated.
@@ -376,109 +347,6 @@ async fn claim_matches(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::accelerators::probe::Seen;
-    use crate::accelerators::tools::{Device, Listing};
-
-    fn seen(devices: &[&str]) -> Seen {
-        Seen {
-            devices: devices.iter().map(|d| d.to_string()).collect(),
-            listing: Listing::Devices(
-                devices.iter().map(|d| Device { id: format!("GPU-{d}"), product: "p".into() }).collect(),
-            ),
-            driver_version: None,
-        }
-    }
-
-    fn results(entries: &[(&str, &str, &[&str])]) -> ProbeResults {
-        let mut r = ProbeResults::default();
-        for (pod, container, devices) in entries {
-            r.seen.insert((pod.to_string(), container.to_string()), seen(devices));
-            r.nodes.insert(pod.to_string(), "gpu-0".into());
-        }
-        r
-    }
-
-    fn names() -> Names {
-        Names { holder: "h".into(), bare: "b".into(), second: "s".into() }
-    }
-
-    #[test]
-    fn isolated_devices_pass() {
-        let r = results(&[
-            ("h", "holder", &["/dev/nvidia0"]),
-            ("h", "sidecar", &[]),
-            ("b", "probe", &[]),
-            ("b", "escalate", &[]),
-            ("s", "holder", &["/dev/nvidia1"]),
-        ]);
-        assert!(judge(&r, &names(), true, "gpu-0").is_empty());
-        assert!(matches!(judge_escalation(&r, "b", "NVIDIA_VISIBLE_DEVICES", "gpu-0"), CaseResult::Passed(_)));
-    }
-
-    #[test]
-    fn a_leaking_node_is_caught_on_every_rule() {
-        let all: &[&str] = &["/dev/nvidia0", "/dev/nvidia1", "/dev/nvidia2", "/dev/nvidia3"];
-        let r = results(&[("h", "holder", all), ("h", "sidecar", all), ("b", "probe", all), ("s", "holder", all)]);
-        let findings = judge(&r, &names(), true, "gpu-0");
-        let whats: Vec<&str> = findings.iter().map(|f| f.what.as_str()).collect();
-        assert_eq!(
-            whats,
-            vec![
-                "a container holding one device does not see exactly one",
-                "a container without a grant in the same pod sees devices",
-                "a pod without a request on the same node sees devices",
-                "two pods holding one device each do not see one distinct device each",
-            ]
-        );
-        assert!(findings[2].observed.contains("/dev/nvidia3"));
-    }
-
-    #[test]
-    fn the_env_var_escalation_is_its_own_case() {
-        let r = results(&[("b", "probe", &[]), ("b", "escalate", &["/dev/nvidia0", "/dev/nvidia1"])]);
-        let CaseResult::Violated(findings) = judge_escalation(&r, "b", "NVIDIA_VISIBLE_DEVICES", "gpu-0") else {
-            panic!()
-        };
-        assert_eq!(findings[0].what, "a container without a grant that sets NVIDIA_VISIBLE_DEVICES=all sees devices");
-        assert!(findings[0].observed.contains("/dev/nvidia1"));
-    }
-
-    #[test]
-    fn a_failed_tool_in_a_container_without_a_grant_is_no_device() {
-        let mut r = results(&[("h", "holder", &["/dev/nvidia0"]), ("b", "probe", &[])]);
-        let failed = Seen {
-            devices: vec![],
-            listing: Listing::Failed {
-                command: "nvidia-smi -L".into(),
-                code: 6,
-                output: "No devices were found".into(),
-            },
-            driver_version: None,
-        };
-        r.seen.insert(("h".into(), "sidecar".into()), failed);
-        assert!(judge(&r, &names(), false, "gpu-0").is_empty());
-    }
-
-    #[test]
-    fn the_same_device_in_two_pods_is_caught() {
-        let r = results(&[
-            ("h", "holder", &["/dev/nvidia0"]),
-            ("h", "sidecar", &[]),
-            ("b", "probe", &[]),
-            ("s", "holder", &["/dev/nvidia0"]),
-        ]);
-        let findings = judge(&r, &names(), true, "gpu-0");
-        assert_eq!(findings.len(), 1);
-        assert!(findings[0].observed.contains("first sees /dev/nvidia0"));
-    }
-
-    #[test]
-    fn a_pod_on_another_node_is_caught() {
-        let mut r = results(&[("h", "holder", &["/dev/nvidia0"]), ("h", "sidecar", &[]), ("b", "probe", &[])]);
-        r.nodes.insert("b".into(), "gpu-1".into());
-        let findings = judge(&r, &names(), false, "gpu-0");
-        assert_eq!(findings[0].observed, "b on gpu-1");
-    }
 
     #[test]
     fn the_budget_covers_the_waits() {
