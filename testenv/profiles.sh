@@ -133,7 +133,9 @@ load_profile() {
     no-scrape) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=blind DCGM=live ;;
     # Served pods, Prometheus collecting them, the DCGM exporter, but no custom metrics API (no adapter, no
     # APIService): the HorizontalPodAutoscaler API is served, yet nothing can answer for a per-pod AI metric.
-    no-custom-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=live ;;
+    # Prometheus collects every pod under two jobs (kube-prometheus-stack's PodMonitor job beside the common
+    # annotation job, monitoring.sh): healthy, so ai_service_metrics passes here too.
+    no-custom-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=twice DCGM=live ;;
     # A Gateway API implementation that writes every status a conformant one would (GatewayClass, Gateway and
     # HTTPRoute Accepted, Programmed, refs resolved) but sends every request to the first backendRef of the first
     # rule: weights and header matches are ignored (kaic-testenv naivegw).
