@@ -228,78 +228,79 @@ async fn poll(ctx: &CheckContext, endpoint: &Endpoint, own: &Own) -> Seen {
     seen
 }
 
+/// What one round of polls of every query API decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Round {
+    /// Query API `i` holds a single series above the count (of either count): fail at once, whatever the
+    /// others say (that collection counts requests that were never sent).
+    TooMany(usize, f64),
+    /// Query API `i` holds a series of each count at exactly the count, none above.
+    Reached(usize),
+    /// No query API has both counts yet: ask again.
+    Waiting,
+}
+
+/// Decides a round from each query API's last poll, in the order they were found.
+fn decide(seen: &[Seen]) -> Round {
+    let judged: Vec<(Count, Count)> = seen
+        .iter()
+        .map(|s| (prometheus::judge_series(&s.counter, REQUESTS), prometheus::judge_series(&s.latency, REQUESTS)))
+        .collect();
+    let too_many = judged.iter().enumerate().find_map(|(i, judged)| match judged {
+        (Count::TooMany(v), _) | (_, Count::TooMany(v)) => Some(Round::TooMany(i, *v)),
+        _ => None,
+    });
+    let reached = || judged.iter().position(|j| *j == (Count::Reached, Count::Reached)).map(Round::Reached);
+    too_many.or_else(reached).unwrap_or(Round::Waiting)
+}
+
 /// Asks every query API until one holds a series of each count at [`REQUESTS`], a single series exceeds
 /// it, or [`Wait::MetricsCollected`] passes.
 async fn collect(ctx: &CheckContext, apis: &[QueryApi], last: Instant, registered: &str, own: &Own) -> Verdict {
     let limit = ctx.wait(Wait::MetricsCollected);
-    let mut seen: Vec<Seen> = vec![Seen::default(); apis.len()];
+    // The last poll of each API that saw series (else its last poll), for the verdict after the wait.
+    let mut kept: Vec<Seen> = vec![Seen::default(); apis.len()];
     let mut answered_once = false;
-    let others = |api: &QueryApi| {
-        let asked: Vec<&str> = apis.iter().filter(|a| a.endpoint != api.endpoint).map(|a| a.what.as_str()).collect();
-        if asked.is_empty() { String::new() } else { format!("; also asked: {}", asked.join(", ")) }
-    };
     loop {
-        for (api, last_seen) in apis.iter().zip(seen.iter_mut()) {
+        let mut round = Vec::with_capacity(apis.len());
+        for (api, kept) in apis.iter().zip(kept.iter_mut()) {
             let now = poll(ctx, &api.endpoint, own).await;
             answered_once |= now.error.is_none();
-            let judged =
-                (prometheus::judge_series(&now.counter, REQUESTS), prometheus::judge_series(&now.latency, REQUESTS));
-            if !now.counter.is_empty() || last_seen.counter.is_empty() {
-                *last_seen = now.clone();
+            if !now.counter.is_empty() || kept.counter.is_empty() {
+                *kept = now.clone();
             }
-            let what = &api.what;
-            match judged {
-                (Count::TooMany(v), _) | (_, Count::TooMany(v)) => {
-                    return Verdict::fail(
-                        format!(
-                            "the monitoring system counted more requests for kaic's model server than were sent in a \
-                             single collected series ({what})"
-                        ),
-                        format!("each series of {} at most {REQUESTS} (and of {LATENCY_COUNT})", now.query),
-                        format!(
-                            "a series at {v} ({}): extra traffic reached the pod, or one collection counts it twice",
-                            now.describe()
-                        ),
-                    );
-                }
-                (Count::Reached, Count::Reached) => {
-                    let lag = last.elapsed();
-                    ctx.record(|e| e.timing("scrape lag: last request answered to the counter at N", lag));
-                    ctx.record(|e| e.value(format!("{} ({what})", now.query), now.describe()));
-                    let series = |s: &[Series]| {
-                        let at = s.iter().filter(|(_, v)| (v - f64::from(REQUESTS)).abs() < 1e-9).count();
-                        if s.len() == 1 {
-                            "its series".to_string()
-                        } else {
-                            format!("{at} of its {} collected series", s.len())
-                        }
-                    };
-                    return Verdict::pass(format!(
-                        "{what} collected exactly the {REQUESTS} requests sent to kaic's model server {}/{NAME}: {} at \
-                         {REQUESTS} in {} and {LATENCY_COUNT} at {REQUESTS} in {}, none above, {:.1}s after the last \
-                         request was answered (registered by: {registered}{})",
-                        ctx.namespace,
-                        now.query,
-                        series(&now.counter),
-                        series(&now.latency),
-                        lag.as_secs_f64(),
-                        others(api)
-                    ));
-                }
-                _ => {}
+            round.push(now);
+        }
+        match decide(&round) {
+            Round::TooMany(i, v) => {
+                let (api, now) = (&apis[i], &round[i]);
+                return Verdict::fail(
+                    format!(
+                        "the monitoring system counted more requests for kaic's model server than were sent in a \
+                         single collected series ({})",
+                        api.what
+                    ),
+                    format!("each series of {} at most {REQUESTS} (and of {LATENCY_COUNT})", now.query),
+                    format!(
+                        "a series at {v} ({}): extra traffic reached the pod, or one collection counts it twice",
+                        now.describe()
+                    ),
+                );
             }
+            Round::Reached(i) => return reached(ctx, apis, i, &round[i], last, registered),
+            Round::Waiting => {}
         }
         if last.elapsed() >= limit {
             break;
         }
         tokio::time::sleep(EVERY).await;
     }
-    for (api, seen) in apis.iter().zip(&seen) {
+    for (api, seen) in apis.iter().zip(&kept) {
         ctx.record(|e| e.value(format!("last answer to {} ({})", seen.query, api.what), seen.describe()));
     }
     let whats: Vec<&str> = apis.iter().map(|a| a.what.as_str()).collect();
     if !answered_once {
-        let errors: Vec<String> = seen.iter().filter_map(|s| s.error.clone()).collect();
+        let errors: Vec<String> = kept.iter().filter_map(|s| s.error.clone()).collect();
         return Verdict::error(format!(
             "{} answered vector(1) but then none of kaic's queries: {}",
             whats.join(" and "),
@@ -307,9 +308,9 @@ async fn collect(ctx: &CheckContext, apis: &[QueryApi], last: Instant, registere
         ));
     }
     let observed: Vec<String> = if apis.len() == 1 {
-        vec![seen[0].describe()]
+        vec![kept[0].describe()]
     } else {
-        apis.iter().zip(&seen).map(|(api, s)| format!("{}: {}", api.what, s.describe())).collect()
+        apis.iter().zip(&kept).map(|(api, s)| format!("{}: {}", api.what, s.describe())).collect()
     };
     Verdict::fail(
         format!(
@@ -326,6 +327,31 @@ async fn collect(ctx: &CheckContext, apis: &[QueryApi], last: Instant, registere
     )
 }
 
+/// The pass: which query API had the counts, in how many of its series, the scrape lag, and the other
+/// query APIs asked.
+fn reached(ctx: &CheckContext, apis: &[QueryApi], i: usize, now: &Seen, last: Instant, registered: &str) -> Verdict {
+    let what = &apis[i].what;
+    let lag = last.elapsed();
+    ctx.record(|e| e.timing("scrape lag: last request answered to the counter at N", lag));
+    ctx.record(|e| e.value(format!("{} ({what})", now.query), now.describe()));
+    let series = |s: &[Series]| {
+        let at = s.iter().filter(|(_, v)| (v - f64::from(REQUESTS)).abs() < 1e-9).count();
+        if s.len() == 1 { "its series".to_string() } else { format!("{at} of its {} collected series", s.len()) }
+    };
+    let others: Vec<&str> = apis.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.what.as_str()).collect();
+    Verdict::pass(format!(
+        "{what} collected exactly the {REQUESTS} requests sent to kaic's model server {}/{NAME}: {} at {REQUESTS} in {} \
+         and {LATENCY_COUNT} at {REQUESTS} in {}, none above, {:.1}s after the last request was answered (registered \
+         by: {registered}{})",
+        ctx.namespace,
+        now.query,
+        series(&now.counter),
+        series(&now.latency),
+        lag.as_secs_f64(),
+        if others.is_empty() { String::new() } else { format!("; also asked: {}", others.join(", ")) }
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,5 +363,29 @@ mod tests {
             "vllm:request_success_total{namespace=\"kaic-ai-service-metrics-r1\",pod=\"model-server\"}"
         );
         assert!(PROVIDE.contains("--prometheus-url"));
+    }
+
+    fn seen(counter: &[f64], latency: &[f64]) -> Seen {
+        let series = |values: &[f64]| -> Vec<Series> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (std::collections::BTreeMap::from([("job".to_string(), format!("job-{i}"))]), *v))
+                .collect()
+        };
+        Seen { query: "q".into(), counter: series(counter), latency: series(latency), error: None }
+    }
+
+    #[test]
+    fn every_query_api_is_asked_and_one_with_both_counts_is_enough() {
+        // A platform Prometheus that never collects kaic's namespace, found first, and the workload one.
+        assert_eq!(decide(&[seen(&[], &[]), seen(&[10.0, 10.0], &[10.0])]), Round::Reached(1));
+        assert_eq!(decide(&[seen(&[10.0], &[10.0]), seen(&[], &[])]), Round::Reached(0));
+        // Counter there, histogram not yet: wait; none anywhere: wait (a fail once the wait is over).
+        assert_eq!(decide(&[seen(&[10.0], &[9.0]), seen(&[], &[])]), Round::Waiting);
+        assert_eq!(decide(&[seen(&[], &[]), seen(&[9.0], &[9.0])]), Round::Waiting);
+        // A single series above the count anywhere fails, even beside a query API that reached it.
+        assert_eq!(decide(&[seen(&[10.0], &[10.0]), seen(&[11.0], &[10.0])]), Round::TooMany(1, 11.0));
+        assert_eq!(decide(&[seen(&[10.0], &[12.0])]), Round::TooMany(0, 12.0));
     }
 }
