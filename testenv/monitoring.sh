@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # Served pods and the monitoring stack (sourced by up after load_profile; needs kc, $SIM, $STATE, $P_*).
 #   start_podrun        podrun (podrun.go): network namespaces for pods, real processes for known images
-#   deploy_monitoring   Prometheus in namespace monitoring (MONITORING=pods|blind), as a served pod
+#   deploy_monitoring   Prometheus in namespace monitoring (MONITORING=pods|twice|blind), as a served pod
 #   deploy_dcgm         the DCGM exporter simulator DaemonSet in gpu-operator (DCGM=live|frozen|partial)
 #   deploy_adapter      prometheus-adapter in monitoring, the custom metrics API (CUSTOM_METRICS=adapter)
 #   wait_monitoring     all Ready and answering through the API server's proxies, as kaic reaches them
@@ -34,17 +34,29 @@ start_podrun() {
 # Prometheus discovers pods through the API server (kubernetes_sd, role pod) with its own service account,
 # and keeps the pods annotated prometheus.io/scrape=true, the convention of the community Helm chart.
 # MONITORING=blind: the same server scraping only itself and the exporter namespace, never workload pods.
+# MONITORING=twice: every annotated pod collected by two jobs, as kube-prometheus-stack does with a PodMonitor
+# job beside the common additionalScrapeConfigs annotation job: each pod has two series of every metric, one
+# per job, each with the pod's whole count (a healthy set-up; a sum over both counts every request twice).
 prometheus_config() {
-  local keep_namespaces=""
-  [ "$MONITORING" = blind ] && keep_namespaces="
-    namespaces:
-      names: [gpu-operator, monitoring]"
   cat <<Y
 global:
   scrape_interval: 2s
   evaluation_interval: 2s
 scrape_configs:
-- job_name: kubernetes-pods
+Y
+  pods_job kubernetes-pods
+  [ "$MONITORING" = twice ] && pods_job podMonitor/monitoring/workloads/0
+  return 0
+}
+
+# One scrape job (named $1) of the pods annotated prometheus.io/scrape=true.
+pods_job() {
+  local keep_namespaces=""
+  [ "$MONITORING" = blind ] && keep_namespaces="
+    namespaces:
+      names: [gpu-operator, monitoring]"
+  cat <<Y
+- job_name: $1
   kubernetes_sd_configs:
   - role: pod
     api_server: https://127.0.0.1:$P_API

@@ -72,7 +72,7 @@ load_profile() {
   SANDBOX=none        # sandbox RuntimeClasses: none | real (gvisor, kata) | fake (gvisor, run by runc)
   AGENT_SANDBOX=0     # 1: the Agent Sandbox CRDs and controller (agents.x-k8s.io Sandbox)
   SERVED_PODS=0       # 1: pods get network namespaces, recognised images a real process (podrun)
-  MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | blind (never workload pods)
+  MONITORING=none     # Prometheus in namespace monitoring: none | pods (scrapes annotated pods) | twice (the same pods under two jobs) | blind (never workload pods)
   DCGM=none           # simulated DCGM exporter DaemonSet on GPU nodes: none | live | frozen (values never change) |
                       # partial (on gpu-node-0 only)
   CUSTOM_METRICS=none # custom metrics API: none | adapter (prometheus-adapter backed by Prometheus, monitoring.sh)
@@ -136,7 +136,9 @@ load_profile() {
     no-scrape) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=blind DCGM=live ;;
     # Served pods, Prometheus collecting them, the DCGM exporter, but no custom metrics API (no adapter, no
     # APIService): the HorizontalPodAutoscaler API is served, yet nothing can answer for a per-pod AI metric.
-    no-custom-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=pods DCGM=live ;;
+    # Prometheus collects every pod under two jobs (kube-prometheus-stack's PodMonitor job beside the common
+    # annotation job, monitoring.sh): healthy, so ai_service_metrics passes here too.
+    no-custom-metrics) WITH_KUEUE=0 WITH_GANG=0 SERVED_PODS=1 MONITORING=twice DCGM=live ;;
     # A Gateway API implementation that writes every status a conformant one would (GatewayClass, Gateway and
     # HTTPRoute Accepted, Programmed, refs resolved) but sends every request to the first backendRef of the first
     # rule: weights and header matches are ignored (kaic-testenv naivegw).

@@ -4,10 +4,13 @@
 //! and labelled `kaic.dev/probe-load=compute` drives exactly its devices' utilisation up; Prometheus
 //! (namespace `monitoring`, Service `prometheus`, port `web`) discovers pods by the `prometheus.io`
 //! annotations every 2 s. So `accelerator_metrics` passes with its workload-driven case, and
-//! `ai_service_metrics` sees exactly the 10 requests it sent. Each broken profile fails the check it breaks,
-//! naming what was expected and what was seen: `no-accelerator-metrics` (the exporter on `gpu-node-0` only),
-//! `frozen-metrics` (values never change) and `no-scrape` (Prometheus does not collect workload pods). With no
-//! exporter anywhere (`no-gang`) `accelerator_metrics` is unknown: nothing installed is never a failure.
+//! `ai_service_metrics` sees exactly the 10 requests it sent, in the one series of its pod. On
+//! `no-custom-metrics` Prometheus collects every pod under two jobs (like kube-prometheus-stack's PodMonitor
+//! job beside the common annotation job): two series of 10, healthy, so `ai_service_metrics` passes there too.
+//! Each broken profile fails the check it breaks, naming what was expected and what was seen:
+//! `no-accelerator-metrics` (the exporter on `gpu-node-0` only), `frozen-metrics` (values never change) and
+//! `no-scrape` (Prometheus does not collect workload pods). With no exporter anywhere (`no-gang`)
+//! `accelerator_metrics` is unknown: nothing installed is never a failure.
 
 use kaic_e2e::{Run, cluster, run_kaic};
 
@@ -188,6 +191,19 @@ fn a_load_generator_that_dies_at_once_is_an_error_quoting_its_log_never_a_failur
     assert!(item_names(&check, "log").contains(&"gpu-load".to_string()), "the load's log is evidence");
 }
 
+/// The recorded values whose name starts with `prefix`.
+fn values<'a>(check: &'a serde_json::Value, prefix: &str) -> Vec<&'a str> {
+    check["evidence"]["items"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|i| i["kind"] == "value" && i["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+        .filter_map(|i| i["value"].as_str())
+        .collect()
+}
+
+/// The series kaic's pod has, judged each on its own: exactly 10 requests in one, none above; registered
+/// once, by the annotations (testenv's Prometheus has no Prometheus Operator, and no GMP).
 #[test]
 fn the_monitoring_system_collects_exactly_the_requests_sent() {
     let (run, check) = run("default", "ai_service_metrics");
@@ -201,16 +217,43 @@ fn the_monitoring_system_collects_exactly_the_requests_sent() {
         "{reason}"
     );
     assert!(
-        reason.contains("/model-server: sum(vllm:request_success_total{namespace=\"kaic-ai-service-metrics-"),
+        reason.contains("/model-server: vllm:request_success_total{namespace=\"kaic-ai-service-metrics-"),
         "{reason}"
     );
-    assert!(reason.contains("pod=\"model-server\"}) = 10 and vllm:e2e_request_latency_seconds_count = 10"), "{reason}");
+    assert!(
+        reason.contains(
+            "pod=\"model-server\"} at 10 in its series and vllm:e2e_request_latency_seconds_count at 10 in its series, \
+             none above"
+        ),
+        "{reason}"
+    );
     assert!(
         reason.contains("registered by: prometheus.io/scrape, /port and /path annotations on the pod)"),
         "{reason}"
     );
     let timings = item_names(&check, "timing");
     assert!(timings.iter().any(|t| t.starts_with("scrape lag")), "{timings:?}");
+    let series = values(&check, "vllm:request_success_total{");
+    assert!(
+        series.len() == 1 && series[0].contains("job=\"kubernetes-pods\"") && series[0].contains("} 10;"),
+        "{series:?}"
+    );
+}
+
+/// A Prometheus collecting each pod under two jobs (a PodMonitor job beside the annotation job) holds two
+/// series of kaic's counter, 10 each: every request collected, twice; a sum would say 20 ("too many").
+#[test]
+fn a_pod_collected_by_two_jobs_is_not_too_many() {
+    let (run, check) = run("no-custom-metrics", "ai_service_metrics");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = text(&check, "reason");
+    assert!(reason.contains("collected exactly the 10 requests sent to kaic's model server"), "{reason}");
+    assert!(reason.contains("of its 2 collected series"), "{reason}");
+    assert!(reason.contains("none above"), "{reason}");
+    let series = values(&check, "vllm:request_success_total{");
+    assert_eq!(series.len(), 1, "{check:#}");
+    assert!(series[0].contains("job=\"kubernetes-pods\""), "{series:?}");
+    assert!(series[0].contains("job=\"podMonitor/monitoring/workloads/0\""), "{series:?}");
 }
 
 #[test]
@@ -226,8 +269,14 @@ fn a_prometheus_that_does_not_collect_workloads_fails_with_the_query_and_its_ans
         "{reason}"
     );
     let expected = text(&check, "expected");
-    assert!(expected.starts_with("sum(vllm:request_success_total{namespace=\"kaic-ai-service-metrics-"), "{expected}");
-    assert!(expected.ends_with("== 10 and vllm:e2e_request_latency_seconds_count == 10"), "{expected}");
+    assert!(
+        expected.starts_with("a series of vllm:request_success_total{namespace=\"kaic-ai-service-metrics-"),
+        "{expected}"
+    );
+    assert!(
+        expected.ends_with("at 10 and one of vllm:e2e_request_latency_seconds_count at 10, none above"),
+        "{expected}"
+    );
     let observed = text(&check, "observed");
     assert!(observed.contains("no series for kaic's pod under any of the label pairs"), "{observed}");
 }

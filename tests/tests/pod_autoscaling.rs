@@ -2,8 +2,10 @@
 //! its Go module, run as a served pod) serves `custom.metrics.k8s.io` from testenv's Prometheus, mapping vLLM's
 //! per-pod gauges (`vllm:num_requests_waiting` → `vllm_num_requests_waiting`); the controller-manager's HPA
 //! controller scales kaic's Deployment of llm-d-inference-sim pods, each holding one GPU, up under load and
-//! back down after it. `no-custom-metrics` has the same served pods and Prometheus but no adapter and no
-//! APIService: the check must be unknown, naming what to install.
+//! back down after it; its pods are registered once, by the `prometheus.io` annotations (prometheus-adapter
+//! reads a Prometheus, and testenv has no Prometheus Operator). `no-custom-metrics` has the same served pods
+//! and a Prometheus (collecting each pod under two jobs) but no adapter and no APIService: the check must be
+//! unknown, naming what to install.
 
 use kaic_e2e::{cluster, run_kaic};
 
@@ -50,6 +52,12 @@ fn the_hpa_scales_accelerator_pods_up_under_load_and_back_down_on_a_custom_metri
         .filter_map(|i| i["text"].as_str())
         .collect();
     assert!(steps.iter().any(|s| s.contains("at idle: 0 (ScalingActive=True)")), "{steps:#?}");
+    assert!(
+        steps.contains(
+            &"the Deployment's pods are registered for scraping by: prometheus.io/scrape, /port and /path annotations on the pod"
+        ),
+        "{steps:#?}"
+    );
     // Every pod counted under load holds its own device.
     let pods = steps.iter().find(|s| s.starts_with("under load the HPA read")).expect("the scale-up step");
     let devices: Vec<&str> = pods.split("gpu.nvidia.com/").skip(1).map(|d| d.split(' ').next().unwrap()).collect();

@@ -2,9 +2,15 @@
 //! `custom.metrics.k8s.io` (prometheus-adapter, KEDA's is `external.metrics.k8s.io`, Datadog, Google's
 //! Stackdriver adapter, …) with its `Available` condition; KEDA by its API group `keda.sh`; and, from the
 //! custom metrics API's resource list (`/apis/custom.metrics.k8s.io/<version>`), the per-pod metric kaic
-//! scales on: a vLLM metric of requests waiting or running, or the one named with `--hpa-metric`.
+//! scales on: a vLLM metric of requests waiting or running, or the one named with `--hpa-metric`. Names come
+//! as the adapter writes them: prometheus-adapter's rules (`vllm_num_requests_waiting`), or the Stackdriver
+//! adapter's Cloud Monitoring types with `/` as `|` (`prometheus.googleapis.com|vllm:num_requests_waiting|gauge`
+//! for Google Cloud Managed Service for Prometheus), listed for every resource (`*/…`) and, by default, only
+//! one of them (the adapter lists a single metric unless started with full listing).
 
 use serde_json::Value;
+
+use crate::observability::model_server::Reader;
 
 /// The custom metrics API's group (per-object and per-pod metrics: HPA metric types `Pods` and `Object`).
 pub const CUSTOM_GROUP: &str = "custom.metrics.k8s.io";
@@ -52,6 +58,25 @@ impl Registration {
             Some((_, name)) => format!("{name} (Service {service})"),
             None => format!("Service {service}"),
         }
+    }
+
+    /// Who collects the metrics it serves, which decides how kaic registers its pods: the Stackdriver adapter
+    /// reads Cloud Monitoring (Google Cloud Managed Service for Prometheus collects through PodMonitorings),
+    /// prometheus-adapter a Prometheus.
+    pub fn reader(&self) -> Reader {
+        let service = self.service.clone().unwrap_or_default().to_lowercase();
+        if service.contains("stackdriver") {
+            Reader::Gmp
+        } else if service.contains("prometheus-adapter") {
+            Reader::Prometheus
+        } else {
+            Reader::Unknown
+        }
+    }
+
+    /// Whether it is Google's Stackdriver adapter, which lists one metric only by default.
+    pub fn is_stackdriver(&self) -> bool {
+        self.reader() == Reader::Gmp
     }
 }
 
@@ -117,22 +142,49 @@ pub fn served(registrations: &[Registration], group: &str) -> Served {
     }
 }
 
-/// The per-pod metrics in a custom metrics API resource list (`pods/<metric>` entries).
+/// The per-pod metrics in a custom metrics API resource list: `pods/<metric>` entries, and `*/<metric>` (the
+/// Stackdriver adapter's, for any resource).
 pub fn pod_metrics(resource_list: &Value) -> Vec<String> {
     resource_list["resources"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|r| r["name"].as_str()?.strip_prefix("pods/").map(str::to_string))
+        .filter_map(|r| {
+            let name = r["name"].as_str()?;
+            name.strip_prefix("pods/").or_else(|| name.strip_prefix("*/")).map(str::to_string)
+        })
         .collect()
 }
 
+/// A metric's own name: the Stackdriver adapter's `domain|name|kind` gives the Prometheus name in the middle
+/// (`prometheus.googleapis.com|vllm:num_requests_waiting|gauge`), other adapters the name itself.
+fn base_name(name: &str) -> &str {
+    match (name.split_once('|'), name.rsplit_once('|')) {
+        (Some((domain, _)), Some((_, kind))) if domain.contains('.') && domain.len() + kind.len() + 2 < name.len() => {
+            &name[domain.len() + 1..name.len() - kind.len() - 1]
+        }
+        _ => name,
+    }
+}
+
 /// The metric kaic scales on among `names`: a vLLM metric (`vllm:` or `vllm_`, as adapters rename colons)
-/// of requests waiting, else of requests running.
+/// of requests waiting, else of requests running, under its own name or the Stackdriver adapter's.
 pub fn choose(names: &[String]) -> Option<String> {
-    PREFERRED
-        .iter()
-        .find_map(|wanted| names.iter().find(|n| n.to_lowercase().contains("vllm") && n.ends_with(wanted)).cloned())
+    PREFERRED.iter().find_map(|wanted| {
+        names
+            .iter()
+            .find(|n| {
+                let base = base_name(n);
+                base.to_lowercase().contains("vllm") && base.ends_with(wanted)
+            })
+            .cloned()
+    })
+}
+
+/// The Stackdriver adapter's name for the vLLM gauge `metric` (e.g. `num_requests_waiting`) collected by
+/// Google Cloud Managed Service for Prometheus, as GKE's HPA examples write it.
+pub fn stackdriver_name(metric: &str) -> String {
+    format!("prometheus.googleapis.com|vllm:{metric}|gauge")
 }
 
 /// The average per pod kaic's HPA aims at for `metric`: one request waiting per pod (with load that keeps
@@ -210,5 +262,50 @@ mod tests {
         assert_eq!(pod_metrics(&json!({"resources": []})), Vec::<String>::new());
         assert_eq!(target("vllm_num_requests_waiting"), "1");
         assert_eq!(target("vllm_num_requests_running"), "500m");
+    }
+
+    #[test]
+    fn matches_the_stackdriver_adapters_names() {
+        let list = json!({
+            "kind": "APIResourceList", "groupVersion": "custom.metrics.k8s.io/v1beta2",
+            "resources": [
+                {"name": "*/prometheus.googleapis.com|vllm:kv_cache_usage_perc|gauge", "namespaced": true},
+                {"name": "*/prometheus.googleapis.com|vllm:num_requests_running|gauge", "namespaced": true},
+                {"name": "*/prometheus.googleapis.com|vllm:num_requests_waiting|gauge", "namespaced": true},
+                {"name": "*/custom.googleapis.com|http_requests", "namespaced": true}
+            ]
+        });
+        let names = pod_metrics(&list);
+        assert_eq!(names.len(), 4);
+        assert_eq!(choose(&names).as_deref(), Some("prometheus.googleapis.com|vllm:num_requests_waiting|gauge"));
+        let running = vec!["prometheus.googleapis.com|vllm:num_requests_running|gauge".to_string()];
+        assert_eq!(choose(&running).as_deref(), Some("prometheus.googleapis.com|vllm:num_requests_running|gauge"));
+        // A metric that only mentions vLLM in its domain or kind is not vLLM's.
+        assert_eq!(choose(&["custom.googleapis.com|num_requests_waiting".to_string()]), None);
+        assert_eq!(
+            stackdriver_name("num_requests_waiting"),
+            "prometheus.googleapis.com|vllm:num_requests_waiting|gauge"
+        );
+        assert_eq!(target(&stackdriver_name("num_requests_waiting")), "1");
+        assert_eq!(base_name("prometheus.googleapis.com|vllm:num_requests_waiting|gauge"), "vllm:num_requests_waiting");
+        assert_eq!(base_name("vllm_num_requests_waiting"), "vllm_num_requests_waiting");
+    }
+
+    #[test]
+    fn the_adapter_says_who_collects() {
+        let reg = |service: &str| {
+            registrations(&[apiservice(
+                "v1beta1.custom.metrics.k8s.io",
+                CUSTOM_GROUP,
+                "v1beta1",
+                Some(service),
+                "True",
+            )])[0]
+                .clone()
+        };
+        assert_eq!(reg("custom-metrics-stackdriver-adapter").reader(), Reader::Gmp);
+        assert!(reg("custom-metrics-stackdriver-adapter").is_stackdriver());
+        assert_eq!(reg("prometheus-adapter").reader(), Reader::Prometheus);
+        assert_eq!(reg("datadog-cluster-agent-metrics-api").reader(), Reader::Unknown);
     }
 }

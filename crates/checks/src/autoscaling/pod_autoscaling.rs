@@ -4,8 +4,11 @@
 //! The requirement's condition is the HorizontalPodAutoscaler API itself (`autoscaling/v2`): without it the
 //! check is not applicable. A custom metrics API that is not registered, or not Available, is unknown naming
 //! what to install (prometheus-adapter or KEDA; KEDA is recognised and reported). Otherwise kaic deploys the
-//! model-server Deployment ([`workload`]) with one accelerator per pod, finds the vLLM metric the custom
-//! metrics API serves for its pods (or `--hpa-metric`), creates the HPA ([`hpa`]) and requires, in order:
+//! model-server Deployment ([`workload`]) with one accelerator per pod, registered for scraping the one way
+//! the platform discovers workloads and its metrics adapter reads ([`model_server::choose`]: a PodMonitor where
+//! a Prometheus Operator's Prometheus selects one, a PodMonitoring for the Stackdriver adapter, else the
+//! `prometheus.io` annotations), finds the vLLM metric the custom metrics API serves for its pods (or
+//! `--hpa-metric`; the Stackdriver adapter lists one metric only, so there its conventional name), creates the HPA ([`hpa`]) and requires, in order:
 //! the controller reads the metric at idle (`ScalingActive=True`, a current value); under load the replicas
 //! grow and every new pod runs holding its own device; after the load the replicas shrink back to one. Both
 //! directions are timed. A metric the controller cannot read never passes: it is the HPA's own message.
@@ -25,6 +28,7 @@ use super::workload::{self, Device, Load};
 use crate::accelerators::inventory::Inventory;
 use crate::capability::Capability;
 use crate::check::{AcceleratorUse, Check, CheckContext, CheckError, from_json};
+use crate::observability::model_server;
 use crate::timeouts::Wait;
 use crate::wait;
 
@@ -64,7 +68,8 @@ impl Check for PodAutoscaling {
 
     fn creates(&self) -> &'static [&'static str] {
         &[
-            "a Deployment of model servers (llm-d-inference-sim), one accelerator per pod (DRA claim template or device-plugin resource), scrape annotations, and a Service",
+            "a Deployment of model servers (llm-d-inference-sim), one accelerator per pod (DRA claim template or device-plugin resource), and a Service",
+            "its registration for scraping, one of: a PodMonitor (monitoring.coreos.com), a PodMonitoring (monitoring.googleapis.com), or prometheus.io scrape annotations on its pods",
             "a HorizontalPodAutoscaler (autoscaling/v2) on a per-pod custom metric, 1 to 3 replicas",
             "concurrent completion requests through the API server's service proxy, then none",
         ]
@@ -117,12 +122,16 @@ impl Check for PodAutoscaling {
         };
         ctx.step(format!("each pod takes {}", device.describe()));
         let tolerations = workload::merged_tolerations(&inventory);
+        let registration = model_server::registration(ctx, custom.reader()).await?;
         let deployments: Api<Deployment> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+        let manifest = workload::deployment(ctx, &device, &tolerations, &registration);
         let created = deployments
-            .create(&PostParams::default(), &from_json(workload::deployment(ctx, &device, &tolerations))?)
+            .create(&PostParams::default(), &from_json(manifest)?)
             .await
             .map_err(|e| CheckError::api("create the model server Deployment", e))?;
         ctx.object("Deployment", &created);
+        let registered = model_server::register(ctx, &registration, NAME, &workload::selector(ctx)).await?;
+        ctx.step(format!("the Deployment's pods are registered for scraping by: {registered}"));
         let services: Api<Service> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
         services
             .create(&PostParams::default(), &from_json(workload::service(ctx))?)
@@ -135,7 +144,7 @@ impl Check for PodAutoscaling {
         }
         ctx.record(|e| e.timing("first pod: create to Ready", started.elapsed()));
 
-        let (metric, listed) = match find_metric(ctx, &custom.version).await? {
+        let (metric, listed) = match find_metric(ctx, &custom).await? {
             Ok(found) => found,
             Err(why) => return Ok(Verdict::unknown(why)),
         };
@@ -270,9 +279,15 @@ async fn wait_first_ready(ctx: &CheckContext) -> Result<Result<(), String>, Chec
 }
 
 /// The metric to scale on and whether the custom metrics API listed it: `--hpa-metric`, else a vLLM metric
-/// of pods the API lists (adapters list a metric once its series exist, so kaic waits for its pod's).
-async fn find_metric(ctx: &CheckContext, version: &str) -> Result<Result<(String, bool), String>, CheckError> {
-    let group_version = format!("{CUSTOM_GROUP}/{version}");
+/// of pods the API lists (adapters list a metric once its series exist, so kaic waits for its pod's). The
+/// Stackdriver adapter lists one metric only (and only those it saw at its start), so there an unlisted
+/// metric is tried by its conventional name: the HPA's reading decides, and an unlisted metric it cannot
+/// read is unknown, never fail.
+async fn find_metric(
+    ctx: &CheckContext,
+    custom: &metrics_api::Registration,
+) -> Result<Result<(String, bool), String>, CheckError> {
+    let group_version = format!("{CUSTOM_GROUP}/{}", custom.version);
     let deadline = Instant::now() + ctx.wait(Wait::MetricListed);
     loop {
         let names = match ctx.client.list_api_group_resources(&group_version).await {
@@ -295,6 +310,14 @@ async fn find_metric(ctx: &CheckContext, version: &str) -> Result<Result<(String
         } else if let Some(metric) = metrics_api::choose(&names) {
             ctx.step(format!("the custom metrics API lists {metric} for pods ({} pod metrics in all)", names.len()));
             return Ok(Ok((metric, true)));
+        } else if custom.is_stackdriver() {
+            let metric = metrics_api::stackdriver_name(metrics_api::PREFERRED[0]);
+            ctx.step(format!(
+                "the Stackdriver adapter lists {} metric(s) and no vLLM one (it lists one unless started with full \
+                 listing): trying {metric}, the name Google Cloud Managed Service for Prometheus gives vLLM's gauge",
+                names.len()
+            ));
+            return Ok(Ok((metric, false)));
         } else if Instant::now() > deadline {
             let shown: Vec<&str> = names.iter().take(12).map(String::as_str).collect();
             return Ok(Err(format!(

@@ -1,7 +1,7 @@
 //! `pod_autoscaling`'s workload: a Deployment of model servers (llm-d's inference simulator by default, the
 //! `model-server` probe image of `ai_service_metrics`) whose every pod takes one accelerator through the path
-//! the cluster offers (a DRA ResourceClaimTemplate, or the vendor's extended resource), annotated for
-//! scraping, runs one request at a time with a slow first token so that requests queue, and a Service in
+//! the cluster offers (a DRA ResourceClaimTemplate, or the vendor's extended resource), registered for
+//! scraping the one way `ai_service_metrics` chooses ([`model_server::choose`]), runs one request at a time with a slow first token so that requests queue, and a Service in
 //! front; the load (concurrent completions through the API server's service proxy until stopped); and the
 //! proof that a pod holds its device (its claim allocated and reserved for it, or the resource granted).
 
@@ -20,7 +20,7 @@ use crate::accelerators::inventory::{Inventory, Path, allocated_devices};
 use crate::accelerators::probe;
 use crate::check::{CheckContext, CheckError};
 use crate::observability::endpoint::{Endpoint, Headers};
-use crate::observability::model_server::{self, MODEL, PORT, PORT_NAME};
+use crate::observability::model_server::{self, MODEL, PORT, PORT_NAME, Registration};
 use crate::pods;
 
 /// The pod-level claim entry of the DRA path.
@@ -61,8 +61,9 @@ pub fn label_query(ctx: &CheckContext) -> String {
     selector(ctx).iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
 }
 
-/// The Deployment: 1 replica, each pod one accelerator, the simulator queuing requests.
-pub fn deployment(ctx: &CheckContext, device: &Device, tolerations: &Value) -> Value {
+/// The Deployment: 1 replica, each pod one accelerator, the simulator queuing requests, annotated for
+/// scraping only when that is how it is registered.
+pub fn deployment(ctx: &CheckContext, device: &Device, tolerations: &Value, registration: &Registration) -> Value {
     let mut labels = ctx.labels();
     labels.extend(selector(ctx));
     let mut resources = json!({"requests": {"cpu": "100m", "memory": "64Mi"}});
@@ -89,8 +90,7 @@ pub fn deployment(ctx: &CheckContext, device: &Device, tolerations: &Value) -> V
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": PORT.to_string(),
-                                    "prometheus.io/path": "/metrics"}
+                    "annotations": registration.annotations()
                 },
                 "spec": spec
             }
@@ -269,14 +269,19 @@ mod tests {
     async fn each_pod_asks_for_one_device_through_the_chosen_path() {
         let ctx = CheckContext::offline("pod_autoscaling", CheckOptions::default());
         let tolerations = json!([{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]);
-        let dp = deployment(&ctx, &Device::Extended("nvidia.com/gpu".into()), &tolerations);
+        let dp = deployment(&ctx, &Device::Extended("nvidia.com/gpu".into()), &tolerations, &Registration::Annotations);
         let pod = &dp["spec"]["template"];
         assert_eq!(pod["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"], 1);
         assert_eq!(pod["metadata"]["annotations"]["prometheus.io/scrape"], "true");
         assert_eq!(pod["spec"]["securityContext"]["runAsNonRoot"], true);
         assert!(pod["spec"]["containers"][0]["args"].as_array().unwrap().contains(&json!("--max-num-seqs")));
         let _: k8s_openapi::api::apps::v1::Deployment = from_json(dp.clone()).unwrap();
-        let dra = deployment(&ctx, &Device::Dra("kaic-hpa".into()), &json!([]));
+        let dra = deployment(&ctx, &Device::Dra("kaic-hpa".into()), &json!([]), &Registration::PodMonitoring);
+        assert_eq!(
+            dra["spec"]["template"]["metadata"]["annotations"],
+            json!({}),
+            "registered once, by its PodMonitoring"
+        );
         let spec = &dra["spec"]["template"]["spec"];
         assert_eq!(spec["resourceClaims"][0]["resourceClaimTemplateName"], "kaic-hpa");
         assert_eq!(spec["containers"][0]["resources"]["claims"][0]["name"], CLAIM_ENTRY);

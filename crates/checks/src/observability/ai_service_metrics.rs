@@ -1,15 +1,19 @@
 //! `ai_service_metrics`: the platform's monitoring system collects an AI workload's metrics.
 //!
-//! kaic finds the monitoring system's Prometheus-compatible query API ([`prometheus`]), deploys a model
-//! server exporting vLLM's metrics and registers it for scraping the way the platform discovers workloads
-//! ([`model_server`]), sends exactly N completions through the API server's service proxy, and queries
-//! until the collected request counter of its pod, and the count of its latency histogram, equal N: not
-//! "more than 0", exactly N. More than N fails at once (someone else's traffic, or double counting). The
-//! time from the last answered request to the counter reaching N is the scrape lag, recorded as evidence.
+//! kaic finds the monitoring system's Prometheus-compatible query APIs ([`prometheus`]), deploys a model
+//! server exporting vLLM's metrics and registers it for scraping once, the way the platform discovers
+//! workloads ([`model_server::choose`]), sends exactly N completions through the API server's service proxy,
+//! and asks every query API until one holds a collected series of its pod's request counter, and one of its
+//! latency histogram's count, at exactly N: not "more than 0", exactly N. Each collected series is judged on
+//! its own (a pod collected by two scrape jobs, or by both Prometheus of an HA pair, has two series of N, not
+//! a count of 2N); a single series above N fails at once (someone else's traffic, or a collection counting
+//! twice). The time from the last answered request to the count reaching N is the scrape lag, recorded as
+//! evidence.
 //!
 //! The requirement has no condition. No query API answering is unknown, naming what to install or
-//! provide; a query API that answers while the served requests never show up fails.
+//! provide; query APIs that answer while none of them ever shows the served requests fail.
 
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Pod, Service};
@@ -18,7 +22,7 @@ use kube::api::{Api, PostParams};
 
 use super::endpoint::Endpoint;
 use super::model_server::{self, NAME};
-use super::prometheus::{self, Count};
+use super::prometheus::{self, Count, QueryApi, Series};
 use crate::check::{Check, CheckContext, CheckError, from_json};
 use crate::timeouts::Wait;
 use crate::{pods, wait};
@@ -64,19 +68,20 @@ impl Check for AiServiceMetrics {
 
     fn creates(&self) -> &'static [&'static str] {
         &[
-            "a model server pod (llm-d-inference-sim, vLLM metrics) with prometheus.io scrape annotations, and a Service in front of it",
-            "where served: a PodMonitor (monitoring.coreos.com) and a PodMonitoring (monitoring.googleapis.com) selecting it",
+            "a model server pod (llm-d-inference-sim, vLLM metrics) and a Service in front of it",
+            "its registration for scraping, one of: a PodMonitor (monitoring.coreos.com) where a Prometheus selects one in kaic's namespace, a PodMonitoring (monitoring.googleapis.com) where served, else prometheus.io scrape annotations on the pod",
             "10 completion requests through the API server's service proxy; queries to the monitoring system's query API",
         ]
     }
 
     async fn run(&self, ctx: &CheckContext) -> Result<Verdict, CheckError> {
-        let (endpoint, what) = match prometheus::find(ctx).await? {
+        let apis = match prometheus::find(ctx).await? {
             Ok(found) => found,
             Err(why) => return Ok(Verdict::unknown(format!("{why}: {PROVIDE}"))),
         };
+        let registration = model_server::registration(ctx, apis[0].reader).await?;
         let pods_api: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
-        let pod: Pod = from_json(model_server::pod(ctx))?;
+        let pod: Pod = from_json(model_server::pod(ctx, &registration))?;
         pods_api
             .create(&PostParams::default(), &pod)
             .await
@@ -87,12 +92,11 @@ impl Check for AiServiceMetrics {
             .create(&PostParams::default(), &service)
             .await
             .map_err(|e| CheckError::api("create the model server's Service", e))?;
-        let registered = model_server::register(ctx).await?;
+        let registered = model_server::register(ctx, &registration, NAME, &model_server::selector(ctx)).await?;
         ctx.step(format!(
-            "model server {}/{NAME} ({}) registered by: {}",
+            "model server {}/{NAME} ({}) registered by: {registered}",
             ctx.namespace,
-            model_server::image(ctx),
-            registered.join("; ")
+            model_server::image(ctx)
         ));
         let submitted = Instant::now();
         let ready = wait::until(
@@ -113,10 +117,11 @@ impl Check for AiServiceMetrics {
             Err(e) => return Ok(Verdict::error(format!("kaic's model server did not serve its requests: {e}"))),
         };
         ctx.step(format!("{REQUESTS} completions answered through the API server's service proxy"));
-        if let Err(why) = served_all(ctx).await {
-            return Ok(Verdict::error(why));
-        }
-        let verdict = collect(ctx, &endpoint, &what, last_answered, &registered).await;
+        let own = match served_all(ctx).await {
+            Ok(own) => own,
+            Err(why) => return Ok(Verdict::error(why)),
+        };
+        let verdict = collect(ctx, &apis, last_answered, &registered, &own).await;
         let restarted = pods_api
             .get(NAME)
             .await
@@ -134,17 +139,22 @@ impl Check for AiServiceMetrics {
 
 /// Waits briefly until the model server's own `/metrics` counts every request (the simulator updates its
 /// metrics asynchronously): proof that the workload served all of them, so a missing count is the
-/// monitoring system's.
-async fn served_all(ctx: &CheckContext) -> Result<(), String> {
+/// monitoring system's. Returns the labels the server itself puts on the counter and on the latency count
+/// ([`Own`]).
+async fn served_all(ctx: &CheckContext) -> Result<Own, String> {
     let own = Endpoint::pod(&ctx.namespace, NAME, &model_server::PORT.to_string(), "/metrics");
     let started = Instant::now();
     loop {
-        let last = match own.get(&ctx.client, &Default::default(), "").await {
-            Ok(page) => model_server::served(&page, COUNTER),
+        let page = match own.get(&ctx.client, &Default::default(), "").await {
+            Ok(page) => page,
             Err(e) => return Err(format!("kaic could not read its model server's own /metrics: {e}")),
         };
+        let last = model_server::served(&page, COUNTER);
         if last.is_some_and(|v| (v - f64::from(REQUESTS)).abs() < 1e-9) {
-            return Ok(());
+            return Ok(Own {
+                counter: model_server::own_labels(&page, COUNTER),
+                latency: model_server::own_labels(&page, LATENCY_COUNT),
+            });
         }
         if started.elapsed() > Duration::from_secs(15) {
             return Err(format!(
@@ -157,22 +167,41 @@ async fn served_all(ctx: &CheckContext) -> Result<(), String> {
     }
 }
 
-/// The PromQL for `metric` of kaic's pod under one label scheme.
-pub fn promql(metric: &str, scheme: (&str, &str), namespace: &str) -> String {
-    format!("sum({metric}{{{}=\"{namespace}\",{}=\"{NAME}\"}})", scheme.0, scheme.1)
+/// The labels the model server itself puts on the counter and on the latency count: they split one
+/// collected count (see [`prometheus::per_series`]).
+struct Own {
+    counter: BTreeSet<String>,
+    latency: BTreeSet<String>,
 }
 
-/// What the last poll saw.
+/// The PromQL for `metric` of kaic's pod under one label scheme: every series, each judged on its own.
+pub fn promql(metric: &str, scheme: (&str, &str), namespace: &str) -> String {
+    format!("{metric}{{{}=\"{namespace}\",{}=\"{NAME}\"}}", scheme.0, scheme.1)
+}
+
+/// What the last poll of one query API saw.
 #[derive(Debug, Clone, Default)]
 struct Seen {
     query: String,
-    counter: Option<f64>,
-    latency: Option<f64>,
+    counter: Vec<Series>,
+    latency: Vec<Series>,
     error: Option<String>,
 }
 
-/// One poll: the first label scheme under which kaic's pod has a counter, with its latency count.
-async fn poll(ctx: &CheckContext, endpoint: &Endpoint) -> Seen {
+impl Seen {
+    fn describe(&self) -> String {
+        let list = |series: &[Series]| series.iter().map(prometheus::describe).collect::<Vec<_>>().join("; ");
+        match (self.counter.is_empty(), self.latency.is_empty()) {
+            (true, _) => format!("no series for kaic's pod under any of the label pairs {LABEL_SCHEMES:?}"),
+            (false, true) => format!("{COUNTER}: {}; {LATENCY_COUNT}: no series", list(&self.counter)),
+            (false, false) => format!("{COUNTER}: {}; {LATENCY_COUNT}: {}", list(&self.counter), list(&self.latency)),
+        }
+    }
+}
+
+/// One poll of one query API: the first label scheme under which kaic's pod has counter series, with its
+/// latency count's series.
+async fn poll(ctx: &CheckContext, endpoint: &Endpoint, own: &Own) -> Seen {
     let headers = &ctx.options.prometheus_headers;
     let mut seen = Seen { query: promql(COUNTER, LABEL_SCHEMES[0], &ctx.namespace), ..Seen::default() };
     let mut answered = false;
@@ -180,16 +209,16 @@ async fn poll(ctx: &CheckContext, endpoint: &Endpoint) -> Seen {
         let query = promql(COUNTER, *scheme, &ctx.namespace);
         match prometheus::query(ctx, endpoint, headers, &query).await {
             Err(e) => seen.error = Some(e),
+            Ok(samples) if samples.is_empty() => answered = true,
             Ok(samples) => {
-                answered = true;
-                if let Some(counter) = prometheus::total(&samples) {
-                    let latency_query = promql(LATENCY_COUNT, *scheme, &ctx.namespace);
-                    let latency = prometheus::query(ctx, endpoint, headers, &latency_query)
-                        .await
-                        .ok()
-                        .and_then(|s| prometheus::total(&s));
-                    return Seen { query, counter: Some(counter), latency, error: None };
-                }
+                let latency_query = promql(LATENCY_COUNT, *scheme, &ctx.namespace);
+                let latency = prometheus::query(ctx, endpoint, headers, &latency_query).await.unwrap_or_default();
+                return Seen {
+                    query,
+                    counter: prometheus::per_series(&samples, &own.counter),
+                    latency: prometheus::per_series(&latency, &own.latency),
+                    error: None,
+                };
             }
         }
     }
@@ -199,79 +228,128 @@ async fn poll(ctx: &CheckContext, endpoint: &Endpoint) -> Seen {
     seen
 }
 
-/// Queries until both counts equal [`REQUESTS`], one exceeds it, or [`Wait::MetricsCollected`] passes.
-async fn collect(ctx: &CheckContext, endpoint: &Endpoint, what: &str, last: Instant, registered: &[String]) -> Verdict {
+/// What one round of polls of every query API decides.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Round {
+    /// Query API `i` holds a single series above the count (of either count): fail at once, whatever the
+    /// others say (that collection counts requests that were never sent).
+    TooMany(usize, f64),
+    /// Query API `i` holds a series of each count at exactly the count, none above.
+    Reached(usize),
+    /// No query API has both counts yet: ask again.
+    Waiting,
+}
+
+/// Decides a round from each query API's last poll, in the order they were found.
+fn decide(seen: &[Seen]) -> Round {
+    let judged: Vec<(Count, Count)> = seen
+        .iter()
+        .map(|s| (prometheus::judge_series(&s.counter, REQUESTS), prometheus::judge_series(&s.latency, REQUESTS)))
+        .collect();
+    let too_many = judged.iter().enumerate().find_map(|(i, judged)| match judged {
+        (Count::TooMany(v), _) | (_, Count::TooMany(v)) => Some(Round::TooMany(i, *v)),
+        _ => None,
+    });
+    let reached = || judged.iter().position(|j| *j == (Count::Reached, Count::Reached)).map(Round::Reached);
+    too_many.or_else(reached).unwrap_or(Round::Waiting)
+}
+
+/// Asks every query API until one holds a series of each count at [`REQUESTS`], a single series exceeds
+/// it, or [`Wait::MetricsCollected`] passes.
+async fn collect(ctx: &CheckContext, apis: &[QueryApi], last: Instant, registered: &str, own: &Own) -> Verdict {
     let limit = ctx.wait(Wait::MetricsCollected);
-    let mut seen = Seen::default();
+    // The last poll of each API that saw series (else its last poll), for the verdict after the wait.
+    let mut kept: Vec<Seen> = vec![Seen::default(); apis.len()];
     let mut answered_once = false;
     loop {
-        let now = poll(ctx, endpoint).await;
-        if now.error.is_none() {
-            answered_once = true;
+        let mut round = Vec::with_capacity(apis.len());
+        for (api, kept) in apis.iter().zip(kept.iter_mut()) {
+            let now = poll(ctx, &api.endpoint, own).await;
+            answered_once |= now.error.is_none();
+            if !now.counter.is_empty() || kept.counter.is_empty() {
+                *kept = now.clone();
+            }
+            round.push(now);
         }
-        let (counter, latency) = (now.counter, now.latency);
-        let query = now.query.clone();
-        if now.counter.is_some() || seen.counter.is_none() {
-            seen = now;
-        }
-        match (prometheus::judge_count(counter, REQUESTS), prometheus::judge_count(latency, REQUESTS)) {
-            (Count::TooMany(v), _) | (_, Count::TooMany(v)) => {
+        match decide(&round) {
+            Round::TooMany(i, v) => {
+                let (api, now) = (&apis[i], &round[i]);
                 return Verdict::fail(
                     format!(
-                        "the monitoring system counted more requests for kaic's model server than were sent ({what})"
+                        "the monitoring system counted more requests for kaic's model server than were sent in a \
+                         single collected series ({})",
+                        api.what
                     ),
-                    format!("{query} == {REQUESTS} (and {LATENCY_COUNT} == {REQUESTS})"),
-                    format!("{v}: extra traffic reached the pod, or its series are counted twice"),
+                    format!("each series of {} at most {REQUESTS} (and of {LATENCY_COUNT})", now.query),
+                    format!(
+                        "a series at {v} ({}): extra traffic reached the pod, or one collection counts it twice",
+                        now.describe()
+                    ),
                 );
             }
-            (Count::Reached, Count::Reached) => {
-                let lag = last.elapsed();
-                ctx.record(|e| e.timing("scrape lag: last request answered to the counter at N", lag));
-                ctx.record(|e| e.value(query.clone(), REQUESTS.to_string()));
-                return Verdict::pass(format!(
-                    "{what} collected exactly the {REQUESTS} requests sent to kaic's model server {}/{NAME}: {query} = \
-                     {REQUESTS} and {LATENCY_COUNT} = {REQUESTS}, {:.1}s after the last request was answered (registered \
-                     by: {})",
-                    ctx.namespace,
-                    lag.as_secs_f64(),
-                    registered.join("; ")
-                ));
-            }
-            _ => {}
+            Round::Reached(i) => return reached(ctx, apis, i, &round[i], last, registered),
+            Round::Waiting => {}
         }
         if last.elapsed() >= limit {
             break;
         }
         tokio::time::sleep(EVERY).await;
     }
-    ctx.record(|e| {
-        e.value(format!("last answer to {}", seen.query), format!("{:?} / {:?}", seen.counter, seen.latency))
-    });
+    for (api, seen) in apis.iter().zip(&kept) {
+        ctx.record(|e| e.value(format!("last answer to {} ({})", seen.query, api.what), seen.describe()));
+    }
+    let whats: Vec<&str> = apis.iter().map(|a| a.what.as_str()).collect();
     if !answered_once {
+        let errors: Vec<String> = kept.iter().filter_map(|s| s.error.clone()).collect();
         return Verdict::error(format!(
-            "{what} answered vector(1) but then none of kaic's queries: {}",
-            seen.error.unwrap_or_default()
+            "{} answered vector(1) but then none of kaic's queries: {}",
+            whats.join(" and "),
+            errors.join("; ")
         ));
     }
-    let observed = match (seen.counter, seen.latency) {
-        (None, _) => format!("no series for kaic's pod under any of the label pairs {LABEL_SCHEMES:?}"),
-        (Some(c), l) => {
-            format!("{COUNTER} = {c}, {LATENCY_COUNT} = {}", l.map_or("no series".to_string(), |l| l.to_string()))
-        }
+    let observed: Vec<String> = if apis.len() == 1 {
+        vec![kept[0].describe()]
+    } else {
+        apis.iter().zip(&kept).map(|(api, s)| format!("{}: {}", api.what, s.describe())).collect()
     };
     Verdict::fail(
         format!(
-            "the monitoring system ({what}) answers queries and kaic's model server served all {REQUESTS} requests, but \
-             they were not collected within {}s (registered by: {})",
+            "the monitoring system ({}) answers queries and kaic's model server served all {REQUESTS} requests, but \
+             they were not collected within {}s (registered by: {registered})",
+            whats.join(" and "),
             limit.as_secs(),
-            registered.join("; ")
         ),
         format!(
-            "{} == {REQUESTS} and {LATENCY_COUNT} == {REQUESTS}",
+            "a series of {} at {REQUESTS} and one of {LATENCY_COUNT} at {REQUESTS}, none above",
             promql(COUNTER, LABEL_SCHEMES[0], &ctx.namespace)
         ),
-        format!("after {}s: {observed}", last.elapsed().as_secs()),
+        format!("after {}s: {}", last.elapsed().as_secs(), observed.join("; ")),
     )
+}
+
+/// The pass: which query API had the counts, in how many of its series, the scrape lag, and the other
+/// query APIs asked.
+fn reached(ctx: &CheckContext, apis: &[QueryApi], i: usize, now: &Seen, last: Instant, registered: &str) -> Verdict {
+    let what = &apis[i].what;
+    let lag = last.elapsed();
+    ctx.record(|e| e.timing("scrape lag: last request answered to the counter at N", lag));
+    ctx.record(|e| e.value(format!("{} ({what})", now.query), now.describe()));
+    let series = |s: &[Series]| {
+        let at = s.iter().filter(|(_, v)| (v - f64::from(REQUESTS)).abs() < 1e-9).count();
+        if s.len() == 1 { "its series".to_string() } else { format!("{at} of its {} collected series", s.len()) }
+    };
+    let others: Vec<&str> = apis.iter().enumerate().filter(|(j, _)| *j != i).map(|(_, a)| a.what.as_str()).collect();
+    Verdict::pass(format!(
+        "{what} collected exactly the {REQUESTS} requests sent to kaic's model server {}/{NAME}: {} at {REQUESTS} in {} \
+         and {LATENCY_COUNT} at {REQUESTS} in {}, none above, {:.1}s after the last request was answered (registered \
+         by: {registered}{})",
+        ctx.namespace,
+        now.query,
+        series(&now.counter),
+        series(&now.latency),
+        lag.as_secs_f64(),
+        if others.is_empty() { String::new() } else { format!("; also asked: {}", others.join(", ")) }
+    ))
 }
 
 #[cfg(test)]
@@ -279,11 +357,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn queries_name_kaics_pod() {
+    fn queries_name_kaics_pod_and_keep_every_series() {
         assert_eq!(
             promql(COUNTER, LABEL_SCHEMES[0], "kaic-ai-service-metrics-r1"),
-            "sum(vllm:request_success_total{namespace=\"kaic-ai-service-metrics-r1\",pod=\"model-server\"})"
+            "vllm:request_success_total{namespace=\"kaic-ai-service-metrics-r1\",pod=\"model-server\"}"
         );
         assert!(PROVIDE.contains("--prometheus-url"));
+    }
+
+    fn seen(counter: &[f64], latency: &[f64]) -> Seen {
+        let series = |values: &[f64]| -> Vec<Series> {
+            values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (std::collections::BTreeMap::from([("job".to_string(), format!("job-{i}"))]), *v))
+                .collect()
+        };
+        Seen { query: "q".into(), counter: series(counter), latency: series(latency), error: None }
+    }
+
+    #[test]
+    fn every_query_api_is_asked_and_one_with_both_counts_is_enough() {
+        // A platform Prometheus that never collects kaic's namespace, found first, and the workload one.
+        assert_eq!(decide(&[seen(&[], &[]), seen(&[10.0, 10.0], &[10.0])]), Round::Reached(1));
+        assert_eq!(decide(&[seen(&[10.0], &[10.0]), seen(&[], &[])]), Round::Reached(0));
+        // Counter there, histogram not yet: wait; none anywhere: wait (a fail once the wait is over).
+        assert_eq!(decide(&[seen(&[10.0], &[9.0]), seen(&[], &[])]), Round::Waiting);
+        assert_eq!(decide(&[seen(&[], &[]), seen(&[9.0], &[9.0])]), Round::Waiting);
+        // A single series above the count anywhere fails, even beside a query API that reached it.
+        assert_eq!(decide(&[seen(&[10.0], &[10.0]), seen(&[11.0], &[10.0])]), Round::TooMany(1, 11.0));
+        assert_eq!(decide(&[seen(&[10.0], &[12.0])]), Round::TooMany(0, 12.0));
     }
 }

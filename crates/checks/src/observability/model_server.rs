@@ -1,13 +1,16 @@
 //! `ai_service_metrics`' workload: a model server with vLLM's metrics (by default llm-d's inference
 //! simulator, `ghcr.io/llm-d/llm-d-inference-sim`, which serves the OpenAI API on CPU and exports vLLM's
-//! metric names), a Service in front of it, and its registration for scraping the way the platform
-//! discovers workloads: a PodMonitor where the Prometheus Operator's API is served (carrying the labels the
-//! cluster's Prometheus objects select PodMonitors by), a PodMonitoring where Google Cloud Managed Service
-//! for Prometheus is served, and always the `prometheus.io/scrape|port|path` annotations.
+//! metric names), a Service in front of it, and its registration for scraping, one way, the way the platform
+//! discovers workloads ([`choose`], also used by `pod_autoscaling`): a PodMonitor where a Prometheus
+//! Operator's Prometheus selects it in kaic's namespace (carrying the labels it selects PodMonitors by), else a
+//! PodMonitoring where Google Cloud Managed Service for Prometheus is served and may be what is read, else the
+//! `prometheus.io/scrape|port|path` annotations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Instant;
 
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DynamicObject, ListParams};
 use serde_json::{Value, json};
 
@@ -15,6 +18,7 @@ use super::endpoint::{Endpoint, Headers};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError, create_dynamic, pinned_resource};
 use crate::pods;
+use crate::scheduling::gang_scheduling::kueue::selector_matches;
 
 /// The key of `--probe-image` for the model server (`--probe-image model-server=IMAGE`).
 pub const IMAGE_KEY: &str = "model-server";
@@ -41,8 +45,8 @@ pub fn selector(ctx: &CheckContext) -> BTreeMap<String, String> {
 }
 
 /// The model server pod: the simulator's own flags (`--model`, `--port`, echo mode, the dummy tokenizer),
-/// the scrape annotations, a readiness probe on `/health`, hardened.
-pub fn pod(ctx: &CheckContext) -> Value {
+/// the registration's annotations, a readiness probe on `/health`, hardened.
+pub fn pod(ctx: &CheckContext, registration: &Registration) -> Value {
     let mut labels = ctx.labels();
     labels.extend(selector(ctx));
     let mut spec = json!({
@@ -62,7 +66,7 @@ pub fn pod(ctx: &CheckContext) -> Value {
         "metadata": {
             "name": NAME,
             "labels": labels,
-            "annotations": {"prometheus.io/scrape": "true", "prometheus.io/port": PORT.to_string(), "prometheus.io/path": "/metrics"}
+            "annotations": registration.annotations()
         },
         "spec": spec
     })
@@ -76,30 +80,154 @@ pub fn service(ctx: &CheckContext) -> Value {
     })
 }
 
-/// A Prometheus Operator PodMonitor for it, with `extra` labels (what the cluster's Prometheus objects
-/// select PodMonitors by).
-pub fn pod_monitor(ctx: &CheckContext, extra: &BTreeMap<String, String>) -> Value {
+/// Which monitoring system reads what kaic registers: it decides how a pod is registered when several
+/// mechanisms are served (GKE serves Google Cloud Managed Service for Prometheus's PodMonitoring on most
+/// clusters, whatever else collects the workloads).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// A Prometheus-compatible server kaic found in the cluster (or prometheus-adapter's Prometheus): it
+    /// collects by its own configuration (Prometheus Operator objects, or annotations), never PodMonitorings.
+    Prometheus,
+    /// Google Cloud Managed Service for Prometheus (`monitoring.googleapis.com`), or the Stackdriver adapter
+    /// reading it: managed collection reads PodMonitorings only.
+    Gmp,
+    /// Something kaic cannot tell (a `--prometheus-url` elsewhere, an unrecognised metrics adapter).
+    Unknown,
+}
+
+/// The one way kaic registers a pod for scraping. Registering several ways at once makes a pod collected
+/// by two jobs wherever two mechanisms are live (kube-prometheus-stack with the common annotation job), so
+/// kaic registers once, the way the platform discovers workloads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    /// A Prometheus Operator PodMonitor carrying these labels (what a Prometheus selecting kaic's namespace
+    /// selects PodMonitors by).
+    PodMonitor(BTreeMap<String, String>),
+    /// A Google Cloud Managed Service for Prometheus PodMonitoring.
+    PodMonitoring,
+    /// The `prometheus.io/scrape|port|path` annotations on the pod (the community chart's convention).
+    Annotations,
+}
+
+impl Registration {
+    /// The pod's annotations under this registration (none but under [`Registration::Annotations`]).
+    pub fn annotations(&self) -> Value {
+        match self {
+            Self::Annotations => json!({
+                "prometheus.io/scrape": "true", "prometheus.io/port": PORT.to_string(), "prometheus.io/path": "/metrics"
+            }),
+            _ => json!({}),
+        }
+    }
+
+    /// In words, for the report.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::PodMonitor(labels) if labels.is_empty() => "a PodMonitor (monitoring.coreos.com)".into(),
+            Self::PodMonitor(labels) => format!(
+                "a PodMonitor (monitoring.coreos.com) labelled {}",
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(",")
+            ),
+            Self::PodMonitoring => "a PodMonitoring (Google Cloud Managed Service for Prometheus)".into(),
+            Self::Annotations => "prometheus.io/scrape, /port and /path annotations on the pod".into(),
+        }
+    }
+}
+
+/// A label selector in JSON (`null` stays `None`: it matches nothing, see [`selector_matches`]).
+fn label_selector(value: &Value) -> Option<LabelSelector> {
+    serde_json::from_value(value.clone()).ok().filter(|_| !value.is_null())
+}
+
+/// How to register a pod, from what the cluster serves and who reads it: `prometheuses` are the Prometheus
+/// Operator's Prometheus objects (`None` where PodMonitors are not served), `namespace` the labels of kaic's
+/// namespace, `pod_monitorings` whether PodMonitorings are served. A PodMonitor where a Prometheus picks it
+/// up in kaic's namespace, a PodMonitoring where GMP is served and may be what is read, else the annotations.
+///
+/// A Prometheus picks up a PodMonitor when its `podMonitorNamespaceSelector` selects the namespace and its
+/// `podMonitorSelector` the PodMonitor's labels; null selects nothing, or only the Prometheus' own namespace
+/// (the Prometheus Operator's API), so kaic's PodMonitor carries the `matchLabels` asked for
+/// (kube-prometheus-stack asks `release: <name>`, with `podMonitorNamespaceSelector: {}`).
+pub fn choose(
+    prometheuses: Option<&[Value]>,
+    namespace: &BTreeMap<String, String>,
+    pod_monitorings: bool,
+    reader: Reader,
+) -> Registration {
+    let pod_monitor = prometheuses.and_then(|all| {
+        let reaching: Vec<&Value> = all
+            .iter()
+            .filter(|p| selector_matches(label_selector(&p["spec"]["podMonitorNamespaceSelector"]).as_ref(), namespace))
+            .collect();
+        let labels = selected_labels(&reaching);
+        reaching
+            .iter()
+            .any(|p| selector_matches(label_selector(&p["spec"]["podMonitorSelector"]).as_ref(), &labels))
+            .then_some(Registration::PodMonitor(labels))
+    });
+    let gmp = pod_monitorings.then_some(Registration::PodMonitoring);
+    let chosen = match reader {
+        Reader::Gmp => gmp.or(pod_monitor),
+        Reader::Unknown => pod_monitor.or(gmp),
+        Reader::Prometheus => pod_monitor,
+    };
+    chosen.unwrap_or(Registration::Annotations)
+}
+
+/// Reads what [`choose`] needs from the cluster and chooses.
+///
+/// # Errors
+/// [`CheckError::Api`] when the Prometheus objects or kaic's namespace cannot be read.
+pub async fn registration(ctx: &CheckContext, reader: Reader) -> Result<Registration, CheckError> {
+    let prometheuses = if ctx.capabilities.has(Capability::PrometheusOperator) {
+        let prometheus = pinned_resource(ctx, "monitoring.coreos.com", "v1", "Prometheus").await?;
+        let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &prometheus);
+        let found = crate::list::all(&api, ListParams::default())
+            .await
+            .map_err(|e| CheckError::api("list Prometheus objects (monitoring.coreos.com)", e))?;
+        Some(found.iter().filter_map(|p| serde_json::to_value(p).ok()).collect::<Vec<Value>>())
+    } else {
+        None
+    };
+    let namespaces: Api<Namespace> = Api::all(ctx.client.clone());
+    let namespace = namespaces
+        .get(&ctx.namespace)
+        .await
+        .map_err(|e| CheckError::api(format!("read namespace {}", ctx.namespace), e))?;
+    let labels = namespace.metadata.labels.unwrap_or_default();
+    let pod_monitorings = ctx.capabilities.has(Capability::ManagedPrometheus);
+    Ok(choose(prometheuses.as_deref(), &labels, pod_monitorings, reader))
+}
+
+/// A Prometheus Operator PodMonitor named `name` for the pods `selector` selects, with `extra` labels
+/// (what the cluster's Prometheus objects select PodMonitors by).
+pub fn pod_monitor(
+    ctx: &CheckContext,
+    name: &str,
+    selector: &BTreeMap<String, String>,
+    extra: &BTreeMap<String, String>,
+) -> Value {
     let mut labels = ctx.labels();
     labels.extend(extra.clone());
     json!({
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PodMonitor",
-        "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": labels},
+        "metadata": {"name": name, "namespace": ctx.namespace, "labels": labels},
         "spec": {
-            "selector": {"matchLabels": selector(ctx)},
+            "selector": {"matchLabels": selector},
             "podMetricsEndpoints": [{"port": PORT_NAME, "path": "/metrics", "interval": "5s"}]
         }
     })
 }
 
-/// A Google Cloud Managed Service for Prometheus PodMonitoring for it.
-pub fn pod_monitoring(ctx: &CheckContext) -> Value {
+/// A Google Cloud Managed Service for Prometheus PodMonitoring named `name` for the pods `selector` selects.
+pub fn pod_monitoring(ctx: &CheckContext, name: &str, selector: &BTreeMap<String, String>) -> Value {
     json!({
         "apiVersion": "monitoring.googleapis.com/v1",
         "kind": "PodMonitoring",
-        "metadata": {"name": NAME, "namespace": ctx.namespace, "labels": ctx.labels()},
+        "metadata": {"name": name, "namespace": ctx.namespace, "labels": ctx.labels()},
         "spec": {
-            "selector": {"matchLabels": selector(ctx)},
+            "selector": {"matchLabels": selector},
             "endpoints": [{"port": PORT_NAME, "path": "/metrics", "interval": "5s"}]
         }
     })
@@ -107,7 +235,7 @@ pub fn pod_monitoring(ctx: &CheckContext) -> Value {
 
 /// The `matchLabels` of the Prometheus objects' `podMonitorSelector`s, merged: a PodMonitor carrying them is
 /// picked up by each Prometheus that selects by labels (kube-prometheus-stack selects `release: <name>`).
-pub fn selected_labels(prometheuses: &[Value]) -> BTreeMap<String, String> {
+pub fn selected_labels(prometheuses: &[&Value]) -> BTreeMap<String, String> {
     prometheuses
         .iter()
         .filter_map(|p| p["spec"]["podMonitorSelector"]["matchLabels"].as_object())
@@ -115,37 +243,30 @@ pub fn selected_labels(prometheuses: &[Value]) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Registers the model server for scraping every way the cluster offers; returns what was registered.
+/// Creates the object `registration` needs for the pods `selector` selects (named `name`); the annotations
+/// are the pod's own ([`Registration::annotations`]). Returns what was registered, in words.
 ///
 /// # Errors
-/// [`CheckError`] when an object the cluster's API serves cannot be created.
-pub async fn register(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
-    let mut done = vec!["prometheus.io/scrape, /port and /path annotations on the pod".to_string()];
-    if ctx.capabilities.has(Capability::PrometheusOperator) {
-        let prometheus = pinned_resource(ctx, "monitoring.coreos.com", "v1", "Prometheus").await?;
-        let api: Api<DynamicObject> = Api::all_with(ctx.client.clone(), &prometheus);
-        let found = crate::list::all(&api, ListParams::default())
-            .await
-            .map_err(|e| CheckError::api("list Prometheus objects (monitoring.coreos.com)", e))?;
-        let values: Vec<Value> = found.iter().filter_map(|p| serde_json::to_value(p).ok()).collect();
-        let extra = selected_labels(&values);
-        let resource = pinned_resource(ctx, "monitoring.coreos.com", "v1", "PodMonitor").await?;
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource);
-        create_dynamic(ctx, &api, pod_monitor(ctx, &extra)).await?;
-        let with = if extra.is_empty() {
-            String::new()
-        } else {
-            format!(" labelled {}", extra.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(","))
-        };
-        done.push(format!("a PodMonitor{with} ({} Prometheus object(s) in the cluster)", found.len()));
-    }
-    if ctx.capabilities.has(Capability::ManagedPrometheus) {
-        let resource = pinned_resource(ctx, "monitoring.googleapis.com", "v1", "PodMonitoring").await?;
-        let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource);
-        create_dynamic(ctx, &api, pod_monitoring(ctx)).await?;
-        done.push("a PodMonitoring (Google Cloud Managed Service for Prometheus)".to_string());
-    }
-    Ok(done)
+/// [`CheckError`] when the object cannot be created.
+pub async fn register(
+    ctx: &CheckContext,
+    registration: &Registration,
+    name: &str,
+    selector: &BTreeMap<String, String>,
+) -> Result<String, CheckError> {
+    let (group, kind, manifest) = match registration {
+        Registration::Annotations => return Ok(registration.describe()),
+        Registration::PodMonitor(extra) => {
+            ("monitoring.coreos.com", "PodMonitor", pod_monitor(ctx, name, selector, extra))
+        }
+        Registration::PodMonitoring => {
+            ("monitoring.googleapis.com", "PodMonitoring", pod_monitoring(ctx, name, selector))
+        }
+    };
+    let resource = pinned_resource(ctx, group, "v1", kind).await?;
+    let api: Api<DynamicObject> = Api::namespaced_with(ctx.client.clone(), &ctx.namespace, &resource);
+    create_dynamic(ctx, &api, manifest).await?;
+    Ok(registration.describe())
 }
 
 /// The body of completion request `i`.
@@ -199,15 +320,44 @@ pub fn served(metrics: &str, metric: &str) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
+/// The label names the model server itself puts on `metric` on its own `/metrics`: every other label of a
+/// collected series comes from the collection (job, instance, namespace, pod, an HA replica's label, …), so
+/// series that differ only in those were collected separately, and ones that differ in these are parts of
+/// one count (vLLM splits its request counter by `finish_reason`).
+pub fn own_labels(metrics: &str, metric: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for line in metrics.lines().filter(|l| !l.starts_with('#')) {
+        let Some(mut rest) = line.strip_prefix(metric).and_then(|r| r.strip_prefix('{')) else { continue };
+        // name="value" pairs; a value may hold commas, braces and escaped quotes.
+        while let Some((name, after)) = rest.split_once('=') {
+            names.insert(name.trim_start_matches(',').trim().to_string());
+            let Some(value) = after.strip_prefix('"') else { break };
+            let mut escaped = false;
+            let Some(end) = value.char_indices().find_map(|(i, c)| {
+                let closes = c == '"' && !escaped;
+                escaped = c == '\\' && !escaped;
+                closes.then_some(i)
+            }) else {
+                break;
+            };
+            rest = &value[end + 1..];
+            if rest.starts_with('}') {
+                break;
+            }
+        }
+    }
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::check::{CheckOptions, from_json};
 
     #[tokio::test]
-    async fn the_model_server_is_hardened_annotated_and_selected() {
+    async fn the_model_server_is_hardened_selected_and_annotated_only_when_so_registered() {
         let ctx = CheckContext::offline("ai_service_metrics", CheckOptions::default());
-        let manifest = pod(&ctx);
+        let manifest = pod(&ctx, &Registration::Annotations);
         assert_eq!(manifest["metadata"]["annotations"]["prometheus.io/scrape"], "true");
         assert_eq!(manifest["metadata"]["annotations"]["prometheus.io/port"], "8000");
         assert_eq!(manifest["metadata"]["labels"]["kaic.dev/run-id"], "r1");
@@ -219,6 +369,9 @@ mod tests {
         );
         assert_eq!(manifest["spec"]["securityContext"]["runAsNonRoot"], true);
         let _: k8s_openapi::api::core::v1::Pod = from_json(manifest).unwrap();
+        let monitored = pod(&ctx, &Registration::PodMonitor(BTreeMap::new()));
+        assert_eq!(monitored["metadata"]["annotations"], json!({}), "one registration, not two");
+        assert_eq!(pod(&ctx, &Registration::PodMonitoring)["metadata"]["annotations"], json!({}));
         let svc = service(&ctx);
         assert_eq!(svc["spec"]["selector"], json!(selector(&ctx)));
         let _: k8s_openapi::api::core::v1::Service = from_json(svc).unwrap();
@@ -227,18 +380,68 @@ mod tests {
     #[tokio::test]
     async fn monitors_select_it_and_carry_what_prometheus_selects() {
         let ctx = CheckContext::offline("ai_service_metrics", CheckOptions::default());
-        let prometheuses = vec![
-            json!({"spec": {"podMonitorSelector": {"matchLabels": {"release": "kube-prometheus-stack"}}}}),
-            json!({"spec": {"podMonitorSelector": {}}}),
-        ];
-        let extra = selected_labels(&prometheuses);
-        let monitor = pod_monitor(&ctx, &extra);
+        let extra = BTreeMap::from([("release".to_string(), "kube-prometheus-stack".to_string())]);
+        let monitor = pod_monitor(&ctx, NAME, &selector(&ctx), &extra);
         assert_eq!(monitor["metadata"]["labels"]["release"], "kube-prometheus-stack");
         assert_eq!(monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"], "kaic-model-server");
         assert_eq!(monitor["spec"]["podMetricsEndpoints"][0]["port"], "http");
-        let gmp = pod_monitoring(&ctx);
+        let gmp = pod_monitoring(&ctx, NAME, &selector(&ctx));
         assert_eq!(gmp["spec"]["endpoints"][0]["port"], "http");
+        assert_eq!(gmp["spec"]["selector"]["matchLabels"]["kaic.dev/run-id"], "r1");
         let _: DynamicObject = from_json(monitor).unwrap();
+        let _: DynamicObject = from_json(gmp).unwrap();
+    }
+
+    /// A Prometheus object as kube-prometheus-stack renders it (`release` label, every namespace) or as
+    /// given: `pods` is its `podMonitorSelector`, `namespaces` its `podMonitorNamespaceSelector`.
+    fn prometheus(pods: Value, namespaces: Value) -> Value {
+        json!({"spec": {"podMonitorSelector": pods, "podMonitorNamespaceSelector": namespaces}})
+    }
+
+    #[test]
+    fn registers_one_way_chosen_from_what_is_served_and_who_reads_it() {
+        let ns = BTreeMap::from([
+            ("kubernetes.io/metadata.name".to_string(), "kaic-ai-service-metrics-r1".to_string()),
+            ("kaic.dev/run-id".to_string(), "r1".to_string()),
+        ]);
+        let stack = [prometheus(json!({"matchLabels": {"release": "kps"}}), json!({}))];
+        let release = BTreeMap::from([("release".to_string(), "kps".to_string())]);
+        // kube-prometheus-stack: a PodMonitor with its label, whoever reads (GMP served beside it or not).
+        for reader in [Reader::Prometheus, Reader::Unknown] {
+            assert_eq!(choose(Some(&stack), &ns, true, reader), Registration::PodMonitor(release.clone()));
+        }
+        assert_eq!(choose(Some(&stack), &ns, false, Reader::Gmp), Registration::PodMonitor(release.clone()));
+        // Read through GMP where it is served: its PodMonitoring, even beside the Prometheus Operator.
+        assert_eq!(choose(Some(&stack), &ns, true, Reader::Gmp), Registration::PodMonitoring);
+        // GKE serves PodMonitorings on most clusters: an in-cluster Prometheus without the operator reads
+        // annotations, an unknown reader gets the PodMonitoring.
+        assert_eq!(choose(None, &ns, true, Reader::Prometheus), Registration::Annotations);
+        assert_eq!(choose(None, &ns, true, Reader::Unknown), Registration::PodMonitoring);
+        assert_eq!(choose(None, &ns, false, Reader::Unknown), Registration::Annotations);
+        // CRDs served but no Prometheus object picks a PodMonitor up in kaic's namespace: not a PodMonitor.
+        let ignoring = [
+            json!({"spec": {"serviceMonitorSelector": {}}}),
+            prometheus(json!({}), Value::Null),
+            prometheus(json!({}), json!({"matchLabels": {"openshift.io/cluster-monitoring": "true"}})),
+        ];
+        assert_eq!(choose(Some(&ignoring), &ns, false, Reader::Prometheus), Registration::Annotations);
+        assert_eq!(choose(Some(&[]), &ns, false, Reader::Unknown), Registration::Annotations);
+        // Every namespace but the platform's (OpenShift's user workload monitoring): a PodMonitor, no labels.
+        let user_workload = [prometheus(
+            json!({}),
+            json!({"matchExpressions": [{"key": "openshift.io/cluster-monitoring", "operator": "NotIn", "values": ["true"]}]}),
+        )];
+        assert_eq!(
+            choose(Some(&user_workload), &ns, false, Reader::Unknown),
+            Registration::PodMonitor(BTreeMap::new())
+        );
+        // Two objects asking one key differently: the merged labels satisfy one of them.
+        let two = [stack[0].clone(), prometheus(json!({"matchLabels": {"release": "other"}}), json!({}))];
+        assert!(matches!(choose(Some(&two), &ns, false, Reader::Prometheus), Registration::PodMonitor(_)));
+        assert_eq!(
+            Registration::PodMonitor(release).describe(),
+            "a PodMonitor (monitoring.coreos.com) labelled release=kps"
+        );
     }
 
     #[test]
@@ -250,6 +453,11 @@ mod tests {
                     vllm:request_success_total_created 1.7e9\n";
         assert_eq!(served(page, "vllm:request_success_total"), Some(10.0));
         assert_eq!(served(page, "vllm:e2e_request_latency_seconds_count"), None);
+        let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+        assert_eq!(own_labels(page, "vllm:request_success_total"), names(&["finish_reason", "model_name"]));
+        let odd = "m{a=\"x,y}\",b=\"q\\\"z\"} 1\nm 2\nm_total{c=\"\"} 3\n";
+        assert_eq!(own_labels(odd, "m"), names(&["a", "b"]));
+        assert_eq!(own_labels(page, "vllm:e2e_request_latency_seconds_count"), names(&[]));
         assert_eq!(completion(3)["prompt"], "kaic conformance request 3");
     }
 }

@@ -1,10 +1,13 @@
 //! The monitoring system's Prometheus-compatible query API: found among the cluster's Services
 //! (`prometheus-operated`, kube-prometheus-stack's, `prometheus-server`, `app.kubernetes.io/name=prometheus`,
-//! Thanos Query, VictoriaMetrics) and proved with `vector(1)` through the API server's service proxy, or the
-//! user's `--prometheus-url` with its headers (managed back-ends). Query answers are parsed and the
-//! collected counter is judged against the number of requests sent.
+//! Thanos Query, VictoriaMetrics) and proved with `vector(1)` through the API server's service proxy (every
+//! one that answers: a cluster may run a platform Prometheus beside the one that collects workloads), or the
+//! user's `--prometheus-url` with its headers (managed back-ends). Query answers are parsed and a collected
+//! count is judged per collected series against the number of requests sent: a pod collected by two scrape
+//! jobs, or by both Prometheus of an HA pair behind Thanos Query, has one series per collection, each with
+//! the full count, and their sum would be "too many".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
@@ -12,6 +15,7 @@ use kube::api::{Api, ListParams};
 use serde_json::Value;
 
 use super::endpoint::{Endpoint, Headers};
+use super::model_server::Reader;
 use crate::check::{CheckContext, CheckError};
 use crate::list;
 
@@ -146,6 +150,31 @@ pub fn total(samples: &[Sample]) -> Option<f64> {
     (!samples.is_empty()).then(|| samples.iter().map(|(_, v)| v).sum())
 }
 
+/// One collected series of a count: the labels the collection gave it, and its value.
+pub type Series = (BTreeMap<String, String>, f64);
+
+/// A vector's samples as collected series: the samples of one collection (job, instance, replica, …) summed
+/// over the labels the server itself sets (`own`, e.g. `finish_reason`), which split one count.
+pub fn per_series(samples: &[Sample], own: &BTreeSet<String>) -> Vec<Series> {
+    let mut grouped: BTreeMap<BTreeMap<String, String>, f64> = BTreeMap::new();
+    for (labels, value) in samples {
+        let key = labels.iter().filter(|(k, _)| !own.contains(*k) && *k != "__name__");
+        *grouped.entry(key.map(|(k, v)| (k.clone(), v.clone())).collect()).or_default() += value;
+    }
+    grouped.into_iter().collect()
+}
+
+/// A series' labels in PromQL's form, leaving out `namespace` and `pod` (named by the query already).
+pub fn describe(series: &Series) -> String {
+    let labels: Vec<String> = series
+        .0
+        .iter()
+        .filter(|(k, _)| !["namespace", "pod"].contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}=\"{v}\""))
+        .collect();
+    format!("{{{}}} {}", labels.join(", "), series.1)
+}
+
 /// Where the collected count stands against the number of requests sent.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Count {
@@ -164,6 +193,12 @@ pub fn judge_count(collected: Option<f64>, sent: u32) -> Count {
         Some(v) if v > f64::from(sent) => Count::TooMany(v),
         other => Count::Waiting(other),
     }
+}
+
+/// Judges a count's collected series: reached when one series holds exactly `sent` and none more (two
+/// collections of one pod each hold the whole count); too many only when a single series exceeds it.
+pub fn judge_series(series: &[Series], sent: u32) -> Count {
+    judge_count(series.iter().map(|(_, v)| *v).reduce(f64::max), sent)
 }
 
 /// Runs one instant query.
@@ -189,16 +224,40 @@ pub async fn answers(ctx: &CheckContext, endpoint: &Endpoint, headers: &Headers)
     }
 }
 
-/// The query API to use: the user's, or the first candidate Service that answers. `Ok(Err(text))` names
-/// what was tried, for an unknown verdict.
+/// A query API that answers `vector(1)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryApi {
+    pub endpoint: Endpoint,
+    /// What it is and where, for the report (`Prometheus at service monitoring/prometheus:web …`).
+    pub what: String,
+    /// Who collects what it answers: decides how kaic registers its pods.
+    pub reader: Reader,
+}
+
+/// Who collects for the query API the user gave: Google Cloud Managed Service for Prometheus at its
+/// `monitoring.googleapis.com` API, else something kaic cannot tell.
+pub fn reader_of_url(endpoint: &Endpoint) -> Reader {
+    match endpoint {
+        Endpoint::Url(url) if url.contains("monitoring.googleapis.com") => Reader::Gmp,
+        _ => Reader::Unknown,
+    }
+}
+
+/// The query APIs to ask: the user's, or every candidate Service that answers, most likely first (the
+/// first one found may be a platform Prometheus that never collects workload namespaces). `Ok(Err(text))`
+/// names what was tried, for an unknown verdict.
 ///
 /// # Errors
 /// [`CheckError::Api`] when Services cannot be listed.
-pub async fn find(ctx: &CheckContext) -> Result<Result<(Endpoint, String), String>, CheckError> {
+pub async fn find(ctx: &CheckContext) -> Result<Result<Vec<QueryApi>, String>, CheckError> {
     let headers = &ctx.options.prometheus_headers;
     if let Some(endpoint) = &ctx.options.prometheus {
         return Ok(match answers(ctx, endpoint, headers).await {
-            Ok(()) => Ok((endpoint.clone(), format!("the query API given with --prometheus-url, {endpoint}"))),
+            Ok(()) => Ok(vec![QueryApi {
+                endpoint: endpoint.clone(),
+                what: format!("the query API given with --prometheus-url, {endpoint}"),
+                reader: reader_of_url(endpoint),
+            }]),
             Err(e) => {
                 Err(format!("the query API given with --prometheus-url ({endpoint}) did not answer vector(1): {e}"))
             }
@@ -207,15 +266,20 @@ pub async fn find(ctx: &CheckContext) -> Result<Result<(Endpoint, String), Strin
     let api: Api<Service> = Api::all(ctx.client.clone());
     let services = list::all(&api, ListParams::default()).await.map_err(|e| CheckError::api("list Services", e))?;
     let mut tried = Vec::new();
+    let mut found = Vec::new();
     for candidate in candidates(&services) {
         let endpoint = candidate.endpoint();
         match answers(ctx, &endpoint, headers).await {
             Ok(()) => {
                 ctx.step(format!("{} query API: {endpoint} answers vector(1)", candidate.kind));
-                return Ok(Ok((endpoint.clone(), format!("{} at {endpoint}", candidate.kind))));
+                let what = format!("{} at {endpoint}", candidate.kind);
+                found.push(QueryApi { endpoint, what, reader: Reader::Prometheus });
             }
             Err(e) => tried.push(format!("{endpoint}: {e}")),
         }
+    }
+    if !found.is_empty() {
+        return Ok(Ok(found));
     }
     Ok(Err(if tried.is_empty() {
         "no Prometheus-compatible query API found: no Service looks like Prometheus (prometheus-operated, \
@@ -302,6 +366,62 @@ mod tests {
         assert_eq!(judge_count(Some(7.0), 10), Count::Waiting(Some(7.0)));
         assert_eq!(judge_count(None, 10), Count::Waiting(None));
         assert_eq!(judge_count(Some(11.0), 10), Count::TooMany(11.0));
+    }
+
+    fn sample(labels: &[(&str, &str)], value: f64) -> Sample {
+        (labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(), value)
+    }
+
+    /// kaic's pod under vLLM's `finish_reason` split, collected by `jobs` (instance and pod alike).
+    fn collected(jobs: &[(&str, f64, f64)]) -> Vec<Sample> {
+        jobs.iter()
+            .flat_map(|(job, stop, length)| {
+                let labels = |reason| {
+                    vec![
+                        ("job", *job),
+                        ("instance", "10.1.0.5:8000"),
+                        ("pod", "model-server"),
+                        ("finish_reason", reason),
+                    ]
+                };
+                [sample(&labels("stop"), *stop), sample(&labels("length"), *length)]
+            })
+            .collect()
+    }
+
+    #[test]
+    fn each_collected_series_is_judged_on_its_own() {
+        let own = BTreeSet::from(["finish_reason".to_string(), "model_name".to_string()]);
+        // Two scrape jobs of one pod (a PodMonitor job and the annotation job), 10 each: reached, not 20.
+        let twice =
+            per_series(&collected(&[("podMonitor/ns/model-server/0", 8.0, 2.0), ("kubernetes-pods", 7.0, 3.0)]), &own);
+        assert_eq!(twice.len(), 2);
+        assert_eq!(judge_series(&twice, 10), Count::Reached);
+        assert_eq!(describe(&twice[0]), "{instance=\"10.1.0.5:8000\", job=\"kubernetes-pods\"} 10");
+        // One job ahead of the other (its next scrape not yet in): still reached.
+        let lagging = per_series(&collected(&[("a", 8.0, 2.0), ("b", 5.0, 2.0)]), &own);
+        assert_eq!(judge_series(&lagging, 10), Count::Reached);
+        // An HA pair behind Thanos Query without deduplication: the replica label tells them apart.
+        let pair: Vec<Sample> = ["prometheus-0", "prometheus-1"]
+            .iter()
+            .map(|r| sample(&[("job", "kubernetes-pods"), ("prometheus_replica", r), ("finish_reason", "stop")], 10.0))
+            .collect();
+        assert_eq!(judge_series(&per_series(&pair, &own), 10), Count::Reached);
+        // One series above the count: too many, whatever the others say.
+        let eleven = per_series(&collected(&[("a", 9.0, 2.0), ("b", 8.0, 2.0)]), &own);
+        assert_eq!(judge_series(&eleven, 10), Count::TooMany(11.0));
+        // Short of the count: keep waiting (a fail once the wait is over), with the highest seen.
+        let nine = per_series(&collected(&[("a", 7.0, 2.0)]), &own);
+        assert_eq!(judge_series(&nine, 10), Count::Waiting(Some(9.0)));
+        assert_eq!(judge_series(&[], 10), Count::Waiting(None));
+    }
+
+    #[test]
+    fn the_users_query_api_says_who_collects() {
+        let gmp = Endpoint::Url("https://monitoring.googleapis.com/v1/projects/p/location/global/prometheus".into());
+        assert_eq!(reader_of_url(&gmp), Reader::Gmp);
+        assert_eq!(reader_of_url(&Endpoint::Url("https://thanos-querier.example:9091".into())), Reader::Unknown);
+        assert_eq!(reader_of_url(&Endpoint::service("monitoring", "prometheus", "web", "")), Reader::Unknown);
     }
 
     #[test]
