@@ -399,21 +399,22 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "prometheuses",
         verbs: &["list"],
         needed: Needed::With(&[Capability::PrometheusOperator]),
-        why: "ai_service_metrics: the labels each Prometheus selects PodMonitors by",
+        why: "ai_service_metrics and pod_autoscaling: the labels each Prometheus selects PodMonitors by",
     },
     Permission {
         group: "monitoring.coreos.com",
         resource: "podmonitors",
         verbs: &["create"],
         needed: Needed::With(&[Capability::PrometheusOperator]),
-        why: "ai_service_metrics registers its model server for scraping with a PodMonitor",
+        why: "ai_service_metrics and pod_autoscaling register their model servers for scraping with a PodMonitor",
     },
     Permission {
         group: "monitoring.googleapis.com",
         resource: "podmonitorings",
         verbs: &["create"],
         needed: Needed::With(&[Capability::ManagedPrometheus]),
-        why: "ai_service_metrics registers its model server with Google Cloud Managed Service for Prometheus",
+        why: "ai_service_metrics and pod_autoscaling register their model servers with Google Cloud Managed Service for \
+              Prometheus",
     },
     Permission {
         group: "karpenter.sh",
