@@ -15,8 +15,9 @@
 //!      capacity is freed and the gang is bound whole and completes; the time from freeing to all bound is
 //!      recorded.
 //! 3. **Roll up** with the model's one policy ([`detect::roll_up`]): one solution that passes meets the
-//!    requirement and the others are reported; nothing found → fail, unless pods use a scheduler kaic does
-//!    not recognise (YuniKorn, Koordinator) → unknown; found but none exercisable → unknown.
+//!    requirement and the others are reported; nothing found → fail, unless pods use a gang scheduler kaic
+//!    does not exercise (YuniKorn, Koordinator, Run:ai, or any scheduler whose pods carry gang labels:
+//!    [`schedulers`]) → unknown; found but none exercisable → unknown.
 //!
 //! Pods run the pause image with `-v`, which prints its version and exits 0, so Jobs complete on real
 //! clusters (kwok completes Job pods in testenv). Blockers run the pause image as is and never exit.
@@ -29,6 +30,7 @@ pub mod native;
 pub mod negative;
 pub mod observe;
 pub mod pod_group;
+pub mod schedulers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -120,7 +122,7 @@ impl Check for GangScheduling {
                 e.value("gang solutions found but not exercised", by_hand.as_str());
             }
             if !unrecognised.is_empty() {
-                e.value("schedulers in use that kaic does not recognise", unrecognised.join("; "));
+                e.value("gang schedulers in use that kaic does not exercise", unrecognised.join("; "));
             }
         });
         let mut cases = Vec::new();
@@ -183,7 +185,9 @@ async fn give_back_accelerators(ctx: &CheckContext) -> Result<(), CheckError> {
 }
 
 /// Gang schedulers in use that kaic does not exercise: API groups of known-but-unsupported projects, and
-/// scheduler names on pods (not kaic's) that no solution kaic drives uses.
+/// pods (not kaic's) of another scheduler that is a known gang scheduler or that carry gang labels
+/// ([`schedulers::unrecognised_gang_schedulers`]); other second schedulers (EKS Fargate's, GKE's
+/// optimize-utilization profile) are not gang schedulers and are left out.
 async fn unrecognised(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
     let mut found = Vec::new();
     for (group, name) in detect::UNRECOGNISED_GROUPS {
@@ -199,10 +203,8 @@ async fn unrecognised(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
     ));
     let listed =
         crate::list::all(&pods, params).await.map_err(|e| CheckError::api("list pods by scheduler name", e))?;
-    let names: Vec<String> =
-        listed.iter().filter_map(|p| p.spec.as_ref().and_then(|s| s.scheduler_name.clone())).collect();
     let also_known: Vec<String> = ctx.options.scheduler_names.values().cloned().collect();
-    found.extend(detect::unrecognised_schedulers(names.iter().map(String::as_str), &also_known));
+    found.extend(schedulers::unrecognised_gang_schedulers(&listed, &also_known));
     Ok(found)
 }
 
