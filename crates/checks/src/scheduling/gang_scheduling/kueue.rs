@@ -3,25 +3,24 @@
 //! the platform's own queue against real capacity where it can:
 //!
 //! - **Platform queue** (preferred): a ClusterQueue that is Active, admits kaic's namespace and gives quota
-//!   for an extended resource nodes offer (an accelerator, e.g. `nvidia.com/gpu`) in a single flavor. With
-//!   `C` = min(free quota, free units on that flavor's nodes), the gang has `G` = min(C, 8) pods of one unit.
-//!   A blocker leaves exactly `G − 1` of the limit that is meant to protect the gang:
-//!   - quota within the nodes' capacity (a sound configuration): a blocker Job through the same queue holds
-//!     quota, so the gang must wait in Kueue; pods that other workloads run outside Kueue cannot make this
-//!     fail, they only shrink `G`;
-//!   - quota beyond the nodes' capacity (over-committed): blocker pods outside Kueue hold node capacity;
-//!     Kueue then admits a gang the nodes cannot hold and the scheduler starts it partially, which is the
-//!     failure this check exists to catch.
-//! - **kaic's own queue** (fallback, when no platform queue fits, e.g. none admits kaic's namespace or too much
-//!   is free to fill): a labelled ResourceFlavor and ClusterQueue `kaic-gang-<run>` admitting only the check's
-//!   namespace with a quota of 4 × 100m CPU; the blocker Job holds 100m, the gang asks for 4 × 100m. This
-//!   proves Kueue's all-or-nothing admission, not the platform's quota configuration, and the evidence says so.
+//!   for an extended resource nodes offer (an accelerator, e.g. `nvidia.com/gpu`) in a single flavor, no
+//!   more than that flavor's nodes have. With `C` = min(free quota, free units on the nodes), the gang has
+//!   `G` = min(C, 8) pods of one unit, and a blocker Job through the same queue holds quota so that exactly
+//!   `G − 1` is left: the gang must wait in Kueue. Pods that other workloads run outside Kueue cannot make
+//!   this fail, they only shrink `G`. kaic never places pods outside Kueue to judge a queue.
+//! - **kaic's own queue** (fallback, when no platform queue fits, e.g. none admits kaic's namespace, too much
+//!   is free to fill, or the quota is above what the nodes have today): a labelled ResourceFlavor and
+//!   ClusterQueue `kaic-gang-<run>` admitting only the check's namespace with a quota of 4 × 100m CPU; the
+//!   blocker Job holds 100m, the gang asks for 4 × 100m. This proves Kueue's all-or-nothing admission, not
+//!   the platform's quota configuration, and the evidence says so.
+//! - **A quota above today's nodes** (normal on an autoscaled pool) is reported as a note, and where no node
+//!   autoscaler is found the platform's queue is asked, through itself only, what it does with a gang its
+//!   nodes cannot hold ([`super::kueue_overcommit`]).
 //!
 //! Both: a positive gang of 3 is bound whole and completes; the gang larger than what is left stays with zero
 //! pods bound for the window; deleting the blocker lets it be bound whole, and its Job completes.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
@@ -31,21 +30,25 @@ use serde_json::{Value, json};
 
 use super::GangJob;
 use super::detect::SubResult;
+use super::kueue_overcommit::{self, Decision, OverCommit};
 use crate::capacity::{self, milli};
 use crate::check::{CheckContext, CheckError, create_dynamic};
 use crate::labels;
+use crate::timeouts::Wait;
 use crate::wait;
 
 /// The LocalQueue kaic creates in its namespace.
 pub const LOCAL_QUEUE: &str = "kaic-gang";
+/// The LocalQueue pointing at an over-committed platform ClusterQueue, for the probe.
+pub const PROBE_QUEUE: &str = "kaic-gang-platform";
 /// The label that sends a Job to a LocalQueue.
 pub const QUEUE_LABEL: &str = "kueue.x-k8s.io/queue-name";
 /// A gang needs at least this many pods.
-const MIN_GANG: i128 = 3;
+pub(super) const MIN_GANG: i128 = 3;
 /// The largest gang kaic submits to a platform queue.
-const MAX_GANG: i128 = 8;
+pub(super) const MAX_GANG: i128 = 8;
 /// The most units a blocker holds; more free capacity than `MAX_GANG + MAX_BLOCKER − 1` is not filled.
-const MAX_BLOCKER: i128 = 8;
+pub(super) const MAX_BLOCKER: i128 = 8;
 /// Gang size and per-pod CPU (thousandths) with kaic's own queue.
 const OWN_GANG: usize = 4;
 pub(super) const OWN_UNIT_MILLI: i128 = 100;
@@ -141,22 +144,32 @@ pub struct PlatformPlan {
     pub free_nodes: i128,
     pub gang: usize,
     pub blocker: usize,
-    /// What the blocker holds.
-    pub holds: Holds,
     /// The flavor's `nodeLabels`: where its capacity is.
     pub node_labels: BTreeMap<String, String>,
 }
 
-/// Chooses a platform ClusterQueue to test against real capacity (the first by name that fits), with a
-/// sentence for every queue and resource considered.
+/// What kaic found among the platform's ClusterQueues.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Choice {
+    /// The queue to test against real capacity (the first by name that fits).
+    pub plan: Option<PlatformPlan>,
+    /// Queues whose quota is above what their nodes have today, in the order seen.
+    pub over_committed: Vec<OverCommit>,
+    /// A sentence for every queue and resource considered.
+    pub notes: Vec<String>,
+}
+
+/// Chooses a platform ClusterQueue to test against real capacity (the first by name that fits, with quota no
+/// more than its nodes have), and lists the over-committed ones.
 pub fn plan_platform(
     queues: &[QueueView],
     flavor_node_labels: &BTreeMap<String, BTreeMap<String, String>>,
     nodes: &[Node],
     pods: &[Pod],
     namespace_labels: &BTreeMap<String, String>,
-) -> (Option<PlatformPlan>, Vec<String>) {
+) -> Choice {
     let mut notes = Vec::new();
+    let mut over_committed = Vec::new();
     let mut sorted: Vec<&QueueView> = queues.iter().filter(|q| !q.ours).collect();
     sorted.sort_by(|a, b| a.name.cmp(&b.name));
     if sorted.is_empty() {
@@ -200,26 +213,39 @@ pub fn plan_platform(
             let on_nodes = capacity::whole_units(&capacity::free_per_node(nodes, &[], resource, node_labels, true));
             let free_nodes = capacity::whole_units(&capacity::free_per_node(nodes, pods, resource, node_labels, true));
             // A quota within what the flavor's nodes have is the limit Kueue enforces, so the blocker holds quota
-            // (and other workloads using the nodes outside Kueue cannot make the test fail). A quota beyond the
-            // nodes' capacity is a configuration that can start gangs partially: then the nodes are the limit,
-            // and the blocker holds node capacity outside Kueue.
-            let holds = if nominal <= on_nodes { Holds::Quota } else { Holds::Nodes };
-            let usable = free_quota.min(free_nodes);
+            // (and other workloads using the nodes outside Kueue cannot make the test fail). A quota beyond what
+            // the nodes have today is how autoscaled pools are configured: Kueue admits gangs that wait for new
+            // nodes. Such a queue is never judged against today's nodes.
             let sizes = format!(
                 "quota {nominal} {resource} in flavor {flavor} for {on_nodes} on its nodes{}; {free_quota} free by quota, \
                  {free_nodes} free on the nodes",
-                if holds == Holds::Nodes { " (over-committed)" } else { "" }
+                if nominal > on_nodes { " (over-committed)" } else { "" }
             );
+            if nominal > on_nodes {
+                notes.push(format!(
+                    "ClusterQueue {name}: {sizes}; kaic does not judge it against today's nodes (an autoscaler may add \
+                     the rest)"
+                ));
+                over_committed.push(OverCommit {
+                    cluster_queue: name.clone(),
+                    flavor: flavor.to_string(),
+                    resource: resource.to_string(),
+                    nominal,
+                    on_nodes,
+                    free_quota,
+                    free_nodes,
+                    node_labels: node_labels.clone(),
+                });
+                continue;
+            }
+            let usable = free_quota.min(free_nodes);
             if usable < MIN_GANG {
                 notes.push(format!("ClusterQueue {name}: {sizes}; a gang of {MIN_GANG} needs more"));
                 continue;
             }
             let gang = usable.min(MAX_GANG);
-            // Leave exactly gang − 1 of the limiting amount.
-            let blocker = match holds {
-                Holds::Quota => free_quota - gang + 1,
-                Holds::Nodes => free_nodes - gang + 1,
-            };
+            // Leave exactly gang − 1 of the quota.
+            let blocker = free_quota - gang + 1;
             if blocker > MAX_BLOCKER || blocker > free_nodes {
                 notes.push(format!(
                     "ClusterQueue {name}: {sizes}; a blocker of {blocker} is more than kaic places (at most {MAX_BLOCKER}, \
@@ -227,14 +253,12 @@ pub fn plan_platform(
                 ));
                 continue;
             }
-            let who = match holds {
-                Holds::Quota => "a blocker Job holding quota",
-                Holds::Nodes => "blocker pods outside Kueue holding node capacity",
-            };
-            notes.push(format!("ClusterQueue {name}: {sizes} → {who}: {blocker}, and a gang of {gang}"));
+            notes.push(format!(
+                "ClusterQueue {name}: {sizes} → a blocker Job holding quota: {blocker}, and a gang of {gang}"
+            ));
             let (Ok(gang), Ok(blocker)) = (usize::try_from(gang), usize::try_from(blocker)) else { continue };
-            return (
-                Some(PlatformPlan {
+            return Choice {
+                plan: Some(PlatformPlan {
                     cluster_queue: name.clone(),
                     flavor: flavor.to_string(),
                     resource: resource.to_string(),
@@ -244,14 +268,14 @@ pub fn plan_platform(
                     free_nodes,
                     gang,
                     blocker,
-                    holds,
                     node_labels: node_labels.clone(),
                 }),
+                over_committed,
                 notes,
-            );
+            };
         }
     }
-    (None, notes)
+    Choice { plan: None, over_committed, notes }
 }
 
 /// The `kueue.x-k8s.io` kinds kaic uses, at the version it talks.
@@ -291,6 +315,8 @@ impl Apis {
 /// What the scenario runs with, whichever ClusterQueue it goes through.
 pub(super) struct Setup {
     pub(super) cluster_queue: String,
+    /// The LocalQueue in kaic's namespace that its Jobs name.
+    pub(super) local_queue: &'static str,
     /// In words, for evidence: whose queue, and what limits the gang.
     pub(super) origin: String,
     pub(super) resource: String,
@@ -298,29 +324,7 @@ pub(super) struct Setup {
     pub(super) tolerations: Value,
     pub(super) gang: usize,
     pub(super) blocker: usize,
-    pub(super) blocker_holds: Holds,
     pub(super) platform: Option<PlatformPlan>,
-}
-
-/// What the blocker holds: the limit that protects the gang.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Holds {
-    /// Quota (and node capacity): a Job through the same LocalQueue.
-    Quota,
-    /// Node capacity only: plain pods outside Kueue, because the queue's quota exceeds what its nodes have.
-    Nodes,
-}
-
-/// One pod outside Kueue holding one unit on the nodes until deleted.
-pub(super) async fn create_blocker_pod(
-    ctx: &CheckContext,
-    setup: &Setup,
-    name: &str,
-    gang: &str,
-) -> Result<(), CheckError> {
-    let node_selector = setup.platform.as_ref().map_or_else(|| json!({}), |plan| json!(plan.node_labels));
-    let placement = json!({"nodeSelector": node_selector, "tolerations": setup.tolerations});
-    super::create_blocker(ctx, name, gang, placement, setup.resources.clone()).await
 }
 
 impl Setup {
@@ -331,7 +335,7 @@ impl Setup {
             completions,
             resources: self.resources.clone(),
             exits,
-            job_labels: BTreeMap::from([(QUEUE_LABEL.to_string(), LOCAL_QUEUE.to_string())]),
+            job_labels: BTreeMap::from([(QUEUE_LABEL.to_string(), self.local_queue.to_string())]),
             pod_labels: BTreeMap::new(),
             pod_annotations: BTreeMap::new(),
             pod_spec: json!({"tolerations": self.tolerations}),
@@ -346,28 +350,84 @@ impl Setup {
 /// [`CheckError`] when an API call fails or the Kueue API is incomplete.
 pub async fn run(ctx: &CheckContext) -> Result<SubResult, CheckError> {
     let apis = Apis::discover(ctx).await?;
-    let setup = match choose(ctx, &apis).await? {
-        Some(plan) => platform_setup(ctx, &apis, plan).await?,
-        None => own_setup(ctx, &apis).await?,
-    };
-    let result = super::kueue_case::scenario(ctx, &apis, &setup).await;
-    if setup.platform.is_none() {
-        // The final sweep deletes these too; deleting here keeps a long run tidy.
-        let _ = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.local_queues)
-            .delete(LOCAL_QUEUE, &DeleteParams::background())
-            .await;
-        let _ = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues)
-            .delete(&setup.cluster_queue, &DeleteParams::background())
-            .await;
-        let _ = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.flavors)
-            .delete(&setup.cluster_queue, &DeleteParams::background())
-            .await;
+    let choice = choose(ctx, &apis).await?;
+    if let Some(plan) = choice.plan {
+        let setup = platform_setup(ctx, &apis, plan).await?;
+        return super::kueue_case::scenario(ctx, &apis, &setup).await;
     }
-    result
+    let setup = own_setup(ctx, &apis).await?;
+    let own = super::kueue_case::scenario(ctx, &apis, &setup).await;
+    // The final sweep deletes these too; deleting here keeps a long run tidy.
+    let _ = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.local_queues)
+        .delete(LOCAL_QUEUE, &DeleteParams::background())
+        .await;
+    let _ = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.cluster_queues)
+        .delete(&setup.cluster_queue, &DeleteParams::background())
+        .await;
+    let _ = Api::<DynamicObject>::all_with(ctx.client.clone(), &apis.flavors)
+        .delete(&setup.cluster_queue, &DeleteParams::background())
+        .await;
+    let own = own?;
+    let Some(over) = choice.over_committed.into_iter().next() else { return Ok(own) };
+    over_committed(ctx, &apis, own, &over).await
+}
+
+/// Kueue's own admission was tested with kaic's queue; `over` is a platform queue whose quota is above its
+/// nodes' capacity today. Notes it, and where no node autoscaler explains it, asks that queue itself.
+async fn over_committed(
+    ctx: &CheckContext,
+    apis: &Apis,
+    own: SubResult,
+    over: &OverCommit,
+) -> Result<SubResult, CheckError> {
+    let decision = match crate::autoscaling::cluster_autoscaling::detect(ctx).await {
+        Ok(found) => kueue_overcommit::decide(over, &found.iter().map(|a| a.describe()).collect::<Vec<_>>()),
+        Err(e) => Decision::NotProbed(format!("kaic could not look for a node autoscaler: {e}")),
+    };
+    let pods_ready = kueue_overcommit::read_pods_ready(ctx).await;
+    let note = match &decision {
+        Decision::Autoscaled(autoscaler) => format!(
+            "{}; node autoscaler {autoscaler} can add nodes, so that is how an autoscaled pool is configured and kaic \
+             did not judge that queue against today's nodes (a gang it admits beyond them waits for new nodes; {})",
+            over.describe(),
+            pods_ready.describe()
+        ),
+        Decision::Probe { .. } => format!(
+            "{}, and no node autoscaler was found (no Karpenter NodePool, no cluster-autoscaler), so kaic asked that \
+             queue through itself only; {}",
+            over.describe(),
+            pods_ready.describe()
+        ),
+        Decision::NotProbed(why) => {
+            format!("{}; kaic did not judge that queue ({why}); {}", over.describe(), pods_ready.describe())
+        }
+    };
+    ctx.step(format!("Kueue: {note}"));
+    ctx.record(|e| e.value("Kueue: quota above today's nodes", note.as_str()));
+    let Decision::Probe { gang, blocker } = decision else {
+        return Ok(kueue_overcommit::combine(own, &note, None));
+    };
+    if !matches!(own, SubResult::Pass(_)) {
+        return Ok(own);
+    }
+    create_local_queue(ctx, apis, PROBE_QUEUE, &over.cluster_queue).await?;
+    let setup = Setup {
+        cluster_queue: over.cluster_queue.clone(),
+        local_queue: PROBE_QUEUE,
+        origin: format!("the platform's ClusterQueue {}, flavor {}", over.cluster_queue, over.flavor),
+        resource: over.resource.clone(),
+        resources: json!({"limits": {over.resource.as_str(): "1"}}),
+        tolerations: flavor_tolerations(ctx, &over.node_labels).await?,
+        gang,
+        blocker,
+        platform: None,
+    };
+    let outcome = kueue_overcommit::probe(ctx, apis, &setup, over, &pods_ready).await?;
+    Ok(kueue_overcommit::combine(own, &note, Some(outcome)))
 }
 
 /// Reads queues, flavors, nodes and pods, and picks a platform queue if one fits.
-async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Option<PlatformPlan>, CheckError> {
+async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Choice, CheckError> {
     let client = &ctx.client;
     let queues =
         crate::list::all(&Api::<DynamicObject>::all_with(client.clone(), &apis.cluster_queues), ListParams::default())
@@ -396,25 +456,30 @@ async fn choose(ctx: &CheckContext, apis: &Apis) -> Result<Option<PlatformPlan>,
         .get(&ctx.namespace)
         .await
         .map_err(|e| CheckError::api(format!("read namespace {}", ctx.namespace), e))?;
-    let (plan, notes) = plan_platform(&queues, &flavor_node_labels, &nodes, &pods, namespace.labels());
-    for note in notes {
+    let choice = plan_platform(&queues, &flavor_node_labels, &nodes, &pods, namespace.labels());
+    for note in &choice.notes {
         ctx.step(format!("Kueue: {note}"));
     }
-    Ok(plan)
+    Ok(choice)
 }
 
 fn api_version(resource: &ApiResource) -> String {
     resource.api_version.clone()
 }
 
-async fn create_local_queue(ctx: &CheckContext, apis: &Apis, cluster_queue: &str) -> Result<(), CheckError> {
+async fn create_local_queue(
+    ctx: &CheckContext,
+    apis: &Apis,
+    name: &str,
+    cluster_queue: &str,
+) -> Result<(), CheckError> {
     let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.local_queues);
     create_dynamic(
         ctx,
         &api,
         json!({
             "apiVersion": api_version(&apis.local_queues), "kind": "LocalQueue",
-            "metadata": {"name": LOCAL_QUEUE, "namespace": ctx.namespace, "labels": ctx.labels()},
+            "metadata": {"name": name, "namespace": ctx.namespace, "labels": ctx.labels()},
             "spec": {"clusterQueue": cluster_queue}
         }),
     )
@@ -428,7 +493,7 @@ async fn platform_setup(ctx: &CheckContext, apis: &Apis, plan: PlatformPlan) -> 
         .await
         .map_err(|e| CheckError::api(format!("read ClusterQueue {}", plan.cluster_queue), e))?;
     ctx.object(&format!("ClusterQueue-{}", plan.cluster_queue), &queue);
-    create_local_queue(ctx, apis, &plan.cluster_queue).await?;
+    create_local_queue(ctx, apis, LOCAL_QUEUE, &plan.cluster_queue).await?;
     ctx.step(format!(
         "Kueue: testing the platform's ClusterQueue {} through LocalQueue {LOCAL_QUEUE}: {} {} free by quota, {} free on \
          the nodes of flavor {}",
@@ -436,6 +501,7 @@ async fn platform_setup(ctx: &CheckContext, apis: &Apis, plan: PlatformPlan) -> 
     ));
     Ok(Setup {
         cluster_queue: plan.cluster_queue.clone(),
+        local_queue: LOCAL_QUEUE,
         origin: format!("the platform's ClusterQueue {}, flavor {}", plan.cluster_queue, plan.flavor),
         resource: plan.resource.clone(),
         resources: json!({"limits": {plan.resource.as_str(): "1"}}),
@@ -444,7 +510,6 @@ async fn platform_setup(ctx: &CheckContext, apis: &Apis, plan: PlatformPlan) -> 
         tolerations: flavor_tolerations(ctx, &plan.node_labels).await?,
         gang: plan.gang,
         blocker: plan.blocker,
-        blocker_holds: plan.holds,
         platform: Some(plan),
     })
 }
@@ -496,25 +561,25 @@ async fn own_setup(ctx: &CheckContext, apis: &Apis) -> Result<Setup, CheckError>
         &queues,
         &name,
         "kaic's ClusterQueue to become Active",
-        Duration::from_secs(60),
+        ctx.wait(Wait::QueueActive),
         |q: Option<&DynamicObject>| q.is_some_and(|q| QueueView::parse(q).active),
         |q| format!("conditions: {}", q.data["status"]["conditions"]),
     )
     .await?;
-    create_local_queue(ctx, apis, &name).await?;
+    create_local_queue(ctx, apis, LOCAL_QUEUE, &name).await?;
     ctx.step(format!(
         "Kueue: no platform ClusterQueue fits a capacity test, so kaic tests Kueue's all-or-nothing admission with its own \
          ClusterQueue {name} (quota {quota} CPU, {OWN_GANG} pods of {OWN_UNIT_MILLI}m)"
     ));
     Ok(Setup {
         cluster_queue: name.clone(),
+        local_queue: LOCAL_QUEUE,
         origin: format!("kaic's own ClusterQueue {name} with a quota of {quota} CPU"),
         resource: "cpu".into(),
         resources: json!({"requests": {"cpu": capacity::format_milli(OWN_UNIT_MILLI)}}),
         tolerations: json!([]),
         gang: OWN_GANG,
         blocker: 1,
-        blocker_holds: Holds::Quota,
         platform: None,
     })
 }
@@ -578,10 +643,11 @@ mod tests {
 
     #[test]
     fn quota_equal_to_capacity_gives_a_gang_of_all_and_a_blocker_of_one() {
-        let (plan, notes) =
+        let Choice { plan, over_committed, notes } =
             plan_platform(&[queue(platform_queue("8", "0"))], &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
         let plan = plan.unwrap();
-        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes, plan.holds), (8, 1, 8, 8, Holds::Quota));
+        assert_eq!((plan.gang, plan.blocker, plan.free_quota, plan.free_nodes), (8, 1, 8, 8));
+        assert!(over_committed.is_empty());
         assert_eq!(
             notes,
             vec![
@@ -606,34 +672,66 @@ mod tests {
         // is sized to what is really free (6) and the blocker takes quota down to 5, so the gang waits for quota
         // and, once the blocker goes, fits on the nodes.
         let others = [gpu_pod("gpu-0", 2)];
-        let (plan, _) =
-            plan_platform(&[queue(platform_queue("8", "0"))], &flavors(), &gpu_nodes(2, "4"), &others, &ns_labels());
-        let plan = plan.unwrap();
-        assert_eq!((plan.gang, plan.blocker, plan.holds), (6, 3, Holds::Quota));
+        let plan =
+            plan_platform(&[queue(platform_queue("8", "0"))], &flavors(), &gpu_nodes(2, "4"), &others, &ns_labels())
+                .plan
+                .unwrap();
+        assert_eq!((plan.gang, plan.blocker), (6, 3));
         assert_eq!(plan.free_quota - 3, 5, "one less than the gang is left by quota");
         assert!(plan.free_nodes - 3 >= 0 && plan.free_nodes >= 6, "the blocker fits, and the gang fits once it goes");
     }
 
     #[test]
-    fn an_over_committed_quota_is_sized_by_real_capacity() {
-        // 16 GPUs of quota on 8 real GPUs: the gang of 8 is one more than is really free after the blocker, so
-        // Kueue admits it and the scheduler binds 7: the partial gang the check must catch.
-        let (plan, notes) =
+    fn a_quota_above_todays_nodes_is_never_judged_against_them() {
+        // 16 GPUs of quota on 8 real GPUs (an autoscaled pool's maximum): not used for a capacity test, listed
+        // as over-committed so that kaic tests with its own queue and notes it.
+        let Choice { plan, over_committed, notes } =
             plan_platform(&[queue(platform_queue("16", "0"))], &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
-        let plan = plan.unwrap();
+        assert!(plan.is_none());
         assert_eq!(
-            (plan.gang, plan.blocker, plan.free_quota, plan.free_nodes, plan.holds),
-            (8, 1, 16, 8, Holds::Nodes)
+            over_committed,
+            vec![OverCommit {
+                cluster_queue: "team-a".into(),
+                flavor: "default-flavor".into(),
+                resource: "nvidia.com/gpu".into(),
+                nominal: 16,
+                on_nodes: 8,
+                free_quota: 16,
+                free_nodes: 8,
+                node_labels: BTreeMap::new(),
+            }]
         );
-        assert!(notes[0].contains("(over-committed)") && notes[0].contains("blocker pods outside Kueue"), "{notes:?}");
+        assert_eq!(
+            notes,
+            vec![
+                "ClusterQueue team-a: quota 16 nvidia.com/gpu in flavor default-flavor for 8 on its nodes (over-committed); \
+                 16 free by quota, 8 free on the nodes; kaic does not judge it against today's nodes (an autoscaler may \
+                 add the rest)"
+            ]
+        );
+        assert_eq!(
+            over_committed[0].describe(),
+            "ClusterQueue team-a's quota of 16 nvidia.com/gpu (flavor default-flavor) is above the 8 its nodes have today"
+        );
+    }
+
+    #[test]
+    fn a_queue_within_capacity_is_tested_even_after_an_over_committed_one() {
+        let mut within = platform_queue("8", "0");
+        within["metadata"]["name"] = json!("team-b");
+        let queues = [queue(platform_queue("16", "0")), queue(within)];
+        let Choice { plan, over_committed, .. } =
+            plan_platform(&queues, &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
+        assert_eq!(plan.map(|p| (p.cluster_queue, p.gang, p.blocker)), Some(("team-b".to_string(), 8, 1)));
+        assert_eq!(over_committed.len(), 1, "still noted");
     }
 
     #[test]
     fn large_free_capacity_is_filled_up_to_a_limit() {
-        let (plan, _) =
-            plan_platform(&[queue(platform_queue("12", "0"))], &flavors(), &gpu_nodes(4, "4"), &[], &ns_labels());
-        assert_eq!(plan.map(|p| (p.gang, p.blocker, p.holds)), Some((8, 5, Holds::Quota)));
-        let (plan, notes) =
+        let plan =
+            plan_platform(&[queue(platform_queue("12", "0"))], &flavors(), &gpu_nodes(4, "4"), &[], &ns_labels()).plan;
+        assert_eq!(plan.map(|p| (p.gang, p.blocker)), Some((8, 5)));
+        let Choice { plan, notes, .. } =
             plan_platform(&[queue(platform_queue("64", "0"))], &flavors(), &gpu_nodes(16, "4"), &[], &ns_labels());
         assert!(plan.is_none());
         assert!(notes[0].contains("is more than kaic places"), "{notes:?}");
@@ -651,7 +749,7 @@ mod tests {
         let mut ours = platform_queue("8", "0");
         ours["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "kaic"});
         let queues = [queue(closed), queue(inactive), queue(busy), queue(ours)];
-        let (plan, notes) = plan_platform(&queues, &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
+        let Choice { plan, notes, .. } = plan_platform(&queues, &flavors(), &gpu_nodes(2, "4"), &[], &ns_labels());
         assert!(plan.is_none());
         assert_eq!(
             notes,
@@ -662,7 +760,7 @@ mod tests {
                 "ClusterQueue team-a's namespaceSelector does not admit kaic's namespace",
             ]
         );
-        let (none, notes) = plan_platform(&[], &flavors(), &[], &[], &ns_labels());
+        let Choice { plan: none, notes, .. } = plan_platform(&[], &flavors(), &[], &[], &ns_labels());
         assert!(none.is_none());
         assert_eq!(notes, vec!["the platform has no ClusterQueue"]);
     }
@@ -673,10 +771,11 @@ mod tests {
             "default-flavor".to_string(),
             BTreeMap::from([("pool".to_string(), "other".to_string())]),
         )]);
-        let (plan, notes) =
+        let Choice { plan, over_committed, notes } =
             plan_platform(&[queue(platform_queue("8", "0"))], &pinned, &gpu_nodes(2, "4"), &[], &ns_labels());
         assert!(plan.is_none());
         assert!(notes[0].contains("for 0 on its nodes (over-committed)"), "{notes:?}");
+        assert_eq!(over_committed.len(), 1);
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod crd_group;
 pub mod detect;
 pub mod kueue;
 pub mod kueue_case;
+pub mod kueue_overcommit;
 pub mod native;
 pub mod negative;
 pub mod observe;
@@ -68,8 +69,8 @@ impl Check for GangScheduling {
         // Up to five solutions, each: positive bind + completion, blocker, window, bind after freeing,
         // completion: about 25 s each when they work. The waits' limits only bite when they do not: the
         // budget covers one solution hitting every limit, with a negative case retried once and a slow
-        // requeue, plus the others working.
-        Duration::from_secs(1500)
+        // requeue, plus the others working, and Kueue's eviction of a gang an over-committed queue admitted.
+        Duration::from_secs(1800)
     }
 
     fn waits(&self) -> &'static [(Wait, u32)] {
@@ -80,6 +81,7 @@ impl Check for GangScheduling {
             (Wait::GangWindow, 2),
             (Wait::GangRequeue, 1),
             (Wait::QueueActive, 1),
+            (Wait::KueueEviction, 1),
         ]
     }
 
@@ -93,8 +95,10 @@ impl Check for GangScheduling {
         &[
             "Kueue: a LocalQueue in the check's namespace pointing at a platform ClusterQueue that covers an accelerator \
              (or, when none fits, ResourceFlavor and ClusterQueue kaic-gang-<run> with a CPU quota); Jobs kueue-fit (3 pods) \
-             and kueue-big (a gang one unit larger than what is left), and a blocker: Job kueue-blocker holding quota, or \
-             pods kueue-blocker-N holding node capacity when the quota over-commits the nodes",
+             and kueue-big (a gang one unit larger than what is left), and a blocker Job kueue-blocker holding quota; where \
+             a platform ClusterQueue's quota is above its nodes' capacity and no node autoscaler is found, a LocalQueue \
+             kaic-gang-platform pointing at it with Jobs kueue-oc-blocker and kueue-oc-big (a gang one more than its nodes \
+             have free)",
             "native API: Workloads and PodGroups native-fit (minCount 3) and native-big (minCount 4), their Jobs, and a \
              blocker pod taking a quarter of one node's free CPU",
             "Volcano, KAI scheduler, coscheduling: PodGroups <tag>-fit (minMember 3) and <tag>-big (minMember 4) of that \
