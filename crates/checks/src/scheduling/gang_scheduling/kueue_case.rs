@@ -11,7 +11,8 @@ use kube::api::{DeleteParams, DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 
 use super::detect::SubResult;
-use super::kueue::{Apis, OWN_UNIT_MILLI, PlatformPlan, QueueView, Setup};
+use super::kueue::{Apis, OWN_UNIT_MILLI, Setup};
+use super::kueue_plan::{PlatformPlan, QueueView};
 use super::negative::{self, Judgement};
 use super::observe::{self, describe_job};
 use super::{POSITIVE_SIZE, delete_gang_pods, gang_selector, secs};
@@ -393,5 +394,21 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(workload_held(&admitted), None);
+    }
+
+    #[test]
+    fn describes_a_pending_workload() {
+        let workload: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+            "metadata": {"name": "job-kueue-big-1"},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+                "message": "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            describe_workload(&workload),
+            "Kueue Workload job-kueue-big-1: QuotaReserved=False Pending couldn't assign flavors to pod set main: insufficient \
+             unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed"
+        );
     }
 }

@@ -23,8 +23,9 @@ use kube::{Api, ResourceExt};
 use serde_json::Value;
 
 use super::detect::SubResult;
-use super::kueue::{Apis, MAX_BLOCKER, MAX_GANG, MIN_GANG, Setup};
+use super::kueue::{Apis, Setup};
 use super::kueue_case::{describe_workload, wait_workload, workload_held, workload_of};
+use super::kueue_plan::{MAX_BLOCKER, MAX_GANG, MIN_GANG};
 use super::negative::{self, Judgement};
 use super::{delete_gang_pods, gang_selector, observe};
 use crate::check::{CheckContext, CheckError};

@@ -27,6 +27,7 @@ pub mod detect;
 pub mod kueue;
 pub mod kueue_case;
 pub mod kueue_overcommit;
+pub mod kueue_plan;
 pub mod native;
 pub mod negative;
 pub mod observe;
