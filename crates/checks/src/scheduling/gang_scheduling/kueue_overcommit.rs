@@ -386,6 +386,7 @@ async fn probe_steps(
                 pods_ready.describe()
             ));
             let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
+            let waiting = std::time::Instant::now();
             let evicted = crate::wait::until(
                 &api,
                 &workload.name_any(),
@@ -398,11 +399,17 @@ async fn probe_steps(
             match evicted {
                 Ok(workload) => {
                     let how = workload_evicted(&workload).unwrap_or_default();
+                    let timeout = match pods_ready {
+                        PodsReady::On { timeout, .. } => {
+                            format!("its waitForPodsReady timeout of {}", go_duration(*timeout))
+                        }
+                        _ => "its waitForPodsReady timeout".to_string(),
+                    };
                     return Ok(ProbeOutcome::Evicted(format!(
                         "a gang of {gang} admitted beyond the {} free on the nodes started partially ({started}) and \
-                         Kueue evicted it for requeueing within its waitForPodsReady timeout ({}): {how}",
+                         Kueue evicted it for requeueing within {timeout} ({} after the window): {how}",
                         gang - 1,
-                        pods_ready.describe()
+                        super::secs(waiting.elapsed())
                     )));
                 }
                 Err(CheckError::Timeout { last_seen, .. }) => {
