@@ -1,7 +1,8 @@
 //! `gang_scheduling` end to end on testenv, both ways: the `default` cluster (Kueue whose GPU quota matches
 //! the nodes, the native Workload/PodGroup API, Volcano, KAI scheduler and scheduler-plugins coscheduling)
 //! passes with all five exercised, and still passes when its Kueue quota is raised above the nodes it has
-//! today (Karpenter can add nodes: kaic tests with its own queue and notes the over-commit); `no-gang`
+//! today (Karpenter can add nodes: kaic tests with its own queue and notes the over-commit), as does
+//! `partial-gang` shown a cluster-autoscaler status ConfigMap (a managed autoscaler); `no-gang`
 //! (none) fails for want of a solution; `partial-gang` (Kueue's GPU quota over-commits the nodes, no node
 //! autoscaler, waitForPodsReady at its 30-minute default), `native-partial-gang` (the API without the
 //! scheduler's gang gate) and `partial-pod-groups` (Volcano and coscheduling without their gang plugins)
@@ -21,6 +22,13 @@ static DEFAULT_KUEUE: Mutex<()> = Mutex::new(());
 
 fn default_kueue() -> std::sync::MutexGuard<'static, ()> {
     DEFAULT_KUEUE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Serialises the runs on `partial-gang`: one test shows it a cluster-autoscaler for a while.
+static PARTIAL_GANG: Mutex<()> = Mutex::new(());
+
+fn partial_gang() -> std::sync::MutexGuard<'static, ()> {
+    PARTIAL_GANG.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 fn items(check: &serde_json::Value) -> Vec<serde_json::Value> {
@@ -231,7 +239,10 @@ fn gang_scheduling_fails_when_kueue_starts_gangs_partially() {
     // asked through itself only (blocker and gang are both Jobs through it), admits a gang its nodes cannot
     // hold and leaves it started partially: a genuine platform failure, not kaic bypassing the queue.
     let kubeconfig = cluster("partial-gang");
-    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let run = {
+        let _partial_gang = partial_gang();
+        run_kaic(&kubeconfig, &["--focus", "gang_scheduling"])
+    };
     let check = run.check("gang_scheduling");
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
@@ -268,6 +279,55 @@ fn gang_scheduling_fails_when_kueue_starts_gangs_partially() {
     assert!(!files.iter().any(|f| f.contains("Pod-kueue-blocker")), "{files:?}");
     assert!(files.iter().any(|f| f.contains("Workload-job-kueue-oc-big")), "{files:?}");
     assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
+}
+
+/// Creates (`Some(text)`) or deletes (`None`) cluster-autoscaler's status ConfigMap in kube-system.
+async fn cluster_autoscaler_status(kubeconfig: &Path, status: Option<&str>) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client(kubeconfig).await, "kube-system");
+    match status {
+        Some(text) => {
+            let map: ConfigMap = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": text}
+            }))
+            .unwrap();
+            api.create(&kube::api::PostParams::default(), &map).await.expect("create cluster-autoscaler-status");
+        }
+        None => {
+            let _ = api.delete("cluster-autoscaler-status", &kube::api::DeleteParams::default()).await;
+        }
+    }
+}
+
+#[test]
+fn an_over_committed_kueue_quota_on_a_cluster_autoscaler_platform_is_a_note() {
+    // `partial-gang`'s quota (16 GPUs for 8) as a managed platform shows it: cluster-autoscaler runs in the
+    // control plane (GKE, AKS) and kaic sees only its status ConfigMap. The over-commit is then the autoscaled
+    // pool's maximum: a note beside kaic's own queue's pass, and the platform's queue is not probed.
+    let kubeconfig = cluster("partial-gang");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the ConfigMap");
+    let run = {
+        let _partial_gang = partial_gang();
+        runtime.block_on(cluster_autoscaler_status(&kubeconfig, Some("Cluster-autoscaler status: Healthy")));
+        let run = std::panic::catch_unwind(|| run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]));
+        runtime.block_on(cluster_autoscaler_status(&kubeconfig, None));
+        run.expect("kaic ran")
+    };
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(reason.contains("Kueue: with kaic's own ClusterQueue kaic-gang-"), "{reason}");
+    assert!(
+        reason.contains(
+            "note: ClusterQueue kaic-cluster-queue's quota of 16 nvidia.com/gpu (flavor default-flavor) is above the 8 its \
+             nodes have today; node autoscaler cluster-autoscaler (ConfigMap kube-system/cluster-autoscaler-status) can \
+             add nodes"
+        ),
+        "{reason}"
+    );
+    let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(!files.iter().any(|f| f.contains("kueue-oc-")), "not probed: {files:?}");
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "met");
 }
 
 #[test]
