@@ -9,6 +9,8 @@
 #  * Serving cert: our serving.crt (IP SAN 127.0.0.1); internalCertManagement off.
 #  * Kueue reads its metrics cert from the hard-coded /etc/kueue/metrics/certs when
 #    internalCertManagement is off (cmd/kueue/main.go), so we create one there (root) once.
+#  * Its configuration is also in ConfigMap kueue-system/kueue-manager-config (key
+#    controller_manager_config.yaml), where a real install keeps it.
 #  * Queues (stable names, part of the interface): ResourceFlavor default-flavor,
 #    ClusterQueue kaic-cluster-queue, LocalQueue kaic-queue in namespace default.
 
@@ -46,6 +48,9 @@ integrations: {frameworks: ["batch/job"]}
 $wfpr
 Y
   kc create namespace kueue-system --dry-run=client -o yaml | kc apply -f - >/dev/null
+  # Where Kueue's manifests and Helm chart keep this configuration (kaic reads waitForPodsReady there).
+  kc -n kueue-system create configmap kueue-manager-config --from-file=controller_manager_config.yaml="$kd/config.yaml" \
+    --dry-run=client -o yaml | kc apply -f - >/dev/null
   # CRDs, with conversion webhooks as upstream's kustomize patches add them.
   kc create --dry-run=client -o json -f "$KUEUE_SRC/config/components/crd/bases/" | jq --arg url "$url/convert" --arg ca "$ca" '
     (if .kind == "List" then .items else [.] end)

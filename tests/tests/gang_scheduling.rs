@@ -1,13 +1,35 @@
 //! `gang_scheduling` end to end on testenv, both ways: the `default` cluster (Kueue whose GPU quota matches
 //! the nodes, the native Workload/PodGroup API, Volcano, KAI scheduler and scheduler-plugins coscheduling)
-//! passes with all five exercised; `no-gang` (none installed) is unknown, never a failure; `partial-gang` (Kueue's
-//! GPU quota over-commits the nodes), `native-partial-gang` (the API without the scheduler's gang gate) and
-//! `partial-pod-groups` (Volcano and coscheduling without their gang plugins) fail because a gang larger
-//! than free capacity starts partially; on `partial-pod-groups` KAI, running without its binder, fails
-//! because nothing it schedules is bound.
+//! passes with all five exercised, and still passes when its Kueue quota is raised above the nodes it has
+//! today (Karpenter can add nodes: kaic tests with its own queue and notes the over-commit), as does
+//! `partial-gang` shown a cluster-autoscaler status ConfigMap (a managed autoscaler); `no-gang`
+//! (none installed) is unknown, never a failure; `partial-gang` (Kueue's GPU quota over-commits the nodes, no node
+//! autoscaler, waitForPodsReady at its 30-minute default), `native-partial-gang` (the API without the
+//! scheduler's gang gate) and `partial-pod-groups` (Volcano and coscheduling without their gang plugins)
+//! fail because a gang larger than free capacity starts partially; on `partial-pod-groups` KAI, running
+//! without its binder, fails because nothing it schedules is bound.
+
+use std::path::Path;
+use std::sync::Mutex;
 
 use k8s_openapi::api::core::v1::Namespace;
 use kaic_e2e::{Run, client, cluster, live_kueue, live_labelled, run_kaic};
+use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
+
+/// Serialises the runs of gang_scheduling on `default`: one test changes its Kueue quota for a while, and two
+/// Kueue sub-cases at once would fill each other's GPUs.
+static DEFAULT_KUEUE: Mutex<()> = Mutex::new(());
+
+fn default_kueue() -> std::sync::MutexGuard<'static, ()> {
+    DEFAULT_KUEUE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Serialises the runs on `partial-gang`: one test shows it a cluster-autoscaler for a while.
+static PARTIAL_GANG: Mutex<()> = Mutex::new(());
+
+fn partial_gang() -> std::sync::MutexGuard<'static, ()> {
+    PARTIAL_GANG.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn items(check: &serde_json::Value) -> Vec<serde_json::Value> {
     check["evidence"]["items"].as_array().cloned().unwrap_or_default()
@@ -38,7 +60,10 @@ fn requirement_status(run: &Run, id: &str) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn gang_scheduling_passes_with_every_solution_installed_and_leaves_nothing_behind() {
     let kubeconfig = cluster("default");
-    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let run = {
+        let _default = default_kueue();
+        run_kaic(&kubeconfig, &["--focus", "gang_scheduling"])
+    };
     let check = run.check("gang_scheduling");
     assert_eq!(check["outcome"], "pass", "gang_scheduling did not pass: {check:#}\nstderr:\n{}", run.stderr());
     assert_eq!(requirement_status(&run, "gang_scheduling"), "met");
@@ -151,30 +176,160 @@ fn ran_at_once(text: &str) -> Option<(u32, u32)> {
     Some((a.parse().ok()?, b.parse().ok()?))
 }
 
+/// Sets the GPU quota of `default`'s platform ClusterQueue (testenv/kueue.sh writes 8, what its nodes have).
+async fn set_gpu_quota(kubeconfig: &Path, quota: &str) {
+    let client = client(kubeconfig).await;
+    let gvk = GroupVersionKind::gvk("kueue.x-k8s.io", "v1beta2", "ClusterQueue");
+    let api: kube::Api<DynamicObject> =
+        kube::Api::all_with(client, &ApiResource::from_gvk_with_plural(&gvk, "clusterqueues"));
+    let patch = serde_json::json!({"spec": {"resourceGroups": [{
+        "coveredResources": ["cpu", "memory", "nvidia.com/gpu"],
+        "flavors": [{"name": "default-flavor", "resources": [
+            {"name": "cpu", "nominalQuota": "160"},
+            {"name": "memory", "nominalQuota": "1152Gi"},
+            {"name": "nvidia.com/gpu", "nominalQuota": quota}
+        ]}]
+    }]}});
+    api.patch("kaic-cluster-queue", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_or_else(|e| panic!("set kaic-cluster-queue's GPU quota to {quota}: {e}"));
+}
+
+#[test]
+fn a_kueue_quota_above_todays_nodes_with_an_autoscaler_is_not_a_failure() {
+    // An autoscaled GPU pool's ClusterQueue has the pool's maximum as quota: 32 GPUs where `default` has 8
+    // today, and Karpenter can add GPU nodes. kaic must not judge that queue against today's nodes (it would
+    // start a gang partially that the autoscaler completes minutes later): it tests Kueue with its own queue
+    // and says why.
+    let kubeconfig = cluster("default");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the quota patches");
+    let run = {
+        let _default = default_kueue();
+        runtime.block_on(set_gpu_quota(&kubeconfig, "32"));
+        let run = std::panic::catch_unwind(|| run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]));
+        runtime.block_on(set_gpu_quota(&kubeconfig, "8"));
+        run.expect("kaic ran")
+    };
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(reason.contains("Kueue: with kaic's own ClusterQueue kaic-gang-"), "{reason}");
+    assert!(
+        reason.contains(
+            "note: ClusterQueue kaic-cluster-queue's quota of 32 nvidia.com/gpu (flavor default-flavor) is above the"
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("node autoscaler Karpenter (NodePools "), "{reason}");
+    assert!(
+        reason
+            .contains("Kueue's waitForPodsReady is on: timeout 5m, blockAdmission true (set in Kueue's configuration)"),
+        "read from ConfigMap kueue-system/kueue-manager-config: {reason}"
+    );
+    let noted = values(&check).into_iter().find(|(n, _)| n == "Kueue: quota above today's nodes");
+    assert!(noted.is_some_and(|(_, v)| v.contains("Karpenter")), "{:?}", values(&check));
+    // The over-committed queue was not probed: an autoscaler explains it.
+    let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(!files.iter().any(|f| f.contains("kueue-oc-")), "{files:?}");
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "met");
+}
+
 #[test]
 fn gang_scheduling_fails_when_kueue_starts_gangs_partially() {
+    // `partial-gang`: Kueue's GPU quota is 16 for 8 on the nodes, no node autoscaler, waitForPodsReady at its
+    // v1beta2 default (30 minutes). kaic's own queue shows that Kueue's admission works; the platform's queue,
+    // asked through itself only (blocker and gang are both Jobs through it), admits a gang its nodes cannot
+    // hold and leaves it started partially: a genuine platform failure, not kaic bypassing the queue.
     let kubeconfig = cluster("partial-gang");
-    let run = run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]);
+    let run = {
+        let _partial_gang = partial_gang();
+        run_kaic(&kubeconfig, &["--focus", "gang_scheduling"])
+    };
     let check = run.check("gang_scheduling");
     assert_eq!(check["outcome"], "fail", "{check:#}\nstderr:\n{}", run.stderr());
     let reason = check["reason"].as_str().unwrap();
     assert!(
-        reason.starts_with("Kueue: a gang larger than free capacity was admitted and started partially"),
+        reason.starts_with(
+            "Kueue: the platform's ClusterQueue kaic-cluster-queue admits gangs its nodes cannot hold and starts them \
+             partially"
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("no node autoscaler was found"), "{reason}");
+    assert!(
+        reason.contains(
+            "Kueue's waitForPodsReady is on: timeout 30m, blockAdmission false (the defaults of \
+             config.kueue.x-k8s.io/v1beta2): it would evict the gang only after 30m, longer than kaic waits"
+        ),
         "{reason}"
     );
     let expected = check["expected"].as_str().unwrap();
-    assert!(expected.contains("Kueue: 0 of ") && expected.contains("pods of Job kueue-big bound for "), "{expected}");
+    assert!(expected.contains("through ClusterQueue kaic-cluster-queue with "), "{expected}");
     // Expected and observed show the partial binding: some but not all of the gang ran together.
     let observed = check["observed"].as_str().unwrap();
     let (ran, size) = ran_at_once(observed).unwrap_or_else(|| panic!("observed says how many ran at once: {observed}"));
     assert!(0 < ran && ran < size, "a partial gang: {ran} of {size} ran at once; {observed}");
     assert!(observed.contains("Admitted=True"), "Kueue admitted the gang: {observed}");
+    assert!(observed.contains("Kueue's own admission works: with kaic's own ClusterQueue kaic-gang-"), "{observed}");
     // Only Kueue is installed here, and the over-commit was seen in the plan.
     let exercised = values(&check).into_iter().find(|(n, _)| n == "gang solutions exercised").map(|(_, v)| v);
     assert_eq!(exercised.as_deref(), Some("Kueue"));
     let steps: Vec<String> = items(&check).iter().filter_map(|i| i["text"].as_str().map(String::from)).collect();
     assert!(steps.iter().any(|s| s.contains("(over-committed)")), "{steps:#?}");
+    // Every pod kaic placed went through the queue: Jobs only, no bare blocker pod outside Kueue.
+    let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(!files.iter().any(|f| f.contains("Pod-kueue-blocker")), "{files:?}");
+    assert!(files.iter().any(|f| f.contains("Workload-job-kueue-oc-big")), "{files:?}");
     assert_eq!(requirement_status(&run, "gang_scheduling"), "not_met");
+}
+
+/// Creates (`Some(text)`) or deletes (`None`) cluster-autoscaler's status ConfigMap in kube-system.
+async fn cluster_autoscaler_status(kubeconfig: &Path, status: Option<&str>) {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    let api: kube::Api<ConfigMap> = kube::Api::namespaced(client(kubeconfig).await, "kube-system");
+    match status {
+        Some(text) => {
+            let map: ConfigMap = serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "cluster-autoscaler-status"}, "data": {"status": text}
+            }))
+            .unwrap();
+            api.create(&kube::api::PostParams::default(), &map).await.expect("create cluster-autoscaler-status");
+        }
+        None => {
+            let _ = api.delete("cluster-autoscaler-status", &kube::api::DeleteParams::default()).await;
+        }
+    }
+}
+
+#[test]
+fn an_over_committed_kueue_quota_on_a_cluster_autoscaler_platform_is_a_note() {
+    // `partial-gang`'s quota (16 GPUs for 8) as a managed platform shows it: cluster-autoscaler runs in the
+    // control plane (GKE, AKS) and kaic sees only its status ConfigMap. The over-commit is then the autoscaled
+    // pool's maximum: a note beside kaic's own queue's pass, and the platform's queue is not probed.
+    let kubeconfig = cluster("partial-gang");
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime for the ConfigMap");
+    let run = {
+        let _partial_gang = partial_gang();
+        runtime.block_on(cluster_autoscaler_status(&kubeconfig, Some("Cluster-autoscaler status: Healthy")));
+        let run = std::panic::catch_unwind(|| run_kaic(&kubeconfig, &["--focus", "gang_scheduling"]));
+        runtime.block_on(cluster_autoscaler_status(&kubeconfig, None));
+        run.expect("kaic ran")
+    };
+    let check = run.check("gang_scheduling");
+    assert_eq!(check["outcome"], "pass", "{check:#}\nstderr:\n{}", run.stderr());
+    let reason = check["reason"].as_str().unwrap();
+    assert!(reason.contains("Kueue: with kaic's own ClusterQueue kaic-gang-"), "{reason}");
+    assert!(
+        reason.contains(
+            "note: ClusterQueue kaic-cluster-queue's quota of 16 nvidia.com/gpu (flavor default-flavor) is above the 8 its \
+             nodes have today; node autoscaler cluster-autoscaler (ConfigMap kube-system/cluster-autoscaler-status) can \
+             add nodes"
+        ),
+        "{reason}"
+    );
+    let files: Vec<&str> = check["evidence_files"].as_array().unwrap().iter().filter_map(|f| f.as_str()).collect();
+    assert!(!files.iter().any(|f| f.contains("kueue-oc-")), "not probed: {files:?}");
+    assert_eq!(requirement_status(&run, "gang_scheduling"), "met");
 }
 
 #[test]

@@ -114,7 +114,9 @@ pub const PERMISSIONS: &[Permission] = &[
         resource: "configmaps",
         verbs: &["get"],
         needed: Needed::Always,
-        why: "cluster_autoscaling finds cluster-autoscaler by its status ConfigMap kube-system/cluster-autoscaler-status",
+        why: "cluster_autoscaling (and gang_scheduling, for a Kueue quota above its nodes) finds cluster-autoscaler by its \
+              status ConfigMap kube-system/cluster-autoscaler-status; gang_scheduling reads Kueue's waitForPodsReady \
+              from kueue-system/kueue-manager-config",
     },
     Permission {
         group: "",

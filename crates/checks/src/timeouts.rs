@@ -31,6 +31,9 @@ pub enum Wait {
     GangRequeue,
     /// Kueue's own ClusterQueue becomes Active.
     QueueActive,
+    /// Kueue's `waitForPodsReady` evicts a gang it admitted beyond its nodes' capacity: kaic waits for that
+    /// only when the configured timeout plus a minute fits in this wait.
+    KueueEviction,
     /// An operator reconciles a valid object to its ready or finished condition.
     OperatorReconcile,
     /// An accelerator check's namespace is deleted and its pods and claims are really gone (finalizers run,
@@ -90,6 +93,7 @@ impl Wait {
         Self::GangComplete,
         Self::GangRequeue,
         Self::QueueActive,
+        Self::KueueEviction,
         Self::OperatorReconcile,
         Self::NamespaceGone,
         Self::MetricsRise,
@@ -121,6 +125,7 @@ impl Wait {
             Self::GangComplete => 90,
             Self::GangRequeue => 330,
             Self::QueueActive => 60,
+            Self::KueueEviction => 390,
             Self::OperatorReconcile => 120,
             Self::NamespaceGone => 180,
             Self::MetricsRise => 150,
@@ -153,6 +158,7 @@ impl Wait {
             Self::GangComplete => "gang-complete",
             Self::GangRequeue => "gang-requeue",
             Self::QueueActive => "queue-active",
+            Self::KueueEviction => "kueue-eviction",
             Self::OperatorReconcile => "operator-reconcile",
             Self::NamespaceGone => "namespace-gone",
             Self::MetricsRise => "metrics-rise",

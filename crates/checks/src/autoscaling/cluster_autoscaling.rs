@@ -189,8 +189,9 @@ impl Check for ClusterAutoscaling {
     }
 }
 
-/// Every node autoscaler kaic recognises on the cluster, Karpenter first.
-async fn detect(ctx: &CheckContext) -> Result<Vec<Autoscaler>, CheckError> {
+/// Every node autoscaler kaic recognises on the cluster, Karpenter first (gang_scheduling asks too: an
+/// autoscaler explains a Kueue quota above today's nodes).
+pub(crate) async fn detect(ctx: &CheckContext) -> Result<Vec<Autoscaler>, CheckError> {
     let mut found = Vec::new();
     if ctx.capabilities.has(Capability::Karpenter) {
         let gvk = GroupVersionKind::gvk(KARPENTER_GROUP, KARPENTER_VERSION, "NodePool");

@@ -85,7 +85,13 @@ pub const CALLS: &[(&str, &str, &str, &str)] = &[
     ("batch", "jobs", "delete", "gang_scheduling/kueue_case.rs (the quota blocker), pod_group.rs (a gang)"),
     ("node.k8s.io", "runtimeclasses", "list", "security/workload_sandboxing.rs: the sandbox runtimes"),
     ("", "events", "list", "autoscaling/cluster_autoscaling.rs: the autoscaler's events on kaic's pods"),
-    ("", "configmaps", "get", "autoscaling/cluster_autoscaling.rs: kube-system/cluster-autoscaler-status"),
+    (
+        "",
+        "configmaps",
+        "get",
+        "autoscaling/cluster_autoscaling.rs: kube-system/cluster-autoscaler-status; \
+         gang_scheduling/kueue_overcommit.rs: kueue-system/kueue-manager-config",
+    ),
     ("authorization.k8s.io", "selfsubjectaccessreviews", "create", "preflight.rs"),
     ("resource.k8s.io", "deviceclasses", "create", "dra_support.rs (round trip), probe.rs (kaic's class per driver)"),
     ("resource.k8s.io", "deviceclasses", "get", "dra_support.rs: round trip"),

@@ -172,33 +172,6 @@ pub const UNRECOGNISED_GROUPS: &[(&str, &str)] = &[
     ("scheduling.sigs.k8s.io", "scheduler-plugins (pre-v0.25 API) or Koordinator coscheduling"),
 ];
 
-/// Scheduler names kaic exercises, beside those given with `--scheduler-name`.
-const KNOWN_SCHEDULERS: &[&str] = &["default-scheduler", "volcano", "kai-scheduler", "scheduler-plugins-scheduler"];
-
-/// Names the schedulers that pods (not kaic's) use and kaic does not know: `YuniKorn (schedulerName
-/// yunikorn, 12 pods)`. `names` are the scheduler names in use, one per pod.
-pub fn unrecognised_schedulers<'a>(names: impl IntoIterator<Item = &'a str>, also_known: &[String]) -> Vec<String> {
-    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for name in names {
-        if !KNOWN_SCHEDULERS.contains(&name) && !also_known.iter().any(|k| k == name) {
-            *counts.entry(name).or_default() += 1;
-        }
-    }
-    counts
-        .into_iter()
-        .map(|(name, pods)| {
-            let who = if name.contains("yunikorn") {
-                "YuniKorn"
-            } else if name.contains("koord") {
-                "Koordinator"
-            } else {
-                "a scheduler"
-            };
-            format!("{who} (schedulerName {name}, {pods} pod{})", if pods == 1 { "" } else { "s" })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,9 +250,8 @@ mod tests {
 
     #[test]
     fn an_unrecognised_scheduler_in_use_is_unknown_never_none_found() {
-        let yunikorn = unrecognised_schedulers(["yunikorn", "yunikorn", "default-scheduler", "volcano"], &[]);
-        assert_eq!(yunikorn, vec!["YuniKorn (schedulerName yunikorn, 2 pods)".to_string()]);
-        assert!(unrecognised_schedulers(["my-volcano"], &["my-volcano".to_string()]).is_empty(), "--scheduler-name");
+        // Which schedulers count is schedulers.rs's; here, how the roll-up treats one.
+        let yunikorn = vec!["YuniKorn (schedulerName yunikorn, 2 pods)".to_string()];
         let verdict = roll_up(&[], &[], &yunikorn);
         assert_eq!(verdict.outcome, Outcome::Unknown);
         assert!(verdict.reason.contains("YuniKorn (schedulerName yunikorn, 2 pods)"), "{}", verdict.reason);

@@ -11,7 +11,8 @@ use kube::api::{DeleteParams, DynamicObject, ListParams};
 use kube::{Api, ResourceExt};
 
 use super::detect::SubResult;
-use super::kueue::{Apis, Holds, LOCAL_QUEUE, OWN_UNIT_MILLI, PlatformPlan, QueueView, Setup, create_blocker_pod};
+use super::kueue::{Apis, OWN_UNIT_MILLI, Setup};
+use super::kueue_plan::{PlatformPlan, QueueView};
 use super::negative::{self, Judgement};
 use super::observe::{self, describe_job};
 use super::{POSITIVE_SIZE, delete_gang_pods, gang_selector, secs};
@@ -85,14 +86,14 @@ pub fn workload_held(workload: &DynamicObject) -> Option<String> {
 }
 
 /// The Workload Kueue made for Job `job`, if it exists yet.
-async fn workload_of(ctx: &CheckContext, apis: &Apis, job: &str) -> Option<DynamicObject> {
+pub(super) async fn workload_of(ctx: &CheckContext, apis: &Apis, job: &str) -> Option<DynamicObject> {
     let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
     let list = api.list(&ListParams::default()).await.ok()?;
     list.items.into_iter().find(|w| w.owner_references().iter().any(|o| o.kind == "Job" && o.name == job))
 }
 
 /// Waits (watching the namespace's Workloads) until Kueue has made the Workload of Job `job`.
-async fn wait_workload(ctx: &CheckContext, apis: &Apis, job: &str, timeout: Duration) -> bool {
+pub(super) async fn wait_workload(ctx: &CheckContext, apis: &Apis, job: &str, timeout: Duration) -> bool {
     use futures::StreamExt;
     use kube::runtime::{WatchStreamExt, watcher};
     let api = Api::<DynamicObject>::namespaced_with(ctx.client.clone(), &ctx.namespace, &apis.workloads);
@@ -188,24 +189,11 @@ async fn negative_case(
     // Hold capacity with a blocker so that one unit less than the gang needs is left.
     let blocker = format!("kueue-blocker{suffix}");
     let blocker_selector = gang_selector(&blocker);
-    let holds = match setup.blocker_holds {
-        Holds::Quota => {
-            // Many completions: where pods are completed for it (kwok) the Job keeps running and holding quota.
-            setup.job(&blocker, setup.blocker, setup.blocker * 100_000, false).create(ctx).await?;
-            format!("blocker Job {blocker} (through {LOCAL_QUEUE}) holds {} × {unit} of quota", setup.blocker)
-        }
-        Holds::Nodes => {
-            for i in 0..setup.blocker {
-                create_blocker_pod(ctx, setup, &format!("{blocker}-{i}"), &blocker).await?;
-            }
-            format!(
-                "blocker pod{} {blocker}-* outside Kueue (the nodes, not the quota, are the tighter limit) hold {} × {unit} on \
-                 the nodes",
-                if setup.blocker == 1 { "" } else { "s" },
-                setup.blocker
-            )
-        }
-    };
+    // Through the same queue: kaic never bypasses the queue it judges. Many completions: where pods are
+    // completed for it (kwok) the Job keeps running and holding quota.
+    setup.job(&blocker, setup.blocker, setup.blocker * 100_000, false).create(ctx).await?;
+    let holds =
+        format!("blocker Job {blocker} (through {}) holds {} × {unit} of quota", setup.local_queue, setup.blocker);
     if let Err(seen) = observe::wait_all_bound(&pods, &blocker_selector, setup.blocker, bind_timeout).await {
         return Ok(Ok(SubResult::Error(format!(
             "the blocker ({} pods of {unit}) was not bound within {}s, so the negative case could not be set up: {seen}; {}",
@@ -237,8 +225,7 @@ async fn negative_case(
         Judgement::Partial => {
             let real = setup.platform.as_ref().map_or(String::new(), |p| {
                 let b = to_i128(setup.blocker);
-                let quota = if setup.blocker_holds == Holds::Quota { p.free_quota - b } else { p.free_quota };
-                format!(" (quota: {quota} free, nodes: {} free)", p.free_nodes - b)
+                format!(" (quota: {} free, nodes: {} free)", p.free_quota - b, p.free_nodes - b)
             });
             return Ok(Ok(SubResult::Fail {
                 reason: format!(
@@ -257,7 +244,6 @@ async fn negative_case(
         }
         Judgement::Whole => {
             for job in [big, blocker.as_str()] {
-                // The blocker is a Job only when it holds quota (pods otherwise): a missing Job is fine.
                 let _ = jobs.delete(job, &DeleteParams::foreground()).await;
             }
             delete_gang_pods(ctx, big).await?;
@@ -292,21 +278,9 @@ async fn negative_case(
     });
 
     // Free capacity: the gang must now start whole.
-    match setup.blocker_holds {
-        Holds::Quota => jobs
-            .delete(&blocker, &DeleteParams::background())
-            .await
-            .map(|_| ())
-            .map_err(|e| CheckError::api(format!("delete Job {blocker}"), e))?,
-        Holds::Nodes => pods
-            .delete_collection(
-                &DeleteParams::default().grace_period(0),
-                &ListParams::default().labels(&blocker_selector),
-            )
-            .await
-            .map(|_| ())
-            .map_err(|e| CheckError::api(format!("delete pods {blocker_selector}"), e))?,
-    }
+    jobs.delete(&blocker, &DeleteParams::background())
+        .await
+        .map_err(|e| CheckError::api(format!("delete Job {blocker}"), e))?;
     let freed = Instant::now();
     ctx.step("Kueue: deleted the blocker");
     if let Err(seen) = observe::wait_all_bound(&pods, &gang_selector(big), setup.gang, bind_timeout).await {
@@ -420,5 +394,21 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(workload_held(&admitted), None);
+    }
+
+    #[test]
+    fn describes_a_pending_workload() {
+        let workload: DynamicObject = serde_json::from_value(json!({
+            "apiVersion": "kueue.x-k8s.io/v1beta2", "kind": "Workload",
+            "metadata": {"name": "job-kueue-big-1"},
+            "status": {"conditions": [{"type": "QuotaReserved", "status": "False", "reason": "Pending",
+                "message": "couldn't assign flavors to pod set main: insufficient unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed"}]}
+        }))
+        .unwrap();
+        assert_eq!(
+            describe_workload(&workload),
+            "Kueue Workload job-kueue-big-1: QuotaReserved=False Pending couldn't assign flavors to pod set main: insufficient \
+             unused quota for nvidia.com/gpu in flavor default-flavor, 1 more needed"
+        );
     }
 }

@@ -15,8 +15,9 @@
 //!      capacity is freed and the gang is bound whole and completes; the time from freeing to all bound is
 //!      recorded.
 //! 3. **Roll up** with the model's one policy ([`detect::roll_up`]): one solution that passes meets the
-//!    requirement and the others are reported; nothing found → fail, unless pods use a scheduler kaic does
-//!    not recognise (YuniKorn, Koordinator) → unknown; found but none exercisable → unknown.
+//!    requirement and the others are reported; nothing found → fail, unless pods use a gang scheduler kaic
+//!    does not exercise (YuniKorn, Koordinator, Run:ai, or any scheduler whose pods carry gang labels:
+//!    [`schedulers`]) → unknown; found but none exercisable → unknown.
 //!
 //! Pods run the pause image with `-v`, which prints its version and exits 0, so Jobs complete on real
 //! clusters (kwok completes Job pods in testenv). Blockers run the pause image as is and never exit.
@@ -25,10 +26,13 @@ pub mod crd_group;
 pub mod detect;
 pub mod kueue;
 pub mod kueue_case;
+pub mod kueue_overcommit;
+pub mod kueue_plan;
 pub mod native;
 pub mod negative;
 pub mod observe;
 pub mod pod_group;
+pub mod schedulers;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -66,8 +70,8 @@ impl Check for GangScheduling {
         // Up to five solutions, each: positive bind + completion, blocker, window, bind after freeing,
         // completion: about 25 s each when they work. The waits' limits only bite when they do not: the
         // budget covers one solution hitting every limit, with a negative case retried once and a slow
-        // requeue, plus the others working.
-        Duration::from_secs(1500)
+        // requeue, plus the others working, and Kueue's eviction of a gang an over-committed queue admitted.
+        Duration::from_secs(1800)
     }
 
     fn waits(&self) -> &'static [(Wait, u32)] {
@@ -78,6 +82,7 @@ impl Check for GangScheduling {
             (Wait::GangWindow, 2),
             (Wait::GangRequeue, 1),
             (Wait::QueueActive, 1),
+            (Wait::KueueEviction, 1),
         ]
     }
 
@@ -91,8 +96,10 @@ impl Check for GangScheduling {
         &[
             "Kueue: a LocalQueue in the check's namespace pointing at a platform ClusterQueue that covers an accelerator \
              (or, when none fits, ResourceFlavor and ClusterQueue kaic-gang-<run> with a CPU quota); Jobs kueue-fit (3 pods) \
-             and kueue-big (a gang one unit larger than what is left), and a blocker: Job kueue-blocker holding quota, or \
-             pods kueue-blocker-N holding node capacity when the quota over-commits the nodes",
+             and kueue-big (a gang one unit larger than what is left), and a blocker Job kueue-blocker holding quota; where \
+             a platform ClusterQueue's quota is above its nodes' capacity and no node autoscaler is found, a LocalQueue \
+             kaic-gang-platform pointing at it with Jobs kueue-oc-blocker and kueue-oc-big (a gang one more than its nodes \
+             have free)",
             "native API: Workloads and PodGroups native-fit (minCount 3) and native-big (minCount 4), their Jobs, and a \
              blocker pod taking a quarter of one node's free CPU",
             "Volcano, KAI scheduler, coscheduling: PodGroups <tag>-fit (minMember 3) and <tag>-big (minMember 4) of that \
@@ -120,7 +127,7 @@ impl Check for GangScheduling {
                 e.value("gang solutions found but not exercised", by_hand.as_str());
             }
             if !unrecognised.is_empty() {
-                e.value("schedulers in use that kaic does not recognise", unrecognised.join("; "));
+                e.value("gang schedulers in use that kaic does not exercise", unrecognised.join("; "));
             }
         });
         let mut cases = Vec::new();
@@ -183,7 +190,9 @@ async fn give_back_accelerators(ctx: &CheckContext) -> Result<(), CheckError> {
 }
 
 /// Gang schedulers in use that kaic does not exercise: API groups of known-but-unsupported projects, and
-/// scheduler names on pods (not kaic's) that no solution kaic drives uses.
+/// pods (not kaic's) of another scheduler that is a known gang scheduler or that carry gang labels
+/// ([`schedulers::unrecognised_gang_schedulers`]); other second schedulers (EKS Fargate's, GKE's
+/// optimize-utilization profile) are not gang schedulers and are left out.
 async fn unrecognised(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
     let mut found = Vec::new();
     for (group, name) in detect::UNRECOGNISED_GROUPS {
@@ -199,10 +208,8 @@ async fn unrecognised(ctx: &CheckContext) -> Result<Vec<String>, CheckError> {
     ));
     let listed =
         crate::list::all(&pods, params).await.map_err(|e| CheckError::api("list pods by scheduler name", e))?;
-    let names: Vec<String> =
-        listed.iter().filter_map(|p| p.spec.as_ref().and_then(|s| s.scheduler_name.clone())).collect();
     let also_known: Vec<String> = ctx.options.scheduler_names.values().cloned().collect();
-    found.extend(detect::unrecognised_schedulers(names.iter().map(String::as_str), &also_known));
+    found.extend(schedulers::unrecognised_gang_schedulers(&listed, &also_known));
     Ok(found)
 }
 
