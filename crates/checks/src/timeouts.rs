@@ -84,7 +84,7 @@ pub enum Wait {
 
 impl Wait {
     /// Every wait, for the table in `--help` and the README.
-    pub const ALL: [Wait; 26] = [
+    pub const ALL: [Wait; 27] = [
         Self::ProbePod,
         Self::ClaimedPodScheduled,
         Self::ClaimReleased,

@@ -18,7 +18,7 @@ use super::endpoint::{Endpoint, Headers};
 use crate::capability::Capability;
 use crate::check::{CheckContext, CheckError, create_dynamic, pinned_resource};
 use crate::pods;
-use crate::scheduling::gang_scheduling::kueue::selector_matches;
+use crate::scheduling::gang_scheduling::kueue_plan::selector_matches;
 
 /// The key of `--probe-image` for the model server (`--probe-image model-server=IMAGE`).
 pub const IMAGE_KEY: &str = "model-server";
