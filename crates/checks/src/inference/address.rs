@@ -117,11 +117,8 @@ pub async fn resolve_all(ctx: &CheckContext, addresses: &[String]) -> Result<Vec
     let services = crate::list::all(&api, ListParams::default())
         .await
         .map_err(|e| CheckError::api("list Services to find what serves the Gateway's address", e))?;
-    let balanced: Vec<Service> = services
-        .into_iter()
-        .filter(|s| s.spec.as_ref().and_then(|spec| spec.type_.as_deref()) == Some("LoadBalancer"))
-        .collect();
-    Ok(addresses.iter().map(|a| resolve(a, &balanced)).collect())
+    // `resolve` itself keeps only LoadBalancer Services.
+    Ok(addresses.iter().map(|a| resolve(a, &services)).collect())
 }
 
 #[cfg(test)]
